@@ -1,0 +1,209 @@
+"""IMAP edge: connect, list, fetch with BODY.PEEK, move, and wait with IDLE.
+
+Returns plain values (UIDVALIDITY, UIDs, raw bytes); it decides nothing about
+what a mail means. Certificates are verified unless the config explicitly
+says otherwise, and then a warning is logged every connect.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import imapclient
+from imapclient.exceptions import IMAPClientError
+
+from daemon.config import ImapSettings
+from daemon.errors import PermanentError, TransientError
+from store.spool import Fetched
+
+log = logging.getLogger("oneassist.imap")
+
+# Keep one FETCH response well below the daemon's memory budget.
+MAX_FETCH_BYTES = 16 * 1024 * 1024
+NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
+
+
+def tls_context(insecure: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class ImapMailbox:
+    def __init__(self, settings: ImapSettings, timeout: float = 60.0) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self.client: imapclient.IMAPClient | None = None
+        self.capabilities: frozenset[bytes] = frozenset()
+
+    @property
+    def account(self) -> str:
+        return f"{self.settings.username}@{self.settings.host}:{self.settings.port}"
+
+    def connect(self) -> None:
+        s = self.settings
+        if s.insecure_skip_verify and s.security != "none":
+            log.warning("imap: certificate checks are OFF (imap.insecure_skip_verify = true)")
+        try:
+            context = tls_context(s.insecure_skip_verify)
+            client = imapclient.IMAPClient(s.host, port=s.port, ssl=s.security == "ssl",
+                                           ssl_context=context, timeout=self.timeout)
+            if s.security == "starttls":
+                client.starttls(context)
+            # Aware datetimes: the SLA clock starts at INTERNALDATE, in any zone.
+            client.normalise_times = False
+            if s.oauth2_token_command:
+                client.oauth2_login(s.username, _run_token_command(s.oauth2_token_command))
+            else:
+                client.login(s.username, s.password)
+        except imapclient.exceptions.LoginError as exc:
+            raise PermanentError(f"imap: login refused for imap.username: {_short(exc)}") from None
+        except NETWORK_ERRORS as exc:
+            raise TransientError(f"imap: cannot connect to {s.host}:{s.port}: {_short(exc)}") from None
+        self.client = client
+        self.capabilities = frozenset(client.capabilities())
+        for folder in (s.processed_folder, s.quarantine_folder):
+            if folder and not client.folder_exists(folder):
+                try:
+                    client.create_folder(folder)
+                except IMAPClientError as exc:
+                    # Another daemon may have created it a moment ago.
+                    if not client.folder_exists(folder):
+                        raise TransientError(f"imap: cannot create folder {folder}: {_short(exc)}") from None
+        log.info("imap: connected to %s:%s (idle=%s move=%s)", s.host, s.port,
+                 b"IDLE" in self.capabilities, b"MOVE" in self.capabilities)
+
+    def _c(self) -> imapclient.IMAPClient:
+        if self.client is None:
+            raise TransientError("imap: not connected")
+        return self.client
+
+    def select(self) -> int:
+        """Select the intake folder read-write; returns its UIDVALIDITY."""
+        info = self._guard(lambda c: c.select_folder(self.settings.folder))
+        return int(info[b"UIDVALIDITY"])
+
+    def list_uids(self) -> list[int]:
+        # Every message still in the intake folder, read or not: we never rely on \Seen.
+        return sorted(self._guard(lambda c: c.search(["NOT", "DELETED"])))
+
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        if not uids:
+            return {}
+        data = self._guard(lambda c: c.fetch(uids, ["RFC822.SIZE"]))
+        return {uid: int(v[b"RFC822.SIZE"]) for uid, v in data.items()}
+
+    def batches(self, uids: list[int], sizes: dict[int, int], count: int) -> Iterator[list[int]]:
+        batch: list[int] = []
+        total = 0
+        for uid in uids:
+            size = sizes.get(uid, 0)
+            if batch and (len(batch) >= count or total + size > MAX_FETCH_BYTES):
+                yield batch
+                batch, total = [], 0
+            batch.append(uid)
+            total += size
+        if batch:
+            yield batch
+
+    def fetch(self, uids: list[int], sizes: dict[int, int]) -> list[Fetched]:
+        data = self._guard(lambda c: c.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"]))
+        items = []
+        for uid in uids:
+            if uid not in data:
+                continue  # expunged by someone else meanwhile
+            raw = data[uid].get(b"BODY[]") or b""
+            if uid in sizes and len(raw) != sizes[uid]:
+                # A cut connection must never leave a truncated mail in the spool (test 3).
+                raise TransientError(f"imap: uid {uid} came back {len(raw)} of {sizes[uid]} bytes")
+            items.append(Fetched(uid=uid, raw=raw, internaldate=_aware(data[uid].get(b"INTERNALDATE"))))
+        return items
+
+    def move(self, uids: list[int], folder: str) -> None:
+        """MOVE where the server has it, else COPY + \\Deleted + (UID) EXPUNGE."""
+        if not uids:
+            return
+        if b"MOVE" in self.capabilities:
+            self._guard(lambda c: c.move(uids, folder))
+            return
+
+        def copy_delete(c: imapclient.IMAPClient) -> None:
+            c.copy(uids, folder)
+            c.delete_messages(uids)
+            if b"UIDPLUS" in self.capabilities:
+                c.uid_expunge(uids)
+            else:
+                c.expunge()
+
+        self._guard(copy_delete)
+
+    def wait(self, seconds: float, stop: Callable[[], bool]) -> bool:
+        """Block until the server reports a change, `seconds` pass, or stop() is true."""
+        deadline = time.monotonic() + seconds
+        c = self._c()
+        if not (self.settings.idle and b"IDLE" in self.capabilities):
+            while time.monotonic() < deadline and not stop():
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            return False
+        try:
+            c.idle()
+            try:
+                while time.monotonic() < deadline and not stop():
+                    responses = c.idle_check(timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+                    if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
+                        return True
+            finally:
+                c.idle_done()
+        except NETWORK_ERRORS as exc:
+            raise TransientError(f"imap: IDLE failed: {_short(exc)}") from None
+        return False
+
+    def noop(self) -> None:
+        self._guard(lambda c: c.noop())
+
+    def close(self) -> None:
+        if self.client is None:
+            return
+        try:
+            self.client.logout()
+        except Exception:  # noqa: BLE001 - closing a dead connection may fail in many ways
+            try:
+                self.client.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+        self.client = None
+
+    def _guard(self, action: Callable[[imapclient.IMAPClient], object]) -> object:
+        try:
+            return action(self._c())
+        except NETWORK_ERRORS as exc:
+            self.client = None
+            raise TransientError(f"imap: {_short(exc)}") from None
+
+
+def _aware(value: object) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _run_token_command(command: str) -> str:
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise PermanentError(f"imap.oauth2_token_command exited with {done.returncode}")
+    return done.stdout.strip()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:200]

@@ -1,0 +1,143 @@
+"""SMTP edge: aiosmtplib behind a synchronous send_many(); asyncio stays in this module.
+
+Several mails go out concurrently over a small pool of connections, each
+reused for many mails. TLS certificates are verified by default; with
+security = "starttls" a server without STARTTLS is refused before AUTH, so a
+password never crosses the wire in clear (RELIABILITY test 28c).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from daemon.adapters.imap import tls_context
+from daemon.config import SmtpSettings
+
+log = logging.getLogger("oneassist.smtp")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    key: int
+    sender: str
+    recipients: tuple[str, ...]
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class SendResult:
+    key: int
+    code: int | None
+    detail: str
+    # True when the server may have taken the mail though we saw no reply (RFC 1047).
+    ambiguous: bool = False
+
+
+class SmtpSender:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.pool: list[aiosmtplib.SMTP] = []
+
+    def _client(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        return aiosmtplib.SMTP(
+            hostname=s.host, port=s.port, timeout=s.timeout_seconds,
+            use_tls=s.security == "ssl", start_tls=s.security == "starttls",
+            validate_certs=not s.insecure_skip_verify,
+            tls_context=tls_context(s.insecure_skip_verify) if s.security != "none" else None,
+        )
+
+    async def _connected(self, index: int) -> aiosmtplib.SMTP:
+        while len(self.pool) <= index:
+            self.pool.append(self._client())
+        client = self.pool[index]
+        if not client.is_connected:
+            client = self.pool[index] = self._client()
+            await client.connect()
+            if self.settings.username:
+                await client.login(self.settings.username, self.settings.password)
+        return client
+
+    async def _send_one(self, index: int, env: Envelope) -> SendResult:
+        try:
+            client = await self._connected(index)
+        except aiosmtplib.SMTPResponseException as exc:
+            return SendResult(env.key, exc.code, f"connect/login: {exc.message}"[:300])
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            return SendResult(env.key, None, f"connect: {type(exc).__name__}: {exc}"[:300])
+        try:
+            errors, response = await client.sendmail(env.sender, list(env.recipients), env.raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            first = exc.recipients[0]
+            return SendResult(env.key, first.code, f"recipient refused: {first.message}"[:300])
+        except aiosmtplib.SMTPResponseException as exc:
+            await _reset(client)
+            return SendResult(env.key, exc.code, exc.message[:300])
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError,
+                asyncio.TimeoutError) as exc:
+            self.pool[index] = self._client()
+            # The connection died during the transaction: the server may hold the mail.
+            return SendResult(env.key, None, f"{type(exc).__name__}: {exc}"[:300], ambiguous=True)
+        except aiosmtplib.SMTPException as exc:
+            self.pool[index] = self._client()
+            return SendResult(env.key, None, f"{type(exc).__name__}: {exc}"[:300])
+        return SendResult(env.key, 250, response[:300] if isinstance(response, str) else "ok")
+
+    async def _send_all(self, envelopes: list[Envelope]) -> list[SendResult]:
+        queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        for env in envelopes:
+            queue.put_nowait(env)
+        results: list[SendResult] = []
+
+        async def worker(index: int) -> None:
+            while not queue.empty():
+                env = queue.get_nowait()
+                results.append(await self._send_one(index, env))
+
+        workers = min(self.settings.connections, len(envelopes)) or 1
+        await asyncio.gather(*(worker(i) for i in range(workers)))
+        return results
+
+    def send_many(self, envelopes: list[Envelope]) -> list[SendResult]:
+        if not envelopes:
+            return []
+        return self.loop.run_until_complete(self._send_all(envelopes))
+
+    def check(self) -> str:
+        """Connect (and log in) once; returns the server greeting for `oneassist check`."""
+        async def probe() -> str:
+            client = self._client()
+            response = await client.connect()
+            if self.settings.username:
+                await client.login(self.settings.username, self.settings.password)
+            await client.quit()
+            return response.message
+
+        return self.loop.run_until_complete(probe())
+
+    def close(self) -> None:
+        async def quit_all() -> None:
+            for client in self.pool:
+                if client.is_connected:
+                    try:
+                        await client.quit()
+                    except (aiosmtplib.SMTPException, OSError):
+                        client.close()
+
+        try:
+            self.loop.run_until_complete(quit_all())
+        finally:
+            self.pool = []
+            self.loop.close()
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()

@@ -1,0 +1,64 @@
+"""`oneassist check`: the config is already valid if we got here; now try every server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon.adapters.imap import ImapMailbox
+from daemon.adapters.smtp import SmtpSender
+from daemon.config import Settings
+from daemon.errors import OneAssistError
+
+
+def _result(name: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"name": name, "ok": ok, "detail": detail}
+
+
+def check_store(settings: Settings) -> dict[str, Any]:
+    from store.db import init_db
+    from store.migrations import current_version
+    from store.models import Ticket
+
+    try:
+        db = init_db(settings.store_url)
+        return _result("store", True, f"schema version {current_version(db)}, {Ticket.select().count()} ticket(s)")
+    except Exception as exc:  # noqa: BLE001 - report any driver error as a failed check
+        return _result("store", False, f"{type(exc).__name__}: {exc} (check store.url)")
+
+
+def check_imap(settings: Settings) -> dict[str, Any]:
+    box = ImapMailbox(settings.imap, timeout=15)
+    try:
+        box.connect()
+        uidvalidity = box.select()
+        count = len(box.list_uids())
+        idle = b"IDLE" in box.capabilities
+        return _result("imap", True, f"logged in to {settings.imap.host}:{settings.imap.port}, "
+                       f"{settings.imap.folder} has {count} mail(s), UIDVALIDITY {uidvalidity}, "
+                       f"IDLE {'yes' if idle else 'no (polling)'}")
+    except OneAssistError as exc:
+        return _result("imap", False, f"{exc} (check imap.host, imap.port, imap.security, imap.username)")
+    finally:
+        box.close()
+
+
+def check_smtp(settings: Settings) -> dict[str, Any]:
+    sender = SmtpSender(settings.smtp)
+    try:
+        greeting = sender.check()
+        return _result("smtp", True, f"{settings.smtp.host}:{settings.smtp.port} answered: {greeting[:80]}")
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer to the check
+        return _result("smtp", False, f"{type(exc).__name__}: {exc} (check smtp.host, smtp.port, smtp.security)")
+    finally:
+        sender.close()
+
+
+def run_checks(settings: Settings) -> list[dict[str, Any]]:
+    config = _result("config", True, f"{settings.source or 'settings'}: {len(settings.staff)} staff, "
+                     f"{len(settings.tariffs)} tariff(s)")
+    problems = []
+    if not settings.admins:
+        problems.append("no [[staff]] with role = \"admin\": quarantine alerts go to the first manager")
+    if problems:
+        config = _result("config", True, config["detail"] + "; warning: " + "; ".join(problems))
+    return [config, check_store(settings), check_imap(settings), check_smtp(settings)]

@@ -1,0 +1,259 @@
+"""The `oneassist` command: argparse subcommands over the store and the service.
+
+Every list and show command prints a readable table for people or, with
+--json, one JSON document for scripts. Errors go to stderr with exit code 2
+(bad input or config) or 1 (a server or the store did not answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from daemon import views
+from daemon.config import Settings, load
+from daemon.errors import ConfigError, OneAssistError, PermanentError, TransientError
+from daemon.logsetup import setup_logging
+
+
+class UsageError(OneAssistError):
+    """Bad arguments: say what is wrong and how to write it."""
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
+    if as_json:
+        json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(human(data))
+        if not human(data).endswith("\n"):
+            sys.stdout.write("\n")
+
+
+def table(rows: list[dict[str, Any]], columns: Sequence[str], empty: str = "(none)") -> str:
+    if not rows:
+        return empty
+    cells = [[str(r.get(c, "") if r.get(c) is not None else "-") for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load(args.config)
+
+
+def with_store(args: argparse.Namespace) -> Settings:
+    from store.db import init_db
+
+    settings = settings_from(args)
+    setup_logging(settings.log_level if not args.verbose else "DEBUG")
+    init_db(settings.store_url)
+    return settings
+
+
+# -- commands ---------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from daemon.service import Service
+
+    settings = with_store(args)
+    service = Service(settings)
+    if args.once:
+        result = service.run_once()
+        emit(result, args.json, lambda r: " ".join(f"{k}={v}" for k, v in r.items()) or "nothing to do")
+        return 0
+    service.run_forever()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from daemon.checks import run_checks
+
+    settings = settings_from(args)
+    setup_logging("WARNING")
+    results = run_checks(settings)
+    ok = all(r["ok"] for r in results)
+    emit({"ok": ok, "checks": results}, args.json,
+         lambda d: "\n".join(f"{'ok  ' if r['ok'] else 'FAIL'}  {r['name']}: {r['detail']}" for r in d["checks"]))
+    return 0 if ok else 1
+
+
+def cmd_client_add(args: argparse.Namespace) -> int:
+    settings = with_store(args)
+    client = views.add_client(settings, email=args.email, name=args.name, tariff=args.tariff,
+                              manager=args.manager, language=args.lang, aliases=args.alias or [])
+    emit(client, args.json, lambda c: f"client {c['email']} added (tariff {c['tariff']}, manager {c['manager']})")
+    return 0
+
+
+def cmd_client_list(args: argparse.Namespace) -> int:
+    with_store(args)
+    rows = views.list_clients()
+    emit(rows, args.json, lambda r: table(r, ("email", "name", "tariff", "manager", "language", "active", "tickets")))
+    return 0
+
+
+def cmd_ticket_list(args: argparse.Namespace) -> int:
+    with_store(args)
+    rows = views.list_tickets(status=args.status, client=args.client, limit=args.limit)
+    emit(rows, args.json, lambda r: table(r, ("key", "status", "client", "subject", "messages", "created_at",
+                                              "first_response_due")))
+    return 0
+
+
+def cmd_ticket_show(args: argparse.Namespace) -> int:
+    settings = with_store(args)
+    data = views.show_ticket(args.key, settings.service.timezone)
+    emit(data, args.json, views.format_ticket)
+    return 0
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    with_store(args)
+    rows = views.list_outbox(status=args.status, limit=args.limit)
+    emit(rows, args.json, lambda r: table(r, ("id", "status", "kind", "ticket", "to", "attempts", "resends",
+                                              "next_attempt_at", "last_error")))
+    return 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    with_store(args)
+    rows = views.list_quarantine()
+    emit(rows, args.json, lambda r: table(r, ("id", "uid", "size", "attempts", "fetched_at", "error")))
+    return 0
+
+
+def cmd_quarantine_show(args: argparse.Namespace) -> int:
+    with_store(args)
+    data = views.show_quarantine(args.id)
+    if args.raw:
+        sys.stdout.buffer.write(data.pop("raw_bytes"))
+        return 0
+    data.pop("raw_bytes")
+    emit(data, args.json, lambda d: "\n".join(f"{k}: {v}" for k, v in d.items()))
+    return 0
+
+
+def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    from store import spool
+
+    with_store(args)
+    if not spool.retry(args.id):
+        raise UsageError(f"spool entry {args.id} is not in quarantine (see: oneassist quarantine list)")
+    emit({"id": args.id, "state": "pending"}, args.json,
+         lambda d: f"spool entry {d['id']} queued again; the running daemon (or `run --once`) picks it up")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with_store(args)
+    document = views.export_all()
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        json.dump(document, out, ensure_ascii=False, indent=2, default=str)
+        out.write("\n")
+    finally:
+        if args.output:
+            out.close()
+    if args.output:
+        print(f"exported {len(document['tickets'])} ticket(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from daemon.sandbox import cli as sandbox_cli
+
+    return sandbox_cli.run(args)
+
+
+# -- parser -----------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oneassist", description="OneAssist desk: tasks by email.")
+    parser.add_argument("--config", help="config file (default: $ONEASSIST_CONFIG)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str,
+            into: Any = sub) -> argparse.ArgumentParser:
+        p = into.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("run", cmd_run, "run the daemon (IMAP IDLE, outbox, scheduler)")
+    p.add_argument("--once", action="store_true", help="process what waits, send what is due, exit")
+    add("check", cmd_check, "validate the config and try IMAP, SMTP and the store")
+    p = add("export", cmd_export, "every ticket with its messages as one JSON document")
+    p.add_argument("--output", "-o", help="write to this file instead of stdout")
+
+    client = sub.add_parser("client", help="clients").add_subparsers(dest="action", required=True)
+    p = add("add", cmd_client_add, "register a client", client)
+    p.add_argument("email")
+    p.add_argument("--name", required=True)
+    p.add_argument("--tariff", required=True)
+    p.add_argument("--manager", required=True, help="the personal manager's staff email")
+    p.add_argument("--lang", choices=("ru", "en"), default=None)
+    p.add_argument("--alias", action="append", help="another address of the same client")
+    add("list", cmd_client_list, "list clients", client)
+
+    ticket = sub.add_parser("ticket", help="tickets").add_subparsers(dest="action", required=True)
+    p = add("list", cmd_ticket_list, "list tickets", ticket)
+    p.add_argument("--status")
+    p.add_argument("--client")
+    p.add_argument("--limit", type=int, default=100)
+    p = add("show", cmd_ticket_show, "a ticket's timeline", ticket)
+    p.add_argument("key")
+
+    outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="action", required=True)
+    p = add("list", cmd_outbox_list, "list outgoing mail", outbox)
+    p.add_argument("--status", choices=("pending", "sending", "sent", "dead"))
+    p.add_argument("--limit", type=int, default=100)
+
+    quarantine = sub.add_parser("quarantine", help="mail that could not be processed").add_subparsers(
+        dest="action", required=True)
+    add("list", cmd_quarantine_list, "list quarantined mail", quarantine)
+    p = add("show", cmd_quarantine_show, "details of one quarantined mail", quarantine)
+    p.add_argument("id", type=int)
+    p.add_argument("--raw", action="store_true", help="write the raw mail bytes to stdout")
+    p = add("retry", cmd_quarantine_retry, "queue a quarantined mail again", quarantine)
+    p.add_argument("id", type=int)
+
+    from daemon.sandbox.cli import add_parser as add_sandbox
+
+    add_sandbox(sub, cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "json"):
+        args.json = False
+    try:
+        return args.func(args)
+    except (ConfigError, UsageError, views.NotFound, ValueError) as exc:
+        print(f"oneassist: error: {exc}", file=sys.stderr)
+        return 2
+    except (TransientError, PermanentError) as exc:
+        print(f"oneassist: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `oneassist ticket list | head`: not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    sys.exit(main())

@@ -1,0 +1,436 @@
+"""TOML configuration -> frozen Settings, validated once at start-up.
+
+Every key is checked here and every error names the key and how to fix it,
+so the rest of the daemon receives typed values and never the raw dict.
+Secrets (password_file, password_command) are resolved once, at load.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from daemon.errors import ConfigError
+
+SECURITY_MODES = ("ssl", "starttls", "none")
+ROLES = ("manager", "assistant", "admin")
+LANGUAGES = ("ru", "en")
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str = field(repr=False)
+    oauth2_token_command: str | None
+    folder: str
+    processed_folder: str
+    quarantine_folder: str
+    poll_seconds: float
+    idle: bool
+    idle_renew_seconds: float
+    fetch_batch: int
+    max_message_bytes: int
+    insecure_skip_verify: bool
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str = field(repr=False)
+    from_address: str
+    bounce_address: str
+    connections: int
+    timeout_seconds: float
+    max_attempts: int
+    insecure_skip_verify: bool
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    email: str
+    name: str
+    role: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Tariff:
+    code: str
+    name: str
+    price: Decimal
+    currency: str
+    quota: int | None
+    quota_period: str
+    billing_period: str
+    dedicated: bool
+    around_the_clock: bool
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    name: str
+    timezone: ZoneInfo
+    language: str
+    ticket_prefix: str
+    reply_token_secret: bytes = field(repr=False)
+    autoreply_limit_per_day: int
+    join_url: str
+    data_dir: Path
+
+
+@dataclass(frozen=True)
+class SlaSettings:
+    first_response_minutes: float
+    reminder_minutes: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    imap: ImapSettings
+    smtp: SmtpSettings
+    store_url: str
+    service: ServiceSettings
+    sla: SlaSettings
+    staff: tuple[StaffMember, ...]
+    tariffs: tuple[Tariff, ...]
+    log_level: str
+    source: Path | None = None
+
+    def staff_by_email(self, email: str) -> StaffMember | None:
+        email = email.lower()
+        for member in self.staff:
+            if member.email == email:
+                return member
+        return None
+
+    def tariff(self, code: str) -> Tariff | None:
+        for tariff in self.tariffs:
+            if tariff.code.lower() == code.lower():
+                return tariff
+        return None
+
+    @property
+    def admins(self) -> tuple[StaffMember, ...]:
+        return tuple(m for m in self.staff if m.role == "admin")
+
+    @property
+    def loop_id(self) -> str:
+        return self.smtp.from_address
+
+
+class _Section:
+    """Typed getters over one TOML table that name the full key on error."""
+
+    def __init__(self, name: str, data: Any) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"[{name}] must be a table, e.g. '[{name}]' on its own line")
+        self.name = name
+        self.data = data
+        self.used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.name}.{key}"
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, hint: str = "") -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise ConfigError(f"{self._key(key)} is missing. {hint}".strip())
+            return default
+        value = self.data[key]
+        # TOML booleans are ints to Python; refuse them where a number is wanted.
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise ConfigError(f"{self._key(key)} must be {_kind_name(kind)}, got {value!r}")
+        if not isinstance(value, kind):
+            raise ConfigError(f"{self._key(key)} must be {_kind_name(kind)}, got {value!r}. {hint}".strip())
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise ConfigError(f"{self._key(key)} = {value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def positive(self, key: str, default: float) -> float:
+        value = self.get(key, (int, float), default)
+        if value <= 0:
+            raise ConfigError(f"{self._key(key)} must be greater than 0, got {value!r}")
+        return float(value)
+
+    def port(self, key: str, default: int) -> int:
+        value = self.get(key, int, default)
+        if not 0 < value < 65536:
+            raise ConfigError(f"{self._key(key)} must be a TCP port 1-65535, got {value!r}")
+        return value
+
+    def secret(self, key: str) -> str:
+        """password, password_file or password_command: exactly one source, resolved now."""
+        sources = [k for k in (key, f"{key}_file", f"{key}_command") if k in self.data]
+        for k in (key, f"{key}_file", f"{key}_command"):
+            self.used.add(k)
+        if len(sources) > 1:
+            raise ConfigError(f"{self.name}: set only one of {', '.join(sources)}")
+        if not sources:
+            return ""
+        source = sources[0]
+        value = self.get(source, str)
+        if source == key:
+            return value
+        if source.endswith("_file"):
+            path = Path(value).expanduser()
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{self._key(source)}: cannot read {path}: {exc.strerror}") from None
+        try:
+            done = subprocess.run(value, shell=True, capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise ConfigError(f"{self._key(source)}: the command took longer than 30 s") from None
+        if done.returncode != 0:
+            # Only the exit code: the command's stderr may echo the secret.
+            raise ConfigError(f"{self._key(source)}: the command exited with {done.returncode}")
+        return done.stdout.strip()
+
+    def check_unknown(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(
+                f"unknown key {self.name}.{unknown[0]}: check the spelling against config.example.toml"
+            )
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list", dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _email(section: _Section, key: str, default: Any = ...) -> str:
+    value = section.get(key, str, default)
+    if value and ("@" not in value or " " in value.strip()):
+        raise ConfigError(f"{section.name}.{key} = {value!r} is not an email address")
+    return value.strip().lower()
+
+
+def _imap(sec: _Section) -> ImapSettings:
+    security = sec.choice("security", SECURITY_MODES, "ssl")
+    return ImapSettings(
+        host=sec.get("host", str, hint="Set it to your IMAP server, e.g. host = \"imap.example.com\""),
+        port=sec.port("port", {"ssl": 993}.get(security, 143)),
+        security=security,
+        username=sec.get("username", str, hint="The login of the support mailbox."),
+        password=sec.secret("password"),
+        oauth2_token_command=sec.get("oauth2_token_command", str, None),
+        folder=sec.get("folder", str, "INBOX"),
+        processed_folder=sec.get("processed_folder", str, "OneAssist/Processed"),
+        quarantine_folder=sec.get("quarantine_folder", str, "OneAssist/Quarantine"),
+        poll_seconds=sec.positive("poll_seconds", 60),
+        idle=sec.get("idle", bool, True),
+        idle_renew_seconds=sec.positive("idle_renew_seconds", 25 * 60),
+        fetch_batch=int(sec.positive("fetch_batch", 100)),
+        max_message_bytes=int(sec.positive("max_message_bytes", 40 * 1024 * 1024)),
+        insecure_skip_verify=sec.get("insecure_skip_verify", bool, False),
+    )
+
+
+def _smtp(sec: _Section) -> SmtpSettings:
+    security = sec.choice("security", SECURITY_MODES, "starttls")
+    from_address = _email(sec, "from_address", ...)
+    return SmtpSettings(
+        host=sec.get("host", str, hint="Set it to your SMTP relay, e.g. host = \"smtp.example.com\""),
+        port=sec.port("port", {"ssl": 465, "starttls": 587}.get(security, 25)),
+        security=security,
+        username=sec.get("username", str, ""),
+        password=sec.secret("password"),
+        from_address=from_address,
+        bounce_address=_email(sec, "bounce_address", "") or _bounce_default(from_address),
+        connections=int(sec.positive("connections", 2)),
+        timeout_seconds=sec.positive("timeout_seconds", 60),
+        max_attempts=int(sec.positive("max_attempts", 12)),
+        insecure_skip_verify=sec.get("insecure_skip_verify", bool, False),
+    )
+
+
+def _bounce_default(from_address: str) -> str:
+    # A bounce envelope different from the intake address keeps DSNs out of the
+    # ticket intake (RELIABILITY test 19).
+    local, _, domain = from_address.partition("@")
+    return f"{local}+bounces@{domain}"
+
+
+def _service(sec: _Section, base: Path) -> ServiceSettings:
+    tz_name = sec.get("timezone", str, "Europe/Moscow")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"service.timezone = {tz_name!r} is not a known zone, e.g. \"Europe/Moscow\"") from None
+    secret = sec.get("reply_token_secret", str, hint="Generate one: python -c 'import secrets; print(secrets.token_hex(32))'")
+    if len(secret) < 16:
+        raise ConfigError("service.reply_token_secret must be at least 16 characters; "
+                          "generate one: python -c 'import secrets; print(secrets.token_hex(32))'")
+    prefix = sec.get("ticket_prefix", str, "OA")
+    if not prefix.isalnum() or not prefix.isascii():
+        raise ConfigError(f"service.ticket_prefix = {prefix!r} must be ASCII letters/digits, e.g. \"OA\"")
+    data_dir = Path(sec.get("data_dir", str, str(base / "data"))).expanduser()
+    if not data_dir.is_absolute():
+        data_dir = base / data_dir
+    return ServiceSettings(
+        name=sec.get("name", str, "OneAssist"),
+        timezone=tz,
+        language=sec.choice("language", LANGUAGES, "ru"),
+        ticket_prefix=prefix.upper(),
+        reply_token_secret=secret.encode(),
+        autoreply_limit_per_day=int(sec.positive("autoreply_limit_per_day", 3)),
+        join_url=sec.get("join_url", str, ""),
+        data_dir=data_dir,
+    )
+
+
+def _staff(items: Any) -> tuple[StaffMember, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise ConfigError("[[staff]] must be an array of tables: write each member as [[staff]]")
+    members: list[StaffMember] = []
+    for i, item in enumerate(items):
+        sec = _Section(f"staff[{i}]", item)
+        member = StaffMember(
+            email=_email(sec, "email"),
+            name=sec.get("name", str),
+            role=sec.choice("role", ROLES, "manager"),
+            language=sec.choice("language", LANGUAGES, "ru"),
+        )
+        sec.check_unknown()
+        if any(m.email == member.email for m in members):
+            raise ConfigError(f"staff[{i}].email = {member.email!r} appears twice in [[staff]]")
+        members.append(member)
+    return tuple(members)
+
+
+def _tariffs(items: Any) -> tuple[Tariff, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise ConfigError("[[tariffs]] must be an array of tables: write each tariff as [[tariffs]]")
+    tariffs: list[Tariff] = []
+    for i, item in enumerate(items):
+        sec = _Section(f"tariffs[{i}]", item)
+        raw_price = sec.get("price", (str, int), "0")
+        try:
+            # Money never touches float: a price is a string or an integer.
+            price = Decimal(str(raw_price))
+        except InvalidOperation:
+            raise ConfigError(f"tariffs[{i}].price = {raw_price!r} is not an amount; write it as a string, e.g. \"4900.00\"") from None
+        if price < 0:
+            raise ConfigError(f"tariffs[{i}].price must not be negative")
+        quota = sec.get("quota", int, 0)
+        tariffs.append(Tariff(
+            code=sec.get("code", str),
+            name=sec.get("name", str),
+            price=price,
+            currency=sec.get("currency", str, "RUB"),
+            quota=quota if quota > 0 else None,
+            quota_period=sec.choice("quota_period", ("day", "week", "month"), "day"),
+            billing_period=sec.choice("billing_period", ("month",), "month"),
+            dedicated=sec.get("dedicated", bool, False),
+            around_the_clock=sec.get("around_the_clock", bool, False),
+        ))
+        sec.check_unknown()
+    return tuple(tariffs)
+
+
+def check_file_mode(path: Path) -> None:
+    """Refuse a config readable by others when it holds secrets (the fetchmail model)."""
+    mode = path.stat().st_mode
+    # Group read stays allowed so a service group can read it; world access never.
+    if mode & (stat.S_IRWXO | stat.S_IWGRP):
+        raise ConfigError(
+            f"{path} is readable or writable by other users (mode {stat.S_IMODE(mode):o}); "
+            f"it holds passwords: chmod 600 {path}"
+        )
+
+
+def parse_settings(data: dict[str, Any], base: Path) -> Settings:
+    """Validate a TOML document (already loaded) into Settings."""
+    known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown section [{key}]: known sections are {', '.join(sorted(known))}")
+    sections = {name: _Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log")}
+    if "imap" not in data:
+        raise ConfigError("[imap] section is missing: copy it from config.example.toml")
+    if "smtp" not in data:
+        raise ConfigError("[smtp] section is missing: copy it from config.example.toml")
+    if "service" not in data:
+        raise ConfigError("[service] section is missing: copy it from config.example.toml")
+    service = _service(sections["service"], base)
+    store_url = sections["store"].get("url", str, f"sqlite:///{service.data_dir / 'oneassist.db'}")
+    if not store_url.startswith(("sqlite:///", "sqlite://:memory:", "postgresql://", "postgres://")):
+        raise ConfigError(f"store.url = {store_url!r}: use sqlite:///PATH or postgresql://user@host/db")
+    sla = sections["sla"]
+    settings = Settings(
+        imap=_imap(sections["imap"]),
+        smtp=_smtp(sections["smtp"]),
+        store_url=store_url,
+        service=service,
+        sla=SlaSettings(
+            first_response_minutes=sla.positive("first_response_minutes", 15),
+            reminder_minutes=sla.positive("reminder_minutes", 10),
+        ),
+        staff=_staff(data.get("staff")),
+        tariffs=_tariffs(data.get("tariffs")),
+        log_level=sections["log"].choice("level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+    )
+    for sec in sections.values():
+        sec.check_unknown()
+    if settings.sla.reminder_minutes >= settings.sla.first_response_minutes:
+        raise ConfigError("sla.reminder_minutes must be less than sla.first_response_minutes")
+    return settings
+
+
+def load(path: str | os.PathLike[str] | None = None, *, check_mode: bool = True) -> Settings:
+    """Read the config file named by PATH or $ONEASSIST_CONFIG."""
+    if path is None:
+        path = os.environ.get("ONEASSIST_CONFIG")
+    if not path:
+        raise ConfigError("no config file: pass --config PATH or set ONEASSIST_CONFIG "
+                          "(start from config.example.toml)")
+    file = Path(path).expanduser()
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {file} does not exist") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {file} is not UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    if check_mode:
+        check_file_mode(file)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    settings = parse_settings(data, file.resolve().parent)
+    return _with_source(settings, file)
+
+
+def _with_source(settings: Settings, file: Path) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, source=file)

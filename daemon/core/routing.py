@@ -1,0 +1,76 @@
+"""route(): who sent a mail and which ticket it belongs to, per DESIGN section 2.
+
+Pure: it reads only the InboundMail, the RouteView snapshot and settings values.
+The cross-client rule (RELIABILITY I5) is enforced here: every way of finding
+a ticket is filtered to tickets of the sender's own client.
+"""
+
+from __future__ import annotations
+
+from daemon.model import ClientRef, InboundMail, Route, RouteView, TicketRef
+from parsers.subjects import has_reply_prefix, normalize_subject
+
+OPEN_STATUSES = frozenset({"new", "open", "accepted", "waiting"})
+
+
+def _own(tickets: tuple[TicketRef, ...] | list[TicketRef], client: ClientRef) -> list[TicketRef]:
+    return [t for t in tickets if t.client_id == client.id]
+
+
+def find_ticket(mail: InboundMail, view: RouteView, client: ClientRef, prefix: str) -> tuple[TicketRef | None, str]:
+    """The threading order: token, In-Reply-To/References, subject tag, Re:-subject."""
+    if view.token_ticket is not None and view.token_ticket.client_id == client.id:
+        return view.token_ticket, "token"
+    threaded = _own(view.thread_tickets, client)
+    if threaded:
+        # The most recent ticket wins when a thread was split or merged.
+        return max(threaded, key=lambda t: t.id), "thread"
+    if view.tag_ticket is not None and view.tag_ticket.client_id == client.id:
+        return view.tag_ticket, "subject-tag"
+    if has_reply_prefix(mail.subject):
+        norm = normalize_subject(mail.subject, prefix)
+        candidates = [t for t in _own(view.subject_candidates, client)
+                      if t.status in OPEN_STATUSES and norm and t.subject_norm == norm]
+        if candidates:
+            return max(candidates, key=lambda t: t.id), "subject"
+    return None, "new"
+
+
+def route(mail: InboundMail, view: RouteView, automatic: str | None, prefix: str) -> Route:
+    """Classify one mail. `automatic` is parsers.automatic's reason or None."""
+    if automatic == "loop":
+        return Route("loop", reason="our own mail came back")
+    if automatic == "bounce":
+        return Route("bounce", reason="delivery status notification")
+    if view.already_ingested:
+        return Route("duplicate", reason="same sender and Message-ID already on a ticket")
+    if view.sender_is_staff:
+        return Route("staff", reason="staff mail")
+    client = view.sender_client
+    if client is None or not client.active:
+        if automatic:
+            return Route("automatic", reason=automatic)
+        return Route("unknown", reason="sender is not a member" if client is None else "membership inactive",
+                     client=client)
+    ticket, via = find_ticket(mail, view, client, prefix)
+    if ticket is not None:
+        return Route("client_reply", via=via, client=client, ticket=ticket, reason=automatic or "")
+    if automatic:
+        # An automatic mail never opens a ticket (it would ack a robot); it is kept in the spool.
+        return Route("automatic", client=client, reason=automatic)
+    return Route("client_new", via="new", client=client)
+
+
+def dedupe_key(mail: InboundMail) -> str:
+    """The duplicate key of DESIGN section 2: sender + Message-ID, never Message-ID alone.
+
+    Without a Message-ID, a hash of sender, date, subject and body stands in.
+    """
+    import hashlib
+
+    if mail.message_id:
+        basis = "mid\0" + mail.from_addr + "\0" + mail.message_id.strip()
+    else:
+        date = mail.date.isoformat() if mail.date else ""
+        basis = "fp\0" + "\0".join((mail.from_addr, date, mail.subject, mail.text))
+    return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()

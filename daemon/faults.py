@@ -1,0 +1,31 @@
+"""Crash checkpoints for the fault tests of RELIABILITY section 3 (kill at every step).
+
+ONEASSIST_CRASH_AT="name:N" makes the N-th pass through checkpoint `name`
+kill the process with SIGKILL, exactly as `kill -9` would: no cleanup, no
+flush. Unset (the normal case) it costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_spec = os.environ.get("ONEASSIST_CRASH_AT", "")
+_name, _, _count = _spec.partition(":")
+_remaining = {_name: int(_count or 1)} if _name else {}
+
+CHECKPOINTS = (
+    "fetched",          # bodies fetched from IMAP, nothing stored yet
+    "spooled",          # spool committed, server copy not yet moved
+    "moved",            # server copy moved to the processed folder
+    "applied",          # ticket + outbox committed
+    "smtp-accepted",    # the SMTP server said 250, outbox row not yet marked sent
+    "marked-sent",      # outbox row marked sent
+)
+
+
+def checkpoint(name: str) -> None:
+    if name in _remaining:
+        _remaining[name] -= 1
+        if _remaining[name] <= 0:
+            os.kill(os.getpid(), signal.SIGKILL)

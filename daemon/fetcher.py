@@ -1,0 +1,89 @@
+"""fetch_cycle(): new mail from the intake folder into the spool, then off the server's intake.
+
+Order is the whole point (STYLE rule 3): fetch with BODY.PEEK, commit to the
+spool, and only then move the server copy to the processed folder. A crash
+in between leaves the mail in the intake; the next cycle finds its UID in
+the spool and just moves it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from daemon.adapters.imap import ImapMailbox
+from daemon.config import ImapSettings
+from daemon.faults import checkpoint
+from store import spool
+from store.db import database, to_db
+from store.models import FolderState, SpoolEntry
+
+log = logging.getLogger("oneassist.fetch")
+
+
+def account_of(settings: ImapSettings) -> str:
+    return f"{settings.username.lower()}@{settings.host.lower()}"
+
+
+def note_uidvalidity(account: str, mailbox: str, uidvalidity: int, now: datetime) -> None:
+    with database.atomic():
+        row = FolderState.get_or_none(FolderState.account == account, FolderState.mailbox == mailbox)
+        if row is None:
+            FolderState.create(account=account, mailbox=mailbox, uidvalidity=uidvalidity, updated_at=to_db(now))
+        elif row.uidvalidity != uidvalidity:
+            # Every UID is new now; the duplicate keys keep re-fetched mail from becoming new tickets.
+            log.warning("imap: UIDVALIDITY of %s changed %s -> %s; re-reading the folder",
+                        mailbox, row.uidvalidity, uidvalidity)
+            row.uidvalidity, row.updated_at = uidvalidity, to_db(now)
+            row.save()
+
+
+def quarantine_oversized(box: ImapMailbox, account: str, uidvalidity: int, uids: list[int],
+                         sizes: dict[int, int], now: datetime) -> None:
+    """Too big to fetch safely: leave it on the server in the quarantine folder and record that."""
+    s = box.settings
+    for uid in uids:
+        with database.atomic():
+            SpoolEntry.insert(
+                account=account, mailbox=s.folder, uidvalidity=uidvalidity, uid=uid, sha256="",
+                size=sizes[uid], raw=b"", state="quarantined", outcome="oversized", attempts=1,
+                error=f"{sizes[uid]} bytes is over imap.max_message_bytes = {s.max_message_bytes}; "
+                      f"the mail was left on the server in {s.quarantine_folder}",
+                fetched_at=to_db(now), processed_at=to_db(now),
+            ).on_conflict_ignore().execute()
+        log.error("imap: uid %s is %s bytes, over the limit; moved to %s", uid, sizes[uid], s.quarantine_folder)
+    box.move(uids, s.quarantine_folder)
+
+
+def fetch_cycle(box: ImapMailbox, now: Callable[[], datetime], after_batch: Callable[[], None]) -> int:
+    """One pass over the intake folder; returns how many mails were newly spooled."""
+    s = box.settings
+    account = account_of(s)
+    uidvalidity = box.select()
+    note_uidvalidity(account, s.folder, uidvalidity, now())
+    uids = box.list_uids()
+    if not uids:
+        return 0
+    known = spool.known_uids(account, s.folder, uidvalidity, uids)
+    if known:
+        # Spooled before a crash or a failed move: the bytes are safe, finish the move.
+        box.move(sorted(known), s.processed_folder)
+    new = [u for u in uids if u not in known]
+    sizes = box.sizes(new)
+    oversized = [u for u in new if sizes.get(u, 0) > s.max_message_bytes]
+    if oversized:
+        quarantine_oversized(box, account, uidvalidity, oversized, sizes, now())
+    wanted = [u for u in new if u not in set(oversized)]
+    stored = 0
+    for batch in box.batches(wanted, sizes, s.fetch_batch):
+        items = box.fetch(batch, sizes)
+        checkpoint("fetched")
+        stored += spool.put_many(account, s.folder, uidvalidity, items, now())
+        checkpoint("spooled")
+        box.move([item.uid for item in items], s.processed_folder)
+        checkpoint("moved")
+        after_batch()
+    if stored:
+        log.info("imap: %s new mail(s) spooled from %s", stored, s.folder)
+    return stored

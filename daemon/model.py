@@ -1,0 +1,162 @@
+"""Frozen value types shared by the parsers, the pure core and the edges.
+
+Nothing here does I/O: these are the nouns the pipeline passes between its
+stages (InboundMail -> Route -> Decision -> OutboundMail).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attached file. `filename` is sanitized for display only; bytes are kept as sent."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    payload: bytes = field(repr=False)
+    content_id: str | None = None
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """A parsed incoming mail. Every text field is decoded and CR/LF-free where it is a header.
+
+    Addresses are lower-cased `local@domain` without display names.
+    Message-IDs are stored without angle brackets.
+    """
+
+    message_id: str | None
+    from_addr: str
+    from_name: str
+    from_header_count: int
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    reply_to: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    text: str
+    html: str
+    attachments: tuple[Attachment, ...]
+    # (lower-cased name, decoded and sanitized value) in the order they appear.
+    headers: tuple[tuple[str, str], ...]
+    defects: tuple[str, ...]
+    size: int
+    sha256: str
+
+    def header(self, name: str) -> str | None:
+        """First value of a header, or None."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def header_all(self, name: str) -> tuple[str, ...]:
+        name = name.lower()
+        return tuple(value for key, value in self.headers if key == name)
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return self.to + self.cc
+
+
+@dataclass(frozen=True)
+class OutboundMail:
+    """A mail ready for the outbox: fully rendered, with a Message-ID chosen before sending."""
+
+    message_id: str
+    envelope_from: str
+    recipients: tuple[str, ...]
+    raw: bytes = field(repr=False)
+    kind: str = "notice"
+    ticket_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ClientRef:
+    id: int
+    email: str
+    name: str
+    tariff: str
+    manager_email: str
+    language: str
+    active: bool
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    id: int
+    key: str
+    client_id: int
+    subject: str
+    subject_norm: str
+    status: str
+    manager_email: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RouteView:
+    """The read-only snapshot of the store that a routing decision may look at.
+
+    Built by store.queries.route_view() in one read; the router sees nothing else.
+    """
+
+    sender_client: ClientRef | None
+    sender_is_staff: bool
+    token_ticket: TicketRef | None
+    thread_tickets: tuple[TicketRef, ...]
+    tag_ticket: TicketRef | None
+    subject_candidates: tuple[TicketRef, ...]
+    already_ingested: bool
+    autoreplies_to_sender_24h: int
+    join_notices_to_sender_24h: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who sent a mail and where it belongs.
+
+    kind: client_new | client_reply | staff | unknown | automatic | loop |
+          bounce | duplicate
+    via: how the ticket was found (token, thread, subject-tag, subject, new) or ''.
+    """
+
+    kind: str
+    via: str = ""
+    client: ClientRef | None = None
+    ticket: TicketRef | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A mail the decision asks for; rendered from templates inside the apply transaction."""
+
+    template: str
+    to: tuple[str, ...]
+    language: str
+    autoreply: bool = True
+    context: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one inbound mail: the ticket change and the mails it causes."""
+
+    outcome: str
+    route: Route
+    create_ticket: bool = False
+    record_message: bool = False
+    notices: tuple[Notice, ...] = ()
+    first_response_due: datetime | None = None
+    events: tuple[tuple[str, str], ...] = ()

@@ -1,0 +1,123 @@
+"""flush(): claim due outbox rows, send them by SMTP, and record what happened.
+
+A row is 'sending' while its SMTP transaction runs. A row still 'sending' at
+start-up was interrupted between the server's reply and our update (the
+RFC 1047 window): it is sent again with the same bytes and Message-ID, and
+counted in `resends`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter as Tally
+from datetime import datetime, timedelta
+
+from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
+from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
+from daemon.faults import checkpoint
+from daemon.model import Notice
+from daemon.notices import Notifier
+from store.apply import enqueue
+from store.db import database, is_postgres, to_db
+from store.models import Outbox
+
+log = logging.getLogger("oneassist.outbox")
+
+
+def recover_interrupted(node: str | None = None) -> int:
+    """Put rows left 'sending' by a crash back in the queue; returns how many."""
+    query = Outbox.update(status="pending", resends=Outbox.resends + 1).where(Outbox.status == "sending")
+    if node is not None:
+        query = query.where(Outbox.claimed_by == node)
+    count = query.execute()
+    if count:
+        log.warning("outbox: %s mail(s) were interrupted mid-send; sending again with the same Message-ID",
+                    count)
+    return count
+
+
+def claim(now: datetime, node: str, limit: int) -> list[Outbox]:
+    with database.atomic():
+        query = (Outbox.select(Outbox.id).where(Outbox.status == "pending",
+                                                Outbox.next_attempt_at <= to_db(now))
+                 .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
+        if is_postgres():
+            # Two daemons never claim the same row (DESIGN section 6).
+            query = query.for_update("FOR UPDATE SKIP LOCKED")
+        ids = [row.id for row in query]
+        if not ids:
+            return []
+        (Outbox.update(status="sending", claimed_by=node)
+         .where(Outbox.id.in_(ids), Outbox.status == "pending").execute())
+        return list(Outbox.select().where(Outbox.id.in_(ids), Outbox.claimed_by == node,
+                                          Outbox.status == "sending"))
+
+
+class OutboxWorker:
+    def __init__(self, sender: SmtpSender, notifier: Notifier, node: str, max_attempts: int,
+                 rng: random.Random | None = None) -> None:
+        self.sender = sender
+        self.notifier = notifier
+        self.node = node
+        self.max_attempts = max_attempts
+        self.rng = rng or random.Random()
+
+    def flush(self, now: datetime, limit: int = 200) -> Tally[str]:
+        tally: Tally[str] = Tally()
+        while True:
+            rows = claim(now, self.node, limit)
+            if not rows:
+                return tally
+            envelopes = [Envelope(r.id, r.envelope_from, tuple(r.recipients.split("\n")), bytes(r.raw))
+                         for r in rows]
+            results = self.sender.send_many(envelopes)
+            if any(classify_smtp(r.code) == OK for r in results):
+                checkpoint("smtp-accepted")
+            by_id = {r.id: r for r in rows}
+            with database.atomic():
+                for result in results:
+                    tally[self.record(by_id[result.key], result, now)] += 1
+            checkpoint("marked-sent")
+            if len(rows) < limit:
+                return tally
+
+    def record(self, row: Outbox, result: SendResult, now: datetime) -> str:
+        verdict = classify_smtp(result.code)
+        row.attempts += 1
+        row.claimed_by = ""
+        if verdict == OK:
+            row.status, row.sent_at, row.last_error = "sent", to_db(now), ""
+            row.save()
+            log.info("outbox=%s ticket=%s kind=%s sent", row.id, row.ticket_id or "-", row.kind)
+            return "sent"
+        row.last_error = f"{result.code or '-'} {result.detail}"[:500]
+        if verdict == PERMANENT or row.attempts >= self.max_attempts:
+            row.status = "dead"
+            row.save()
+            log.error("outbox=%s ticket=%s kind=%s dead after %s attempt(s): code=%s",
+                      row.id, row.ticket_id or "-", row.kind, row.attempts, result.code or "-")
+            self.alert_dead(row, now)
+            return "dead"
+        row.status = "pending"
+        if result.ambiguous:
+            row.resends += 1
+        delay = backoff(row.attempts, self.rng.random())
+        row.next_attempt_at = to_db(now + timedelta(seconds=delay))
+        row.save()
+        log.warning("outbox=%s ticket=%s attempt=%s failed (code=%s); retry in %.0fs",
+                    row.id, row.ticket_id or "-", row.attempts, result.code or "-", delay)
+        return "retry"
+
+    def alert_dead(self, row: Outbox, now: datetime) -> None:
+        settings = self.notifier.settings
+        if row.kind.startswith("staff.alert") or not settings.admins:
+            return  # never alert about an alert: that is how mail loops start
+        notice = Notice(
+            template="staff.alert.undeliverable", to=tuple(m.email for m in settings.admins),
+            language=settings.admins[0].language, autoreply=False,
+            context=(("outbox_id", row.id), ("kind", row.kind), ("error", row.last_error),
+                     ("attempts", row.attempts),
+                     ("ticket_key", row.ticket.key if row.ticket_id else "-")),
+        )
+        enqueue(self.notifier.render(notice, None, None, now), now)

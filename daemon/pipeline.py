@@ -1,0 +1,133 @@
+"""process_pending(): spooled mail -> parse -> route -> decide -> apply, one mail at a time.
+
+Each mail is isolated (Mailman's shunt queue): a parse failure quarantines it at
+once, an unexpected error is retried up to three times and then quarantined,
+and the admins get one alert per quarantined mail. The loop always goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter as Tally
+from dataclasses import dataclass
+from datetime import datetime
+
+from daemon.clock import Clock
+from daemon.config import Settings
+from daemon.core.routing import dedupe_key, route
+from daemon.core.workflow import Policy, decide
+from daemon.errors import QuarantineError
+from daemon.model import InboundMail, Notice
+from daemon.notices import Notifier
+from parsers.addresses import domain_of, redact
+from parsers.automatic import automatic_reason
+from parsers.mime import parse
+from parsers.quoting import strip_reply
+from store import queries, spool
+from store.apply import AlreadyIngested, apply, enqueue
+from store.db import database, to_db
+from store.models import SpoolEntry
+
+log = logging.getLogger("oneassist.pipeline")
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    clock: Clock
+    notifier: Notifier
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(
+            first_response_minutes=self.settings.sla.first_response_minutes,
+            autoreply_limit_per_day=self.settings.service.autoreply_limit_per_day,
+            default_language=self.settings.service.language,
+        )
+
+    def automatic(self, mail: InboundMail) -> str | None:
+        own = self.settings.smtp
+        reason = automatic_reason(
+            mail, loop_id=self.settings.loop_id,
+            own_addresses=frozenset({own.from_address, own.bounce_address}),
+            own_domains=frozenset(),
+        )
+        # Our Message-IDs have a recognizable local part; staff of the same domain do not.
+        if reason is None and mail.message_id and mail.message_id.startswith("oneassist.") \
+                and mail.message_id.endswith("@" + (domain_of(own.from_address) or "")):
+            reason = "loop"
+        return reason
+
+    def process_one(self, entry_id: int) -> str:
+        entry = spool.get(entry_id)
+        now = self.clock.now()
+        arrived = spool.arrival_of(entry) or now
+        try:
+            mail = parse(bytes(entry.raw), max_bytes=self.settings.imap.max_message_bytes)
+        except QuarantineError as exc:
+            return self.fail(entry, f"unparseable: {exc}", final=True)
+        try:
+            key = dedupe_key(mail)
+            view = queries.route_view(mail, self.settings, now, key)
+            automatic = self.automatic(mail)
+            decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
+            decision = decide(decision_route, mail, view, arrived, self.policy)
+            stored = strip_reply(mail.text) if decision_route.kind == "client_reply" else mail.text
+            try:
+                result = apply(decision, mail, entry.id, dedupe_key=key, stored_text=stored,
+                               prefix=self.settings.service.ticket_prefix, now=now,
+                               render=lambda n, t, m: self.notifier.render(n, t, m, now))
+            except AlreadyIngested:
+                SpoolEntry.update(state="ignored", outcome="duplicate", processed_at=to_db(now)) \
+                    .where(SpoolEntry.id == entry.id).execute()
+                return "duplicate"
+        except QuarantineError as exc:
+            return self.fail(entry, str(exc), final=True)
+        except Exception as exc:  # noqa: BLE001 - one bad mail must never stop the loop
+            log.exception("spool=%s processing failed", entry.id)
+            return self.fail(entry, f"{type(exc).__name__}: {exc}", final=False)
+        log.info("spool=%s uid=%s msgid=%s from=%s ticket=%s outcome=%s via=%s",
+                 entry.id, entry.uid, _hash(mail.message_id), redact(mail.from_addr),
+                 result.ticket_key or "-", result.outcome, decision_route.via or "-")
+        return result.outcome
+
+    def fail(self, entry: SpoolEntry, reason: str, *, final: bool) -> str:
+        now = self.clock.now()
+        updated = spool.record_failure(entry.id, reason, now, final=final)
+        if updated.state != "quarantined":
+            log.warning("spool=%s attempt=%s failed, will retry", entry.id, updated.attempts)
+            return "retry"
+        log.error("spool=%s uid=%s quarantined after %s attempt(s)", entry.id, entry.uid, updated.attempts)
+        self.alert_quarantine(updated, reason, now)
+        return "quarantined"
+
+    def alert_quarantine(self, entry: SpoolEntry, reason: str, now: datetime) -> None:
+        recipients = tuple(m.email for m in self.settings.admins) or tuple(
+            m.email for m in self.settings.staff if m.role == "manager")[:1]
+        if not recipients:
+            log.error("spool=%s quarantined and no admin is configured to tell", entry.id)
+            return
+        language = self.settings.admins[0].language if self.settings.admins else self.settings.service.language
+        context = (("spool_id", entry.id), ("mailbox", entry.mailbox), ("uidvalidity", entry.uidvalidity),
+                   ("uid", entry.uid), ("size", entry.size), ("sha256", entry.sha256),
+                   # The reason is our own exception text, never mail content.
+                   ("reason", reason[:300]), ("attempts", entry.attempts))
+        notice = Notice(template="staff.alert.quarantine", to=recipients, language=language,
+                        autoreply=False, context=context)
+        with database.atomic():
+            enqueue(self.notifier.render(notice, None, None, now), now)
+
+    def process_pending(self, limit: int = 1000) -> Tally[str]:
+        """Process what waits in the spool, oldest first; returns outcome counts."""
+        tally: Tally[str] = Tally()
+        for entry_id in spool.pending_ids(limit):
+            tally[self.process_one(entry_id)] += 1
+        return tally
+
+
+def _hash(value: str | None) -> str:
+    # Message-IDs can carry names; the log keeps a short hash that still correlates.
+    if not value:
+        return "-"
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]

@@ -1,0 +1,147 @@
+"""The daemon's main loop: a fetcher thread (IDLE or poll), an outbox thread, the scheduler.
+
+Fetching and sending run on their own threads so one slow side never holds
+up the other; `schedule` ticks on the main thread and only kicks work whose
+deadlines live in the store. Signals stop the loops cleanly; systemd hears
+READY, WATCHDOG and STOPPING.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from collections import Counter as Tally
+
+import schedule
+
+from daemon.adapters import systemd
+from daemon.adapters.imap import ImapMailbox
+from daemon.adapters.smtp import SmtpSender
+from daemon.clock import Clock, SystemClock
+from daemon.config import Settings
+from daemon.errors import PermanentError, TransientError
+from daemon.fetcher import fetch_cycle
+from daemon.notices import Notifier
+from daemon.outbox import OutboxWorker, recover_interrupted
+from daemon.pipeline import Pipeline
+
+log = logging.getLogger("oneassist.service")
+
+RECONNECT_MIN, RECONNECT_MAX = 1.0, 300.0
+
+
+class Service:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.notifier = Notifier(settings)
+        self.pipeline = Pipeline(settings, self.clock, self.notifier)
+        self.node = f"{socket.gethostname()}:{id(self):x}"
+        self.stop_event = threading.Event()
+        self.outbox_wake = threading.Event()
+        self.scheduler = schedule.Scheduler()
+
+    def stop(self, *_: object) -> None:
+        self.stop_event.set()
+        self.outbox_wake.set()
+
+    # -- work units ---------------------------------------------------------
+
+    def process(self) -> Tally[str]:
+        tally = self.pipeline.process_pending()
+        if tally:
+            self.outbox_wake.set()
+        return tally
+
+    def fetch_once(self) -> int:
+        box = ImapMailbox(self.settings.imap)
+        box.connect()
+        try:
+            return fetch_cycle(box, self.clock.now, self.process)
+        finally:
+            box.close()
+
+    def flush_once(self, sender: SmtpSender) -> Tally[str]:
+        worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts)
+        return worker.flush(self.clock.now())
+
+    def run_once(self) -> dict[str, int]:
+        """`oneassist run --once`: fetch what waits, process it, send what is due, return."""
+        recover_interrupted()
+        fetched = self.fetch_once()
+        self.process()
+        sender = SmtpSender(self.settings.smtp)
+        try:
+            sent = self.flush_once(sender)
+        finally:
+            sender.close()
+        return {"fetched": fetched, **{f"outbox_{k}": v for k, v in sent.items()}}
+
+    # -- loops --------------------------------------------------------------
+
+    def fetch_loop(self) -> None:
+        s = self.settings.imap
+        delay = RECONNECT_MIN
+        while not self.stop_event.is_set():
+            box = ImapMailbox(s)
+            try:
+                box.connect()
+                delay = RECONNECT_MIN
+                while not self.stop_event.is_set():
+                    fetch_cycle(box, self.clock.now, self.process)
+                    # Failed mails wait in the spool for their next attempt.
+                    self.process()
+                    # IDLE is renewed before the server's 29-minute limit (RFC 2177).
+                    box.wait(min(s.idle_renew_seconds, s.poll_seconds) if not s.idle else s.idle_renew_seconds,
+                             self.stop_event.is_set)
+            except (TransientError, PermanentError) as exc:
+                log.warning("%s; reconnecting in %.0fs", exc, delay)
+            except Exception:  # noqa: BLE001 - the fetcher must outlive any one bug
+                log.exception("fetcher failed; reconnecting in %.0fs", delay)
+            finally:
+                box.close()
+            self.stop_event.wait(delay)
+            delay = min(RECONNECT_MAX, delay * 2)
+
+    def outbox_loop(self) -> None:
+        sender = SmtpSender(self.settings.smtp)
+        try:
+            while not self.stop_event.is_set():
+                self.outbox_wake.wait(timeout=1.0)
+                self.outbox_wake.clear()
+                if self.stop_event.is_set():
+                    break
+                try:
+                    self.flush_once(sender)
+                except Exception:  # noqa: BLE001 - keep sending after any one failure
+                    log.exception("outbox flush failed; will try again")
+                    time.sleep(1.0)
+        finally:
+            sender.close()
+
+    def run_forever(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        recover_interrupted()
+        threads = [threading.Thread(target=self.fetch_loop, name="fetch", daemon=True),
+                   threading.Thread(target=self.outbox_loop, name="outbox", daemon=True)]
+        for thread in threads:
+            thread.start()
+        # Retries whose backoff has passed are picked up by the outbox thread's own poll;
+        # the scheduler keeps systemd's watchdog fed.
+        interval = systemd.watchdog_interval()
+        if interval:
+            self.scheduler.every(max(1, int(interval))).seconds.do(systemd.notify, "WATCHDOG=1")
+        systemd.notify("READY=1\nSTATUS=fetching and sending")
+        log.info("daemon started: intake %s on %s, store %s", self.settings.imap.folder,
+                 self.settings.imap.host, self.settings.store_url.split("://")[0])
+        while not self.stop_event.is_set():
+            self.scheduler.run_pending()
+            self.stop_event.wait(0.5)
+        systemd.notify("STOPPING=1")
+        log.info("daemon stopping")
+        for thread in threads:
+            thread.join(timeout=10)

@@ -1,0 +1,186 @@
+"""What the CLI shows and changes: store rows as plain dicts, and client registration."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import peewee
+
+from daemon.config import Settings
+from daemon.errors import OneAssistError
+from parsers.addresses import normalize
+from store.db import database, from_db, to_db
+from store.models import AttachmentMeta, Client, ClientAddress, Event, Message, Outbox, SpoolEntry, Ticket
+
+
+class NotFound(OneAssistError):
+    """The thing named on the command line does not exist."""
+
+
+def _iso(value: datetime | None) -> str | None:
+    moment = from_db(value)
+    return moment.isoformat() if moment else None
+
+
+def add_client(settings: Settings, *, email: str, name: str, tariff: str, manager: str,
+               language: str | None, aliases: list[str]) -> dict[str, Any]:
+    address = normalize(email)
+    if not address:
+        raise ValueError(f"{email!r} is not an email address")
+    if settings.tariff(tariff) is None:
+        known = ", ".join(t.code for t in settings.tariffs) or "none configured: add [[tariffs]] to the config"
+        raise ValueError(f"unknown tariff {tariff!r}; known tariffs: {known}")
+    staff = settings.staff_by_email(manager)
+    if staff is None or staff.role not in ("manager", "admin"):
+        managers = ", ".join(m.email for m in settings.staff if m.role in ("manager", "admin")) or "none"
+        raise ValueError(f"{manager!r} is not a manager in [[staff]]; managers: {managers}")
+    all_addresses = [address] + [normalize(a) for a in aliases]
+    if any(not a for a in all_addresses):
+        raise ValueError("an --alias is not an email address")
+    if any(settings.staff_by_email(a) for a in all_addresses):
+        raise ValueError("a staff address cannot be registered as a client address")
+    with database.atomic():
+        taken = ClientAddress.select().where(ClientAddress.email.in_(all_addresses)).first()
+        if taken is not None:
+            raise ValueError(f"{taken.email} is already registered to client {taken.client.email}")
+        client = Client.create(email=address, name=name.strip(), tariff=settings.tariff(tariff).code,
+                               manager_email=staff.email, language=language or settings.service.language,
+                               active=True, created_at=to_db(datetime.now(UTC)))
+        for a in dict.fromkeys(all_addresses):
+            ClientAddress.create(client=client, email=a)
+    return client_dict(client)
+
+
+def client_dict(client: Client) -> dict[str, Any]:
+    return {
+        "email": client.email, "name": client.name, "tariff": client.tariff,
+        "manager": client.manager_email, "language": client.language, "active": client.active,
+        "addresses": [a.email for a in client.addresses],
+    }
+
+
+def list_clients() -> list[dict[str, Any]]:
+    counts = dict(Ticket.select(Ticket.client, peewee.fn.COUNT(Ticket.id)).group_by(Ticket.client).tuples())
+    return [{**client_dict(c), "tickets": counts.get(c.id, 0)} for c in Client.select().order_by(Client.id)]
+
+
+def list_tickets(status: str | None = None, client: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    query = Ticket.select(Ticket, Client).join(Client).order_by(Ticket.number.desc()).limit(limit)
+    if status:
+        query = query.where(Ticket.status == status)
+    if client:
+        query = query.where(Client.email == normalize(client))
+    counts = dict(Message.select(Message.ticket, peewee.fn.COUNT(Message.id))
+                  .where(Message.direction == "in").group_by(Message.ticket).tuples())
+    return [{
+        "key": t.key, "status": t.status, "client": t.client.email, "subject": t.subject,
+        "manager": t.manager_email, "messages": counts.get(t.id, 0),
+        "created_at": _iso(t.created_at), "first_response_due": _iso(t.first_response_due),
+    } for t in query]
+
+
+def ticket_or_fail(key: str) -> Ticket:
+    ticket = Ticket.get_or_none(Ticket.key == key.upper())
+    if ticket is None:
+        raise NotFound(f"no ticket {key!r} (see: oneassist ticket list)")
+    return ticket
+
+
+def ticket_document(ticket: Ticket) -> dict[str, Any]:
+    messages = []
+    for m in ticket.messages.order_by(Message.created_at, Message.id):
+        messages.append({
+            "at": _iso(m.created_at), "direction": m.direction, "kind": m.kind, "from": m.sender,
+            "to": [r for r in m.recipients.split("\n") if r], "subject": m.subject, "text": m.text,
+            "message_id": m.message_id,
+            "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                             "sha256": a.sha256} for a in m.attachments.order_by(AttachmentMeta.id)],
+        })
+    events = [{"at": _iso(e.at), "kind": e.kind, "detail": e.detail}
+              for e in ticket.events.order_by(Event.at, Event.id)]
+    outbox = [{"id": o.id, "kind": o.kind, "status": o.status, "to": o.recipients.split("\n"),
+               "attempts": o.attempts, "sent_at": _iso(o.sent_at), "message_id": o.message_id}
+              for o in ticket.outbox.order_by(Outbox.id)]
+    return {
+        "key": ticket.key, "status": ticket.status, "subject": ticket.subject,
+        "client": ticket.client.email, "client_name": ticket.client.name, "manager": ticket.manager_email,
+        "created_at": _iso(ticket.created_at), "updated_at": _iso(ticket.updated_at),
+        "first_response_due": _iso(ticket.first_response_due),
+        "messages": messages, "events": events, "outbox": outbox,
+    }
+
+
+def show_ticket(key: str, tz: ZoneInfo) -> dict[str, Any]:
+    return ticket_document(ticket_or_fail(key))
+
+
+def format_ticket(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['key']}  [{doc['status']}]  {doc['subject']}",
+             f"client: {doc['client_name']} <{doc['client']}>   manager: {doc['manager']}",
+             f"created: {doc['created_at']}   first response due: {doc['first_response_due'] or '-'}", ""]
+    timeline = [(m["at"], "mail", m) for m in doc["messages"]] + [(e["at"], "event", e) for e in doc["events"]]
+    for at, kind, item in sorted(timeline, key=lambda x: x[0] or ""):
+        if kind == "event":
+            lines.append(f"{at}  * {item['kind']} {item['detail']}".rstrip())
+            continue
+        arrow = {"in": "<-", "out": "->", "note": "##"}.get(item["direction"], "--")
+        who = item["from"] if item["direction"] == "in" else ", ".join(item["to"])
+        lines.append(f"{at}  {arrow} {item['kind']} {who}")
+        for text_line in (item["text"] or "").strip().splitlines()[:40]:
+            lines.append(f"      {text_line}")
+        for a in item["attachments"]:
+            lines.append(f"      [file] {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+    lines.append("")
+    lines.append("outgoing: " + (", ".join(f"#{o['id']} {o['kind']} {o['status']}" for o in doc["outbox"]) or "-"))
+    return "\n".join(lines)
+
+
+def list_outbox(status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    query = Outbox.select().order_by(Outbox.id.desc()).limit(limit)
+    if status:
+        query = query.where(Outbox.status == status)
+    return [{
+        "id": o.id, "status": o.status, "kind": o.kind,
+        "ticket": o.ticket.key if o.ticket_id else None, "to": o.recipients.replace("\n", ", "),
+        "attempts": o.attempts, "resends": o.resends, "next_attempt_at": _iso(o.next_attempt_at),
+        "sent_at": _iso(o.sent_at), "message_id": o.message_id, "last_error": o.last_error or None,
+    } for o in query]
+
+
+def list_quarantine() -> list[dict[str, Any]]:
+    from store.spool import quarantined
+
+    return [{"id": e.id, "uid": e.uid, "mailbox": e.mailbox, "size": e.size, "attempts": e.attempts,
+             "fetched_at": _iso(e.fetched_at), "error": e.error[:120], "sha256": e.sha256}
+            for e in quarantined()]
+
+
+def show_quarantine(entry_id: int) -> dict[str, Any]:
+    entry = SpoolEntry.get_or_none(SpoolEntry.id == entry_id)
+    if entry is None or entry.state != "quarantined":
+        raise NotFound(f"spool entry {entry_id} is not in quarantine (see: oneassist quarantine list)")
+    return {"id": entry.id, "mailbox": entry.mailbox, "uidvalidity": entry.uidvalidity, "uid": entry.uid,
+            "size": entry.size, "sha256": entry.sha256, "attempts": entry.attempts,
+            "fetched_at": _iso(entry.fetched_at), "error": entry.error, "raw_bytes": bytes(entry.raw)}
+
+
+def export_all() -> dict[str, Any]:
+    """Every client and ticket with its messages; raw mail is base64 so the document is exact."""
+    tickets = []
+    for ticket in Ticket.select().order_by(Ticket.number):
+        doc = ticket_document(ticket)
+        raw_by_message = {m.id: m.spool for m in ticket.messages if m.spool_id}
+        for message, row in zip(doc["messages"], ticket.messages.order_by(Message.created_at, Message.id),
+                                strict=True):
+            spool_entry = raw_by_message.get(row.id)
+            message["raw_base64"] = base64.b64encode(bytes(spool_entry.raw)).decode() if spool_entry else None
+        tickets.append(doc)
+    return {
+        "format": "oneassist-export/1",
+        "exported_at": datetime.now(UTC).isoformat(),
+        "clients": [client_dict(c) for c in Client.select().order_by(Client.id)],
+        "tickets": tickets,
+    }

@@ -1,0 +1,163 @@
+"""Peewee models: the tables of the store. Queries and writes live in other modules."""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from store.db import database
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = pw.IntegerField()
+    applied_at = pw.DateTimeField()
+
+
+class Counter(BaseModel):
+    """Gapless sequences (ticket numbers, later invoice numbers), incremented inside a transaction."""
+
+    name = pw.CharField(max_length=64, primary_key=True)
+    value = pw.BigIntegerField(default=0)
+
+
+class Client(BaseModel):
+    email = pw.CharField(max_length=320, unique=True)
+    name = pw.CharField(max_length=200)
+    tariff = pw.CharField(max_length=64)
+    manager_email = pw.CharField(max_length=320)
+    language = pw.CharField(max_length=8, default="ru")
+    active = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField()
+
+
+class ClientAddress(BaseModel):
+    """Every registered address of a client, the primary one included."""
+
+    client = pw.ForeignKeyField(Client, backref="addresses", on_delete="CASCADE")
+    email = pw.CharField(max_length=320, unique=True)
+
+
+class Ticket(BaseModel):
+    number = pw.BigIntegerField(unique=True)
+    key = pw.CharField(max_length=32, unique=True)
+    client = pw.ForeignKeyField(Client, backref="tickets")
+    subject = pw.TextField()
+    # The subject without reply prefixes and tags, for the Re:-subject threading rule.
+    subject_norm = pw.CharField(max_length=255, index=True)
+    status = pw.CharField(max_length=16, default="new", index=True)
+    manager_email = pw.CharField(max_length=320)
+    created_at = pw.DateTimeField(index=True)
+    updated_at = pw.DateTimeField()
+    first_response_due = pw.DateTimeField(null=True, index=True)
+    first_response_at = pw.DateTimeField(null=True)
+
+
+class SpoolEntry(BaseModel):
+    """A fetched mail's raw bytes, committed before the server copy is moved."""
+
+    account = pw.CharField(max_length=320)
+    mailbox = pw.CharField(max_length=255)
+    uidvalidity = pw.BigIntegerField()
+    uid = pw.BigIntegerField()
+    sha256 = pw.CharField(max_length=64, index=True)
+    size = pw.IntegerField()
+    internaldate = pw.DateTimeField(null=True)
+    raw = pw.BlobField()
+    # pending -> done | ignored | quarantined
+    state = pw.CharField(max_length=16, default="pending", index=True)
+    attempts = pw.IntegerField(default=0)
+    outcome = pw.CharField(max_length=64, default="")
+    error = pw.TextField(default="")
+    message_id = pw.CharField(max_length=998, null=True)
+    sender = pw.CharField(max_length=320, default="")
+    ticket = pw.ForeignKeyField(Ticket, null=True, backref="spool_entries")
+    fetched_at = pw.DateTimeField()
+    processed_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("account", "mailbox", "uidvalidity", "uid"), True),)
+
+
+class Message(BaseModel):
+    """One entry of a ticket's timeline: a mail in, a mail out, or an internal note."""
+
+    ticket = pw.ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
+    direction = pw.CharField(max_length=8)  # in / out / note
+    kind = pw.CharField(max_length=32, default="mail")
+    # Never Message-ID alone: sha256 of (sender, Message-ID) or of sender+date+subject+body.
+    dedupe_key = pw.CharField(max_length=64, unique=True, null=True)
+    message_id = pw.CharField(max_length=998, null=True, index=True)
+    sender = pw.CharField(max_length=320)
+    recipients = pw.TextField(default="")
+    subject = pw.TextField(default="")
+    text = pw.TextField(default="")
+    spool = pw.ForeignKeyField(SpoolEntry, null=True, backref="messages")
+    created_at = pw.DateTimeField()
+
+
+class AttachmentMeta(BaseModel):
+    """Name, type, size and hash of a file; the bytes stay in the spooled raw mail."""
+
+    message = pw.ForeignKeyField(Message, backref="attachments", on_delete="CASCADE")
+    filename = pw.CharField(max_length=255)
+    content_type = pw.CharField(max_length=255)
+    size = pw.IntegerField()
+    sha256 = pw.CharField(max_length=64)
+
+
+class Outbox(BaseModel):
+    """A rendered mail waiting to be sent; the Message-ID is fixed at insert time."""
+
+    message_id = pw.CharField(max_length=998, unique=True)
+    ticket = pw.ForeignKeyField(Ticket, null=True, backref="outbox")
+    kind = pw.CharField(max_length=32)
+    envelope_from = pw.CharField(max_length=320)
+    recipients = pw.TextField()
+    raw = pw.BlobField()
+    # pending -> sending -> sent | dead ; 'sending' rows found at start-up are ambiguous.
+    status = pw.CharField(max_length=16, default="pending", index=True)
+    attempts = pw.IntegerField(default=0)
+    resends = pw.IntegerField(default=0)
+    next_attempt_at = pw.DateTimeField(index=True)
+    last_error = pw.TextField(default="")
+    created_at = pw.DateTimeField()
+    sent_at = pw.DateTimeField(null=True)
+    claimed_by = pw.CharField(max_length=64, default="")
+
+
+class AutoReplyLog(BaseModel):
+    """Automatic mails sent per address, for the per-recipient daily cap."""
+
+    address = pw.CharField(max_length=320, index=True)
+    kind = pw.CharField(max_length=32)
+    sent_at = pw.DateTimeField(index=True)
+
+
+class Event(BaseModel):
+    """State changes and decisions on a ticket, for the timeline and audits."""
+
+    ticket = pw.ForeignKeyField(Ticket, null=True, backref="events", on_delete="CASCADE")
+    at = pw.DateTimeField(index=True)
+    kind = pw.CharField(max_length=32)
+    detail = pw.TextField(default="")
+
+
+class FolderState(BaseModel):
+    """Last UIDVALIDITY seen per mailbox folder, to notice a reset."""
+
+    account = pw.CharField(max_length=320)
+    mailbox = pw.CharField(max_length=255)
+    uidvalidity = pw.BigIntegerField()
+    updated_at = pw.DateTimeField()
+
+    class Meta:
+        indexes = ((("account", "mailbox"), True),)
+
+
+MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, Message,
+          AttachmentMeta, Outbox, AutoReplyLog, Event, FolderState)

@@ -1,0 +1,94 @@
+"""Read-only snapshots for the pure core, and listings for the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from daemon.config import Settings
+from daemon.model import ClientRef, InboundMail, RouteView, TicketRef
+from parsers.subjects import has_reply_prefix, normalize_subject, ticket_keys_in_subject
+from parsers.tokens import ticket_key_from_recipients
+from store.db import from_db, to_db
+from store.models import AutoReplyLog, Client, ClientAddress, Message, Ticket
+
+SUBJECT_WINDOW = timedelta(days=30)
+
+
+def client_ref(client: Client) -> ClientRef:
+    return ClientRef(
+        id=client.id, email=client.email, name=client.name, tariff=client.tariff,
+        manager_email=client.manager_email, language=client.language, active=client.active,
+        addresses=tuple(a.email for a in client.addresses),
+    )
+
+
+def ticket_ref(ticket: Ticket) -> TicketRef:
+    return TicketRef(
+        id=ticket.id, key=ticket.key, client_id=ticket.client_id, subject=ticket.subject,
+        subject_norm=ticket.subject_norm, status=ticket.status,
+        manager_email=ticket.manager_email, created_at=from_db(ticket.created_at),
+    )
+
+
+def client_by_address(address: str) -> Client | None:
+    row = (ClientAddress.select(ClientAddress, Client).join(Client)
+           .where(ClientAddress.email == address.lower()).first())
+    return row.client if row else None
+
+
+def ticket_by_key(key: str) -> Ticket | None:
+    return Ticket.get_or_none(Ticket.key == key.upper())
+
+
+def dedupe_exists(key: str) -> bool:
+    return Message.select(Message.id).where(Message.dedupe_key == key).exists()
+
+
+def autoreplies_since(address: str, kind: str, since: datetime) -> int:
+    return (AutoReplyLog.select().where(AutoReplyLog.address == address, AutoReplyLog.kind == kind,
+                                        AutoReplyLog.sent_at >= to_db(since)).count())
+
+
+def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key: str) -> RouteView:
+    """Everything route() and decide() may know about the store, read at once."""
+    prefix = settings.service.ticket_prefix
+    client = client_by_address(mail.from_addr) if mail.from_addr else None
+
+    token_ticket = None
+    key = ticket_key_from_recipients(mail.recipients, settings.smtp.from_address,
+                                     settings.service.reply_token_secret)
+    if key:
+        row = ticket_by_key(key)
+        token_ticket = ticket_ref(row) if row else None
+
+    thread: list[TicketRef] = []
+    ids = list(dict.fromkeys((mail.in_reply_to + mail.references)[-30:]))
+    if ids:
+        rows = (Ticket.select().join(Message).where(Message.message_id.in_(ids)).distinct())
+        thread = [ticket_ref(t) for t in rows]
+
+    tag_ticket = None
+    keys = ticket_keys_in_subject(mail.subject, prefix)
+    if keys:
+        row = ticket_by_key(keys[0])
+        tag_ticket = ticket_ref(row) if row else None
+
+    candidates: list[TicketRef] = []
+    if client is not None and has_reply_prefix(mail.subject):
+        norm = normalize_subject(mail.subject, prefix)
+        rows = (Ticket.select().where(Ticket.client == client, Ticket.subject_norm == norm,
+                                      Ticket.created_at >= to_db(now - SUBJECT_WINDOW)))
+        candidates = [ticket_ref(t) for t in rows]
+
+    day_ago = now - timedelta(hours=24)
+    return RouteView(
+        sender_client=client_ref(client) if client else None,
+        sender_is_staff=settings.staff_by_email(mail.from_addr) is not None,
+        token_ticket=token_ticket,
+        thread_tickets=tuple(thread),
+        tag_ticket=tag_ticket,
+        subject_candidates=tuple(candidates),
+        already_ingested=dedupe_exists(dedupe_key),
+        autoreplies_to_sender_24h=autoreplies_since(mail.from_addr, "ack", day_ago),
+        join_notices_to_sender_24h=autoreplies_since(mail.from_addr, "join", day_ago),
+    )

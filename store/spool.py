@@ -1,0 +1,97 @@
+"""The spool: raw fetched mail, keyed on (account, mailbox, UIDVALIDITY, UID).
+
+put_many() commits before the caller moves the server copy (STYLE rule 3);
+the unique key absorbs a mail fetched again after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from store.db import database, from_db, to_db
+from store.models import SpoolEntry
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    raw: bytes
+    internaldate: datetime | None
+
+
+def known_uids(account: str, mailbox: str, uidvalidity: int, uids: Iterable[int]) -> set[int]:
+    wanted = list(uids)
+    found: set[int] = set()
+    # Chunks keep the IN list under SQLite's variable limit.
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        query = (SpoolEntry.select(SpoolEntry.uid)
+                 .where(SpoolEntry.account == account, SpoolEntry.mailbox == mailbox,
+                        SpoolEntry.uidvalidity == uidvalidity, SpoolEntry.uid.in_(chunk)))
+        found.update(row.uid for row in query)
+    return found
+
+
+def put_many(account: str, mailbox: str, uidvalidity: int, items: list[Fetched], now: datetime) -> int:
+    """Store fetched mails in one transaction; returns how many were new."""
+    if not items:
+        return 0
+    rows = [{
+        "account": account, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": item.uid,
+        "sha256": hashlib.sha256(item.raw).hexdigest(), "size": len(item.raw),
+        "internaldate": to_db(item.internaldate), "raw": item.raw, "state": "pending",
+        "fetched_at": to_db(now),
+    } for item in items]
+    with database.atomic():
+        already = known_uids(account, mailbox, uidvalidity, (item.uid for item in items))
+        fresh = [row for row in rows if row["uid"] not in already]
+        for i in range(0, len(fresh), 50):
+            # A concurrent fetcher may have won the race: the unique key makes it a no-op.
+            SpoolEntry.insert_many(fresh[i:i + 50]).on_conflict_ignore().execute()
+    return len(fresh)
+
+
+def pending_ids(limit: int = 1000) -> list[int]:
+    """Oldest first, as Mailman's switchboard does (FIFO)."""
+    query = (SpoolEntry.select(SpoolEntry.id).where(SpoolEntry.state == "pending")
+             .order_by(SpoolEntry.id).limit(limit))
+    return [row.id for row in query]
+
+
+def get(entry_id: int) -> SpoolEntry:
+    return SpoolEntry.get_by_id(entry_id)
+
+
+def arrival_of(entry: SpoolEntry) -> datetime | None:
+    return from_db(entry.internaldate)
+
+
+def record_failure(entry_id: int, error: str, now: datetime, *, final: bool) -> SpoolEntry:
+    """Count a failed attempt; quarantine after MAX_ATTEMPTS or when `final`."""
+    with database.atomic():
+        entry = SpoolEntry.get_by_id(entry_id)
+        entry.attempts += 1
+        entry.error = error[:2000]
+        if final or entry.attempts >= MAX_ATTEMPTS:
+            entry.state = "quarantined"
+            entry.outcome = "quarantined"
+            entry.processed_at = to_db(now)
+        entry.save()
+    return entry
+
+
+def quarantined(limit: int = 200) -> list[SpoolEntry]:
+    return list(SpoolEntry.select().where(SpoolEntry.state == "quarantined")
+                .order_by(SpoolEntry.id.desc()).limit(limit))
+
+
+def retry(entry_id: int) -> bool:
+    """Put a quarantined mail back in the queue (after a fix), with a fresh attempt count."""
+    updated = (SpoolEntry.update(state="pending", attempts=0, error="", outcome="")
+               .where(SpoolEntry.id == entry_id, SpoolEntry.state == "quarantined").execute())
+    return bool(updated)
