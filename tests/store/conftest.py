@@ -1,0 +1,57 @@
+"""An in-memory store and settings for tests of the glue without servers."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from daemon.clock import FrozenClock
+from daemon.config import Settings, parse_settings
+from daemon.notices import Notifier
+from daemon.pipeline import Pipeline
+from daemon.views import add_client
+from store import spool
+from store.db import close_db, init_db
+
+START = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+
+
+def make_settings(tmp_path: Path, **service) -> Settings:
+    return parse_settings({
+        "imap": {"host": "imap.test", "username": "support@desk.test", "password": "x"},
+        "smtp": {"host": "smtp.test", "from_address": "support@desk.test"},
+        "service": {"reply_token_secret": "0123456789abcdef0123", "autoreply_limit_per_day": 3, **service},
+        "store": {"url": "sqlite:///:memory:"},
+        "staff": [{"email": "anna@desk.test", "name": "Анна", "role": "manager"},
+                  {"email": "ops@desk.test", "name": "Ops", "role": "admin", "language": "en"}],
+        "tariffs": [{"code": "basis", "name": "Basis", "price": "4900", "quota": 3}],
+    }, tmp_path)
+
+
+class Desk:
+    """The pipeline over an in-memory store, fed spool entries directly."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clock = FrozenClock(START)
+        self.pipeline = Pipeline(settings, self.clock, Notifier(settings))
+        self.uid = 0
+
+    def deliver(self, raw: bytes, mailbox: str = "INBOX", uidvalidity: int = 1) -> str:
+        self.uid += 1
+        spool.put_many("support@imap.test", mailbox, uidvalidity,
+                       [spool.Fetched(self.uid, raw, self.clock.now())], self.clock.now())
+        (entry_id,) = spool.pending_ids()
+        return self.pipeline.process_one(entry_id)
+
+    def client(self, email: str, name: str = "Иван", lang: str = "ru", aliases=()) -> None:
+        add_client(self.settings, email=email, name=name, tariff="basis", manager="anna@desk.test",
+                   language=lang, aliases=list(aliases))
+
+
+@pytest.fixture
+def desk(tmp_path):
+    settings = make_settings(tmp_path)
+    init_db(settings.store_url)
+    yield Desk(settings)
+    close_db()
