@@ -296,7 +296,7 @@ def _service(sec: _Section, base: Path) -> ServiceSettings:
         language=sec.choice("language", LANGUAGES, "ru"),
         ticket_prefix=prefix.upper(),
         reply_token_secret=secret.encode(),
-        autoreply_limit_per_day=int(sec.positive("autoreply_limit_per_day", 3)),
+        autoreply_limit_per_day=int(sec.positive("autoreply_limit_per_day", 40)),
         join_url=sec.get("join_url", str, ""),
         data_dir=data_dir,
     )

@@ -29,3 +29,16 @@ def checkpoint(name: str) -> None:
         _remaining[name] -= 1
         if _remaining[name] <= 0:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+_fail_spec = os.environ.get("ONEASSIST_FAIL_ON", "")
+_fail_stage, _, _fail_marker = _fail_spec.partition(":")
+
+
+def fail_on(stage: str, data: bytes) -> None:
+    """Raise in `stage` for data carrying the marker of ONEASSIST_FAIL_ON="stage:MARKER".
+
+    Models a bug that one particular mail triggers (RELIABILITY test 9, poison mail).
+    """
+    if _fail_stage == stage and _fail_marker and _fail_marker.encode() in data:
+        raise RuntimeError(f"injected fault in {stage}")

@@ -18,6 +18,7 @@ from daemon.config import Settings
 from daemon.core.routing import dedupe_key, route
 from daemon.core.workflow import Policy, decide
 from daemon.errors import QuarantineError
+from daemon.faults import checkpoint, fail_on
 from daemon.model import InboundMail, Notice
 from daemon.notices import Notifier
 from parsers.addresses import domain_of, redact
@@ -68,6 +69,7 @@ class Pipeline:
         except QuarantineError as exc:
             return self.fail(entry, f"unparseable: {exc}", final=True)
         try:
+            fail_on("route", bytes(entry.raw))
             key = dedupe_key(mail)
             view = queries.route_view(mail, self.settings, now, key)
             automatic = self.automatic(mail)
@@ -87,6 +89,7 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - one bad mail must never stop the loop
             log.exception("spool=%s processing failed", entry.id)
             return self.fail(entry, f"{type(exc).__name__}: {exc}", final=False)
+        checkpoint("applied")
         log.info("spool=%s uid=%s msgid=%s from=%s ticket=%s outcome=%s via=%s",
                  entry.id, entry.uid, _hash(mail.message_id), redact(mail.from_addr),
                  result.ticket_key or "-", result.outcome, decision_route.via or "-")
