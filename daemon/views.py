@@ -13,7 +13,16 @@ from daemon.config import Settings
 from daemon.errors import OneAssistError
 from parsers.addresses import normalize
 from store.db import database, from_db, to_db
-from store.models import AttachmentMeta, Client, ClientAddress, Event, Message, Outbox, SpoolEntry, Ticket
+from store.models import (
+    AttachmentMeta,
+    Client,
+    ClientAddress,
+    Event,
+    Message,
+    Outbox,
+    SpoolEntry,
+    Ticket,
+)
 
 
 class NotFound(OneAssistError):

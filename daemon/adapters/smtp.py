@@ -68,7 +68,7 @@ class SmtpSender:
             client = await self._connected(index)
         except aiosmtplib.SMTPResponseException as exc:
             return SendResult(env.key, exc.code, f"connect/login: {exc.message}"[:300])
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             return SendResult(env.key, None, f"connect: {type(exc).__name__}: {exc}"[:300])
         try:
             errors, response = await client.sendmail(env.sender, list(env.recipients), env.raw)
@@ -78,8 +78,7 @@ class SmtpSender:
         except aiosmtplib.SMTPResponseException as exc:
             await _reset(client)
             return SendResult(env.key, exc.code, exc.message[:300])
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError,
-                asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             self.pool[index] = self._client()
             # The connection died during the transaction: the server may hold the mail.
             return SendResult(env.key, None, f"{type(exc).__name__}: {exc}"[:300], ambiguous=True)

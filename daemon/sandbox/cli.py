@@ -13,11 +13,11 @@ import json
 import os
 import secrets
 import sys
-import time
+import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,14 +114,17 @@ def start(base: Path) -> int:
 
     setup_logging("INFO")
     base.mkdir(parents=True, exist_ok=True)
-    dovecot = DovecotServer(base / "dovecot").start()
+    # Dovecot's mail user must reach its files; a clone under /root would not let it,
+    # so the sandbox's mail lives under /tmp and only config and store stay here.
+    dovecot_dir = Path(tempfile.gettempdir()) / f"oneassist-sandbox-dovecot-{os.getuid()}"
+    dovecot = DovecotServer(dovecot_dir).start()
     for user in (SUPPORT, MANAGER, ADMIN, CLIENT):
         dovecot.add_user(user)
     sink = SmtpSink(deliver=deliver_to_dovecot(dovecot)).start()
     try:
         config = write_config(base, dovecot.imap_port, sink.port)
         (base / "state" / "ports.json").write_text(json.dumps(
-            {"imap": dovecot.imap_port, "smtp": sink.port, "dovecot_dir": str(base / "dovecot")}))
+            {"imap": dovecot.imap_port, "smtp": sink.port, "dovecot_dir": str(dovecot_dir)}))
         settings = load(config)
         init_db(settings.store_url)
         if client_by_address(CLIENT) is None:
@@ -207,13 +210,3 @@ def run(args: argparse.Namespace) -> int:
         return mailbox(base, args.address, getattr(args, "json", False))
     return start(base)
 
-
-def wait_for_port(port: int, timeout: float = 5.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
