@@ -21,7 +21,7 @@ from typing import Any
 
 import jinja2
 
-from daemon.model import OutboundMail
+from daemon.model import Attachment, OutboundMail
 from parsers.headers import clean_header_text
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -79,6 +79,7 @@ def build_message(
     references: tuple[str, ...] = (),
     autoreply: bool = True,
     extra_headers: Mapping[str, str] | None = None,
+    attachments: tuple[Attachment, ...] = (),
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = _address(identity.display_name, identity.address)
@@ -106,6 +107,13 @@ def build_message(
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if html is not None:
         msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for att in attachments:
+        maintype, _, subtype = (att.content_type or "application/octet-stream").partition("/")
+        if maintype == "text" or not subtype:
+            # Passing bytes with maintype text would re-encode them; keep them exact.
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(att.payload, maintype=maintype, subtype=subtype,
+                           filename=clean_header_text(att.filename) or "attachment.bin")
     return msg
 
 

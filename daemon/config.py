@@ -90,11 +90,29 @@ class ServiceSettings:
     join_url: str
     data_dir: Path
 
+    @property
+    def staff_token_secret(self) -> bytes:
+        # Staff reply addresses use a key of their own: a client who knows the
+        # reply address of their own ticket must not be able to act as staff.
+        return self.reply_token_secret + b"/staff"
+
 
 @dataclass(frozen=True)
 class SlaSettings:
     first_response_minutes: float
     reminder_minutes: float
+
+
+@dataclass(frozen=True)
+class StaffMailSettings:
+    # Answer every tag mail with a transcript of what was applied (Debbugs-style).
+    transcripts: bool
+    # authserv-ids of our own MX whose Authentication-Results we believe.
+    trusted_authserv_ids: frozenset[str]
+    # token-or-dkim (default) or token-and-dkim (stricter).
+    auth: str
+    # Due time of `#accept` without WHEN.
+    default_due_hours: float
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,7 @@ class Settings:
     staff: tuple[StaffMember, ...]
     tariffs: tuple[Tariff, ...]
     log_level: str
+    staff_mail: StaffMailSettings = StaffMailSettings(True, frozenset(), "token-or-dkim", 24)
     source: Path | None = None
 
     def staff_by_email(self, email: str) -> StaffMember | None:
@@ -355,6 +374,19 @@ def _tariffs(items: Any) -> tuple[Tariff, ...]:
     return tuple(tariffs)
 
 
+def _staff_mail(sec: _Section) -> StaffMailSettings:
+    ids = sec.get("trusted_authserv_ids", list, [])
+    if not all(isinstance(i, str) and i.strip() for i in ids):
+        raise ConfigError("staff_mail.trusted_authserv_ids must be a list of host names, "
+                          "e.g. [\"mx.example.com\"]")
+    return StaffMailSettings(
+        transcripts=sec.get("transcripts", bool, True),
+        trusted_authserv_ids=frozenset(i.strip().lower() for i in ids),
+        auth=sec.choice("auth", ("token-or-dkim", "token-and-dkim"), "token-or-dkim"),
+        default_due_hours=sec.positive("default_due_hours", 24),
+    )
+
+
 def check_file_mode(path: Path) -> None:
     """Refuse a config readable by others when it holds secrets (the fetchmail model)."""
     mode = path.stat().st_mode
@@ -368,11 +400,11 @@ def check_file_mode(path: Path) -> None:
 
 def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     """Validate a TOML document (already loaded) into Settings."""
-    known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log"}
+    known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section [{key}]: known sections are {', '.join(sorted(known))}")
-    sections = {name: _Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log")}
+    sections = {name: _Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail")}
     if "imap" not in data:
         raise ConfigError("[imap] section is missing: copy it from config.example.toml")
     if "smtp" not in data:
@@ -396,6 +428,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         staff=_staff(data.get("staff")),
         tariffs=_tariffs(data.get("tariffs")),
         log_level=sections["log"].choice("level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        staff_mail=_staff_mail(sections["staff_mail"]),
     )
     for sec in sections.values():
         sec.check_unknown()

@@ -90,6 +90,7 @@ class ClientRef:
     language: str
     active: bool
     addresses: tuple[str, ...]
+    assistant_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,22 @@ class TicketRef:
     status: str
     manager_email: str
     created_at: datetime
+    assignee_email: str | None = None
+    due_at: datetime | None = None
+    first_response_at: datetime | None = None
+    first_response_due: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    """What a staff decision needs to know of a ticket's conversation."""
+
+    client: ClientRef
+    # Message-IDs of the ticket, oldest first: the References of a relayed answer.
+    message_ids: tuple[str, ...]
+    last_client_message_id: str | None
+    last_client_entry_id: int | None
+    last_client_subject: str
 
 
 @dataclass(frozen=True)
@@ -120,6 +137,12 @@ class RouteView:
     already_ingested: bool
     autoreplies_to_sender_24h: int
     join_notices_to_sender_24h: int
+    # A valid staff reply token (different secret from the clients' token) names this ticket.
+    staff_token_ticket: TicketRef | None = None
+    # Tickets named in staff tags (#merge OA-N), by key.
+    named_tickets: tuple[TicketRef, ...] = ()
+    # The conversation of the ticket a staff mail is about (filled in after routing).
+    thread: ThreadInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +151,7 @@ class Route:
 
     kind: client_new | client_reply | staff | unknown | automatic | loop |
           bounce | duplicate
-    via: how the ticket was found (token, thread, subject-tag, subject, new) or ''.
+    via: how the ticket was found (token, staff-token, thread, subject-tag, subject, new) or ''.
     """
 
     kind: str
@@ -140,18 +163,33 @@ class Route:
 
 @dataclass(frozen=True)
 class Notice:
-    """A mail the decision asks for; rendered from templates inside the apply transaction."""
+    """A mail the decision asks for; rendered from templates inside the apply transaction.
+
+    `scope` says which ticket the notice is about: the routed one ('route') or the
+    one a #split creates ('split'). Threading headers are chosen by the decision.
+    """
 
     template: str
     to: tuple[str, ...]
     language: str
     autoreply: bool = True
     context: tuple[tuple[str, object], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    scope: str = "route"
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with one inbound mail: the ticket change and the mails it causes."""
+    """What to do with one inbound mail: the ticket change and the mails it causes.
+
+    message_direction: 'in' (client mail), 'staff' (a staff reply), 'note'.
+    ticket_changes: (field, value) pairs applied to the routed ticket.
+    split_subject: when set, a new ticket of the same client is opened with the
+    ticket's last client message (#split).
+    merge_into: the ticket the routed one is merged into (#merge).
+    """
 
     outcome: str
     route: Route
@@ -160,3 +198,10 @@ class Decision:
     notices: tuple[Notice, ...] = ()
     first_response_due: datetime | None = None
     events: tuple[tuple[str, str], ...] = ()
+    message_direction: str = "in"
+    message_text: str | None = None
+    note_text: str | None = None
+    ticket_changes: tuple[tuple[str, object], ...] = ()
+    assignee_email: str | None = None
+    split_subject: str | None = None
+    merge_into: TicketRef | None = None

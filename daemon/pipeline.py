@@ -10,21 +10,24 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter as Tally
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.core.routing import dedupe_key, route
+from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
 from daemon.core.workflow import Policy, decide
 from daemon.errors import QuarantineError
 from daemon.faults import checkpoint, fail_on
-from daemon.model import InboundMail, Notice
+from daemon.model import Decision, InboundMail, Notice, Route, RouteView
 from daemon.notices import Notifier
 from parsers.addresses import domain_of, redact
+from parsers.auth_results import staff_mail_authenticated
 from parsers.automatic import automatic_reason
 from parsers.mime import parse
 from parsers.quoting import strip_reply
+from parsers.tags import ParsedTags, parse_commands
 from store import queries, spool
 from store.apply import AlreadyIngested, apply, enqueue
 from store.db import database, to_db
@@ -45,6 +48,7 @@ class Pipeline:
             first_response_minutes=self.settings.sla.first_response_minutes,
             autoreply_limit_per_day=self.settings.service.autoreply_limit_per_day,
             default_language=self.settings.service.language,
+            staff_languages=tuple((m.email, m.language) for m in self.settings.staff),
         )
 
     def automatic(self, mail: InboundMail) -> str | None:
@@ -60,6 +64,44 @@ class Pipeline:
             reason = "loop"
         return reason
 
+    @property
+    def staff_policy(self) -> StaffPolicy:
+        return StaffPolicy(
+            staff=tuple(StaffPerson(m.email, m.name, m.role, m.language) for m in self.settings.staff),
+            transcripts=self.settings.staff_mail.transcripts,
+            default_due_hours=self.settings.staff_mail.default_due_hours,
+        )
+
+    def parse_tags(self, mail: InboundMail, now: datetime) -> ParsedTags:
+        service = self.settings.service
+        # Only the new text counts: tags quoted from an earlier mail are history.
+        return parse_commands(strip_reply(mail.text), mail.subject, now, service.timezone,
+                              service.ticket_prefix)
+
+    def authenticate(self, mail: InboundMail, found: Route, view: RouteView) -> tuple[bool, str]:
+        """Staff address AND (staff token of this ticket OR trusted DKIM/DMARC pass), DESIGN section 2."""
+        token = (found.ticket is not None and view.staff_token_ticket is not None
+                 and view.staff_token_ticket.id == found.ticket.id)
+        verdict = staff_mail_authenticated(mail, self.settings.staff_mail.trusted_authserv_ids)
+        if self.settings.staff_mail.auth == "token-and-dkim":
+            return token and verdict.ok, f"token={'yes' if token else 'no'}, {verdict.reason}"
+        return token or verdict.ok, "staff reply token" if token else verdict.reason
+
+    def decide_staff(self, mail: InboundMail, found: Route, view: RouteView, parsed: ParsedTags,
+                     entry_id: int, now: datetime) -> Decision:
+        ok, reason = self.authenticate(mail, found, view)
+        policy = self.staff_policy
+        if not ok:
+            log.warning("spool=%s staff mail from %s not authenticated (%s)", entry_id,
+                        redact(mail.from_addr), reason)
+            return unauthenticated(found, mail, reason, policy, entry_id)
+        member = self.settings.staff_by_email(mail.from_addr)
+        assert member is not None
+        person = StaffPerson(member.email, member.name, member.role, member.language)
+        if found.ticket is not None:
+            view = replace(view, thread=queries.thread_info(found.ticket.id))
+        return decide_staff(mail, found, view, parsed, person, now, policy)
+
     def process_one(self, entry_id: int) -> str:
         entry = spool.get(entry_id)
         now = self.clock.now()
@@ -71,11 +113,17 @@ class Pipeline:
         try:
             fail_on("route", bytes(entry.raw))
             key = dedupe_key(mail)
-            view = queries.route_view(mail, self.settings, now, key)
+            is_staff = self.settings.staff_by_email(mail.from_addr) is not None
+            parsed = self.parse_tags(mail, now) if is_staff else None
+            named = tuple(c.ticket_key for c in parsed.commands if c.ticket_key) if parsed else ()
+            view = queries.route_view(mail, self.settings, now, key, named)
             automatic = self.automatic(mail)
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
-            decision = decide(decision_route, mail, view, arrived, self.policy)
             stored = strip_reply(mail.text) if decision_route.kind == "client_reply" else mail.text
+            if decision_route.kind == "staff" and parsed is not None:
+                decision = self.decide_staff(mail, decision_route, view, parsed, entry.id, now)
+            else:
+                decision = decide(decision_route, mail, view, arrived, self.policy, text=stored)
             try:
                 result = apply(decision, mail, entry.id, dedupe_key=key, stored_text=stored,
                                prefix=self.settings.service.ticket_prefix, now=now,

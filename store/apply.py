@@ -83,6 +83,39 @@ class Applied:
     outbox_ids: tuple[int, ...]
 
 
+def _record_inbound(decision: Decision, mail: InboundMail, ticket: Ticket, entry_id: int, *,
+                    dedupe_key: str, stored_text: str, now: datetime) -> None:
+    text = decision.message_text if decision.message_text is not None else stored_text
+    try:
+        with database.atomic():
+            message = Message.create(
+                ticket=ticket, direction=decision.message_direction, kind="mail", dedupe_key=dedupe_key,
+                message_id=mail.message_id, sender=mail.from_addr,
+                recipients="\n".join(mail.recipients), subject=mail.subject,
+                text=text, spool=entry_id, created_at=to_db(now))
+    except peewee.IntegrityError:
+        raise AlreadyIngested(dedupe_key) from None
+    for att in mail.attachments:
+        AttachmentMeta.create(message=message, filename=att.filename[:255],
+                              content_type=att.content_type[:255], size=att.size, sha256=att.sha256)
+
+
+def _split(decision: Decision, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
+    """#split: the ticket's last client mail moves to a new ticket of the same client."""
+    source = (Message.select().where(Message.ticket == ticket, Message.direction == "in")
+              .order_by(Message.id.desc()).first())
+    new = create_ticket(ticket.client, decision.split_subject or ticket.subject, prefix, now,
+                        None)
+    new.manager_email = ticket.manager_email
+    new.save()
+    if source is not None:
+        source.ticket = new
+        source.save()
+    Event.create(ticket=ticket, at=to_db(now), kind="split", detail=f"last client mail moved to {new.key}")
+    Event.create(ticket=new, at=to_db(now), kind="created", detail=f"split from {ticket.key}")
+    return new
+
+
 def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: str,
           stored_text: str, prefix: str, now: datetime, render: Renderer) -> Applied:
     """Write everything the decision says, and mark the spool entry done, atomically."""
@@ -92,32 +125,36 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
         if decision.create_ticket:
             client = Client.get_by_id(route.client.id)
             ticket = create_ticket(client, mail.subject, prefix, now, decision.first_response_due)
+            if decision.assignee_email:
+                ticket.assignee_email = decision.assignee_email
+                ticket.save()
         elif route.ticket is not None:
             ticket = Ticket.get_by_id(route.ticket.id)
+            for name, value in decision.ticket_changes:
+                setattr(ticket, name, to_db(value) if isinstance(value, datetime) else value)
+            if dict(decision.ticket_changes).get("status") in ("done", "cancelled", "rejected", "merged"):
+                ticket.closed_at = to_db(now)
             ticket.updated_at = to_db(now)
             ticket.save()
         if decision.record_message and ticket is not None:
-            try:
-                with database.atomic():
-                    message = Message.create(
-                        ticket=ticket, direction="in", kind="mail", dedupe_key=dedupe_key,
-                        message_id=mail.message_id, sender=mail.from_addr,
-                        recipients="\n".join(mail.recipients), subject=mail.subject,
-                        text=stored_text, spool=entry_id, created_at=to_db(now))
-            except peewee.IntegrityError:
-                raise AlreadyIngested(dedupe_key) from None
-            for att in mail.attachments:
-                AttachmentMeta.create(message=message, filename=att.filename[:255],
-                                      content_type=att.content_type[:255], size=att.size,
-                                      sha256=att.sha256)
+            _record_inbound(decision, mail, ticket, entry_id, dedupe_key=dedupe_key,
+                            stored_text=stored_text, now=now)
+        if decision.note_text and ticket is not None:
+            Message.create(ticket=ticket, direction="note", kind="note", sender=mail.from_addr,
+                           text=decision.note_text, created_at=to_db(now))
         for kind, detail in decision.events:
             Event.create(ticket=ticket, at=to_db(now), kind=kind, detail=detail)
+        split_ticket = _split(decision, ticket, prefix, now) if decision.split_subject and ticket else None
+        if decision.merge_into is not None and ticket is not None:
+            Event.create(ticket=decision.merge_into.id, at=to_db(now), kind="merged",
+                         detail=f"{ticket.key} was merged into this ticket")
         outbox_ids = []
         for notice in decision.notices:
-            out = render(notice, ticket, mail)
+            about = split_ticket if notice.scope == "split" else ticket
+            out = render(notice, about, mail)
             row = enqueue(out, now)
             outbox_ids.append(row.id)
-            record_outgoing(ticket, out, notice.template, now)
+            record_outgoing(about, out, notice.template, now)
             if notice.autoreply:
                 for address in notice.to:
                     AutoReplyLog.create(address=address, kind=_autoreply_kind(notice), sent_at=to_db(now))

@@ -6,16 +6,35 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import peewee
+from playhouse.migrate import SchemaMigrator, migrate
 
 from store import models
 
 
 def _v1(db: peewee.Database) -> None:
+    # A fresh database gets today's tables at once; the later steps then only
+    # add what an older database lacks, so each step checks before it adds.
     db.create_tables(models.MODELS, safe=True)
 
 
+def _add_missing(db: peewee.Database, model: type[peewee.Model], *fields: peewee.Field) -> None:
+    table = model._meta.table_name
+    present = {c.name for c in db.get_columns(table)}
+    migrator = SchemaMigrator.from_database(db)
+    steps = [migrator.add_column(table, f.column_name, f) for f in fields if f.column_name not in present]
+    if steps:
+        migrate(*steps)
+
+
+def _v2(db: peewee.Database) -> None:
+    """Staff workflow: assignee, due time, merges, dedicated assistants."""
+    _add_missing(db, models.Ticket, models.Ticket.assignee_email, models.Ticket.due_at,
+                 models.Ticket.merged_into, models.Ticket.closed_at)
+    _add_missing(db, models.Client, models.Client.assistant_email)
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2)
 
 
 def current_version(db: peewee.Database) -> int:

@@ -33,6 +33,8 @@ class Client(BaseModel):
     language = pw.CharField(max_length=8, default="ru")
     active = pw.BooleanField(default=True)
     created_at = pw.DateTimeField()
+    # The dedicated assistant of a "One" tariff client (schema v2).
+    assistant_email = pw.CharField(max_length=320, null=True)
 
 
 class ClientAddress(BaseModel):
@@ -55,6 +57,11 @@ class Ticket(BaseModel):
     updated_at = pw.DateTimeField()
     first_response_due = pw.DateTimeField(null=True, index=True)
     first_response_at = pw.DateTimeField(null=True)
+    # Schema v2: who does the work, when it is due, where it was merged, when it closed.
+    assignee_email = pw.CharField(max_length=320, null=True)
+    due_at = pw.DateTimeField(null=True, index=True)
+    merged_into = pw.CharField(max_length=32, null=True)
+    closed_at = pw.DateTimeField(null=True)
 
 
 class SpoolEntry(BaseModel):
@@ -87,7 +94,7 @@ class Message(BaseModel):
     """One entry of a ticket's timeline: a mail in, a mail out, or an internal note."""
 
     ticket = pw.ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
-    direction = pw.CharField(max_length=8)  # in / out / note
+    direction = pw.CharField(max_length=8)  # in (client) / staff / out / note
     kind = pw.CharField(max_length=32, default="mail")
     # Never Message-ID alone: sha256 of (sender, Message-ID) or of sender+date+subject+body.
     dedupe_key = pw.CharField(max_length=64, unique=True, null=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from daemon.config import Settings
-from daemon.model import ClientRef, InboundMail, RouteView, TicketRef
+from daemon.model import ClientRef, InboundMail, RouteView, ThreadInfo, TicketRef
 from parsers.subjects import has_reply_prefix, normalize_subject, ticket_keys_in_subject
 from parsers.tokens import ticket_key_from_recipients
 from store.db import from_db, to_db
@@ -18,7 +18,7 @@ def client_ref(client: Client) -> ClientRef:
     return ClientRef(
         id=client.id, email=client.email, name=client.name, tariff=client.tariff,
         manager_email=client.manager_email, language=client.language, active=client.active,
-        addresses=tuple(a.email for a in client.addresses),
+        addresses=tuple(a.email for a in client.addresses), assistant_email=client.assistant_email,
     )
 
 
@@ -27,6 +27,25 @@ def ticket_ref(ticket: Ticket) -> TicketRef:
         id=ticket.id, key=ticket.key, client_id=ticket.client_id, subject=ticket.subject,
         subject_norm=ticket.subject_norm, status=ticket.status,
         manager_email=ticket.manager_email, created_at=from_db(ticket.created_at),
+        assignee_email=ticket.assignee_email, due_at=from_db(ticket.due_at),
+        first_response_at=from_db(ticket.first_response_at),
+        first_response_due=from_db(ticket.first_response_due),
+    )
+
+
+def thread_info(ticket_id: int) -> ThreadInfo:
+    """The conversation of one ticket, for a staff decision about it."""
+    ticket = Ticket.get_by_id(ticket_id)
+    messages = list(Message.select(Message.id, Message.message_id, Message.direction, Message.subject,
+                                   Message.spool)
+                    .where(Message.ticket == ticket).order_by(Message.id))
+    last_client = next((m for m in reversed(messages) if m.direction == "in"), None)
+    return ThreadInfo(
+        client=client_ref(ticket.client),
+        message_ids=tuple(m.message_id for m in messages if m.message_id and m.direction in ("in", "out"))[-20:],
+        last_client_message_id=last_client.message_id if last_client else None,
+        last_client_entry_id=last_client.id if last_client else None,
+        last_client_subject=last_client.subject if last_client else "",
     )
 
 
@@ -49,7 +68,8 @@ def autoreplies_since(address: str, kind: str, since: datetime) -> int:
                                         AutoReplyLog.sent_at >= to_db(since)).count())
 
 
-def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key: str) -> RouteView:
+def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key: str,
+               named_keys: tuple[str, ...] = ()) -> RouteView:
     """Everything route() and decide() may know about the store, read at once."""
     prefix = settings.service.ticket_prefix
     client = client_by_address(mail.from_addr) if mail.from_addr else None
@@ -60,6 +80,13 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
     if key:
         row = ticket_by_key(key)
         token_ticket = ticket_ref(row) if row else None
+
+    staff_token_ticket = None
+    staff_key = ticket_key_from_recipients(mail.recipients, settings.smtp.from_address,
+                                           settings.service.staff_token_secret)
+    if staff_key:
+        row = ticket_by_key(staff_key)
+        staff_token_ticket = ticket_ref(row) if row else None
 
     thread: list[TicketRef] = []
     ids = list(dict.fromkeys((mail.in_reply_to + mail.references)[-30:]))
@@ -91,4 +118,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
         already_ingested=dedupe_exists(dedupe_key),
         autoreplies_to_sender_24h=autoreplies_since(mail.from_addr, "ack", day_ago),
         join_notices_to_sender_24h=autoreplies_since(mail.from_addr, "join", day_ago),
+        staff_token_ticket=staff_token_ticket,
+        named_tickets=tuple(ticket_ref(t) for t in Ticket.select().where(Ticket.key.in_(list(named_keys))))
+        if named_keys else (),
     )

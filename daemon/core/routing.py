@@ -11,6 +11,7 @@ from daemon.model import ClientRef, InboundMail, Route, RouteView, TicketRef
 from parsers.subjects import has_reply_prefix, normalize_subject
 
 OPEN_STATUSES = frozenset({"new", "open", "accepted", "waiting"})
+CLOSED_STATUSES = frozenset({"done", "cancelled", "rejected", "merged"})
 
 
 def _own(tickets: tuple[TicketRef, ...] | list[TicketRef], client: ClientRef) -> list[TicketRef]:
@@ -36,6 +37,17 @@ def find_ticket(mail: InboundMail, view: RouteView, client: ClientRef, prefix: s
     return None, "new"
 
 
+def find_staff_ticket(view: RouteView) -> tuple[TicketRef | None, str]:
+    """Staff may act on any ticket; which one is named by their token, thread or subject tag."""
+    if view.staff_token_ticket is not None:
+        return view.staff_token_ticket, "staff-token"
+    if view.thread_tickets:
+        return max(view.thread_tickets, key=lambda t: t.id), "thread"
+    if view.tag_ticket is not None:
+        return view.tag_ticket, "subject-tag"
+    return None, ""
+
+
 def route(mail: InboundMail, view: RouteView, automatic: str | None, prefix: str) -> Route:
     """Classify one mail. `automatic` is parsers.automatic's reason or None."""
     if automatic == "loop":
@@ -45,7 +57,8 @@ def route(mail: InboundMail, view: RouteView, automatic: str | None, prefix: str
     if view.already_ingested:
         return Route("duplicate", reason="same sender and Message-ID already on a ticket")
     if view.sender_is_staff:
-        return Route("staff", reason="staff mail")
+        ticket, via = find_staff_ticket(view)
+        return Route("staff", via=via, ticket=ticket, reason="staff mail")
     client = view.sender_client
     if client is None or not client.active:
         if automatic:

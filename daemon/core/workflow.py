@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from daemon.core.routing import CLOSED_STATUSES
 from daemon.core.sla import first_response_deadline
-from daemon.model import Decision, InboundMail, Notice, Route, RouteView
+from daemon.model import ClientRef, Decision, InboundMail, Notice, Route, RouteView, TicketRef
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,33 @@ class Policy:
     first_response_minutes: float
     autoreply_limit_per_day: int
     default_language: str
+    # (email, language) of every staff member, for notifications in their language.
+    staff_languages: tuple[tuple[str, str], ...] = ()
+
+    def language_of(self, email: str) -> str:
+        return dict(self.staff_languages).get(email, self.default_language)
 
 
-def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy) -> Decision:
+def staff_notification(event: str, mail: InboundMail, text: str, ticket: TicketRef | None,
+                       client: ClientRef, policy: Policy, assignee: str | None) -> tuple[Notice, ...]:
+    """The client's mail, forwarded to whoever works the ticket (DESIGN rule 2)."""
+    recipients: list[str] = []
+    if assignee:
+        recipients.append(assignee)
+    manager = ticket.manager_email if ticket else client.manager_email
+    # A dedicated ("One") client's work goes to that assistant only.
+    if not (client.assistant_email and assignee == client.assistant_email) and manager not in recipients:
+        recipients.append(manager)
+    return tuple(
+        Notice(template="staff.notice.ticket", to=(who,), language=policy.language_of(who), autoreply=False,
+               context=(("event", event), ("by", ""), ("text", text)), attachments=mail.attachments,
+               in_reply_to=mail.message_id)
+        for who in recipients
+    )
+
+
+def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy,
+           text: str = "") -> Decision:
     """What one inbound mail changes and which mails it causes."""
     kind = route.kind
     if kind in ("loop", "bounce", "duplicate"):
@@ -38,24 +63,37 @@ def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, 
             return Decision(outcome="unknown-limited", route=route)
         language = route.client.language if route.client else policy.default_language
         notice = Notice(template="unknown.notice.join", to=(mail.from_addr,), language=language,
-                        context=(("inactive", route.client is not None),))
+                        context=(("inactive", route.client is not None),), in_reply_to=mail.message_id)
         return Decision(outcome="unknown-join", route=route, notices=(notice,))
     client = route.client
     assert client is not None
     if kind == "client_reply":
+        ticket = route.ticket
+        assert ticket is not None
+        if route.reason:
+            # An out-of-office on a ticket is kept in the timeline; nobody is bothered with it.
+            return Decision(outcome="reply-automatic", route=route, record_message=True,
+                            events=(("client-reply", f"automatic ({route.reason}) via {route.via}"),))
+        changes: tuple[tuple[str, object], ...] = ()
+        events = [("client-reply", f"via {route.via}")]
+        if ticket.status in CLOSED_STATUSES - {"merged"} or ticket.status == "waiting":
+            # The client wrote again: a closed ticket reopens, a waiting one has its answer.
+            changes = (("status", "open"), ("closed_at", None))
+            events.append(("reopened" if ticket.status != "waiting" else "answered", f"was {ticket.status}"))
         return Decision(
-            outcome="reply" if not route.reason else "reply-automatic",
-            route=route,
-            record_message=True,
-            events=(("client-reply", f"via {route.via}"),),
+            outcome="reply", route=route, record_message=True, ticket_changes=changes, events=tuple(events),
+            notices=staff_notification("reply", mail, text, ticket, client, policy, ticket.assignee_email),
         )
     # A new task: ticket, SLA clock from arrival, and an acknowledgement unless capped.
     notices: tuple[Notice, ...] = ()
     outcome = "new-ticket"
     if view.autoreplies_to_sender_24h < policy.autoreply_limit_per_day:
-        notices = (Notice(template="client.notice.ack", to=(mail.from_addr,), language=client.language),)
+        notices = (Notice(template="client.notice.ack", to=(mail.from_addr,), language=client.language,
+                          in_reply_to=mail.message_id, references=mail.references),)
     else:
         outcome = "new-ticket-ack-capped"
+    assignee = client.assistant_email
+    notices += staff_notification("new", mail, text, None, client, policy, assignee)
     return Decision(
         outcome=outcome,
         route=route,
@@ -64,4 +102,5 @@ def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, 
         notices=notices,
         first_response_due=first_response_deadline(arrived, policy.first_response_minutes),
         events=(("created", "by mail"),),
+        assignee_email=assignee,
     )

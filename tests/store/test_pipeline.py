@@ -17,8 +17,10 @@ def mail(sender="ivan@client.test", subject="Билеты в театр", body="
             "Content-Transfer-Encoding: 8bit\r\n\r\n" + body + "\r\n").encode()
 
 
-def outgoing():
-    return [message_from_bytes(bytes(o.raw), policy=policy.default) for o in Outbox.select().order_by(Outbox.id)]
+def outgoing(audience="client."):
+    """Outgoing mail for one audience (clients by default; staff notifications are separate)."""
+    rows = Outbox.select().where(Outbox.kind.startswith(audience)).order_by(Outbox.id)
+    return [message_from_bytes(bytes(o.raw), policy=policy.default) for o in rows]
 
 
 def test_new_task_creates_ticket_and_ack(desk):
@@ -54,7 +56,7 @@ def test_duplicate_delivery_one_entry(desk):
     desk.client("ivan@client.test")
     assert desk.deliver(mail()) == "new-ticket"
     assert desk.deliver(mail()) == "duplicate"
-    assert Ticket.select().count() == 1 and Outbox.select().count() == 1
+    assert Ticket.select().count() == 1 and len(outgoing()) == 1 and len(outgoing("staff.")) == 1
 
 
 def test_hostile_message_id_reuse_does_not_touch_other_client(desk):
@@ -71,7 +73,7 @@ def test_cc_of_other_people_gets_nothing(desk):
     desk.deliver(mail(cc="olga@other.test, friend@x.test"))
     (ack,) = outgoing()
     assert ack["To"] == "ivan@client.test" and ack["Cc"] is None and ack["Bcc"] is None
-    assert [o.recipients for o in Outbox.select()] == ["ivan@client.test"]
+    assert [o.recipients for o in Outbox.select()] == ["ivan@client.test", "anna@desk.test"]
 
 
 def test_unknown_sender_join_once_per_day(desk):
@@ -85,7 +87,7 @@ def test_unknown_sender_join_once_per_day(desk):
 def test_header_injection_subject_is_flattened(desk):
     desk.client("ivan@client.test")
     desk.deliver(mail(subject="=?UTF-8?Q?Hello_=0ABcc:_victim@evil?="))
-    (raw,) = [bytes(o.raw) for o in Outbox.select()]
+    (raw,) = [bytes(o.raw) for o in Outbox.select().where(Outbox.kind == "client.notice.ack")]
     head = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[0]
     assert b"\nBcc:" not in head and b"victim@evil" in head
     ack = message_from_bytes(raw, policy=policy.default)
@@ -115,6 +117,6 @@ def test_poison_mail_retried_then_quarantined_with_one_alert(desk):
     # Either it parses as a (strange) mail from nobody, or it ends in quarantine: never lost, never a crash.
     assert entry.state in ("quarantined", "ignored")
     if entry.state == "quarantined":
-        alerts = [o for o in outgoing() if "#1" in str(o["Subject"])]
+        alerts = [o for o in outgoing("staff.alert") if "#1" in str(o["Subject"])]
         assert len(alerts) == 1 and alerts[0]["To"] == "ops@desk.test"
         assert bytes(entry.raw) == raw

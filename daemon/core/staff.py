@@ -1,0 +1,298 @@
+"""decide_staff(): a staff reply with tags -> one all-or-nothing Decision. Pure.
+
+Each tag is a small rule in TAG_RULES (STYLE rule 8): it checks what it needs
+and either refuses with a sentence the sender can act on, or adds its changes
+and at most one client-facing mail. If anything is refused, nothing at all is
+applied and the sender gets one error transcript listing the valid tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from daemon.core.routing import CLOSED_STATUSES
+from daemon.model import Decision, InboundMail, Notice, Route, RouteView, ThreadInfo, TicketRef
+from parsers.tags import TAGS, Command, ParsedTags
+
+# When several client-facing tags share one mail, the client gets one mail: the strongest.
+CLIENT_NOTICE_PRIORITY = ("done", "cancel", "reject", "accept", "ask", "delay", "due", "reply")
+CLIENT_TEMPLATES = {
+    "accept": "client.notice.accepted", "ask": "client.notice.question", "reply": "client.notice.reply",
+    "due": "client.notice.due", "delay": "client.notice.delay", "done": "client.notice.done",
+    "cancel": "client.notice.cancelled", "reject": "client.notice.rejected",
+}
+# A human answer to the client stops the first-response clock (DESIGN rule 4).
+FIRST_RESPONSE_TAGS = frozenset({"accept", "ask", "reply", "done", "cancel", "reject"})
+
+
+@dataclass(frozen=True)
+class StaffPerson:
+    email: str
+    name: str
+    role: str
+    language: str
+
+
+@dataclass(frozen=True)
+class StaffPolicy:
+    staff: tuple[StaffPerson, ...]
+    transcripts: bool
+    default_due_hours: float
+
+    def person(self, who: str) -> StaffPerson | None:
+        who = who.lower().lstrip("@")
+        for member in self.staff:
+            if member.email == who or member.email.split("@")[0] == who:
+                return member
+        return None
+
+    @property
+    def admins(self) -> tuple[StaffPerson, ...]:
+        return tuple(m for m in self.staff if m.role == "admin")
+
+
+@dataclass
+class Plan:
+    """What the tags add up to while they are checked, before it becomes a Decision."""
+
+    ticket: TicketRef
+    thread: ThreadInfo
+    text: str
+    now: datetime
+    policy: StaffPolicy
+    sender: StaffPerson
+    changes: dict[str, object] = field(default_factory=dict)
+    applied: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    client_tags: dict[str, Command] = field(default_factory=dict)
+    staff_notices: list[Notice] = field(default_factory=list)
+    note: str | None = None
+    assignee: str | None = None
+    split_subject: str | None = None
+    merge_into: TicketRef | None = None
+
+    @property
+    def due_at(self) -> datetime | None:
+        value = self.changes.get("due_at", self.ticket.due_at)
+        return value if isinstance(value, datetime) else None
+
+
+def _accept(plan: Plan, cmd: Command, view: RouteView) -> None:
+    if cmd.arg in ("next", "force"):
+        # Quota periods arrive with billing; until then there is nothing to postpone or force.
+        plan.refused.append(f"#accept {cmd.arg}: quotas are not enabled yet; use plain #accept")
+        return
+    if plan.ticket.status == "accepted":
+        plan.refused.append("#accept: the ticket is already in work (use #due to move its due time)")
+        return
+    due = cmd.when or plan.now + timedelta(hours=plan.policy.default_due_hours)
+    plan.changes.update(status="accepted", due_at=due)
+    plan.client_tags["accept"] = cmd
+    plan.applied.append(f"#accept: in work, due {due.isoformat(timespec='minutes')}")
+
+
+def _ask(plan: Plan, cmd: Command, view: RouteView) -> None:
+    plan.changes["status"] = "waiting"
+    plan.client_tags["ask"] = cmd
+    plan.applied.append("#ask: question sent to the client; the ticket waits for the answer")
+
+
+def _reply(plan: Plan, cmd: Command, view: RouteView) -> None:
+    plan.client_tags["reply"] = cmd
+    plan.applied.append("#reply: answer sent to the client")
+
+
+def _note(plan: Plan, cmd: Command, view: RouteView) -> None:
+    plan.note = cmd.text
+    plan.applied.append("#note: internal note saved (not sent to the client)")
+
+
+def _assign(plan: Plan, cmd: Command, view: RouteView) -> None:
+    person = plan.policy.person(cmd.who or "")
+    if person is None or person.role not in ("assistant", "manager"):
+        names = ", ".join(m.email for m in plan.policy.staff if m.role == "assistant") or "none configured"
+        plan.refused.append(f"#assign {cmd.who}: not an assistant in [[staff]]; assistants: {names}")
+        return
+    plan.assignee = person.email
+    plan.changes["assignee_email"] = person.email
+    plan.staff_notices.append(Notice(
+        template="staff.notice.ticket", to=(person.email,), language=person.language, autoreply=False,
+        context=(("event", "assigned"), ("by", plan.sender.name), ("text", plan.text)),
+        in_reply_to=plan.thread.last_client_message_id))
+    plan.applied.append(f"#assign: {person.name} <{person.email}> does the work; the client still "
+                        "hears from the manager")
+
+
+def _due(plan: Plan, cmd: Command, view: RouteView) -> None:
+    plan.changes["due_at"] = cmd.when
+    plan.client_tags[cmd.name] = cmd
+    assert cmd.when is not None
+    plan.applied.append(f"#{cmd.name}: due {cmd.when.isoformat(timespec='minutes')}; the client is told")
+
+
+def _done(plan: Plan, cmd: Command, view: RouteView) -> None:
+    plan.changes["status"] = "done"
+    plan.client_tags["done"] = cmd
+    plan.applied.append("#done: completion notice sent to the client with the attachments")
+
+
+def _close(status: str) -> Callable[[Plan, Command, RouteView], None]:
+    def rule(plan: Plan, cmd: Command, view: RouteView) -> None:
+        plan.changes["status"] = status
+        plan.client_tags[cmd.name] = cmd
+        plan.applied.append(f"#{cmd.name}: ticket closed as {status}; the client is told")
+
+    return rule
+
+
+def _billing(plan: Plan, cmd: Command, view: RouteView) -> None:
+    plan.refused.append(f"#{cmd.name}: billing is not enabled yet; nothing was charged or sent")
+
+
+def _merge(plan: Plan, cmd: Command, view: RouteView) -> None:
+    target = next((t for t in view.named_tickets if t.key == cmd.ticket_key), None)
+    if target is None:
+        plan.refused.append(f"#merge {cmd.ticket_key}: no such ticket")
+    elif target.id == plan.ticket.id:
+        plan.refused.append(f"#merge {cmd.ticket_key}: a ticket cannot be merged into itself")
+    elif target.client_id != plan.ticket.client_id:
+        # Never join two clients' work: that would show one client's mail to another.
+        plan.refused.append(f"#merge {cmd.ticket_key}: that ticket belongs to another client")
+    elif target.status in CLOSED_STATUSES:
+        plan.refused.append(f"#merge {cmd.ticket_key}: that ticket is closed ({target.status})")
+    else:
+        plan.merge_into = target
+        plan.changes["status"] = "merged"
+        plan.changes["merged_into"] = target.key
+        plan.applied.append(f"#merge: merged into {target.key}")
+
+
+def _split(plan: Plan, cmd: Command, view: RouteView) -> None:
+    if plan.thread.last_client_entry_id is None:
+        plan.refused.append("#split: the ticket has no client mail to split off")
+        return
+    plan.split_subject = cmd.text or plan.thread.last_client_subject or plan.ticket.subject
+    plan.applied.append(f"#split: the client's last mail becomes a new ticket \"{plan.split_subject}\"")
+
+
+TAG_RULES: dict[str, Callable[[Plan, Command, RouteView], None]] = {
+    "accept": _accept, "ask": _ask, "reply": _reply, "note": _note, "assign": _assign,
+    "due": _due, "delay": _due, "done": _done, "cancel": _close("cancelled"),
+    "reject": _close("rejected"), "expense": _billing, "invoice": _billing,
+    "merge": _merge, "split": _split,
+}
+
+
+def may_drive(person: StaffPerson, ticket: TicketRef) -> bool:
+    """The client's own manager, the assigned assistant, and admins."""
+    return person.role == "admin" or person.email in (ticket.manager_email, ticket.assignee_email)
+
+
+def _transcript(plan_applied: list[str], refused: list[str], sender: StaffPerson, ticket_key: str,
+                reply_to: str | None) -> Notice:
+    return Notice(
+        template="staff.notice.transcript", to=(sender.email,), language=sender.language, autoreply=False,
+        context=(("applied", tuple(plan_applied)), ("refused", tuple(refused)), ("ticket_label", ticket_key)),
+        in_reply_to=reply_to,
+    )
+
+
+def refuse(route: Route, sender: StaffPerson, reasons: list[str], mail: InboundMail, key: str = "-") -> Decision:
+    return Decision(outcome="staff-refused", route=route,
+                    notices=(_transcript([], reasons, sender, key, mail.message_id),))
+
+
+def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: ParsedTags, sender: StaffPerson,
+                 now: datetime, policy: StaffPolicy) -> Decision:
+    ticket = route.ticket
+    if ticket is None or view.thread is None:
+        return refuse(route, sender, ["no ticket found: reply to a notification mail, or put [OA-N] "
+                                      "in the subject"], mail)
+    if not may_drive(sender, ticket):
+        return refuse(route, sender, [f"you are not the manager, the assigned assistant or an admin of "
+                                      f"{ticket.key}"], mail, ticket.key)
+    plan = Plan(ticket=ticket, thread=view.thread, text=parsed.rest.strip(), now=now, policy=policy,
+                sender=sender)
+    plan.refused.extend(parsed.errors)
+    commands = list(parsed.commands)
+    if not commands:
+        if not plan.text:
+            return refuse(route, sender, ["the mail has no tag and no text: nothing to do"], mail, ticket.key)
+        # A plain reply with no tag is the manager's answer to the client.
+        commands = [Command("reply", "", None, None, None, None, "", "")]
+    if ticket.status in CLOSED_STATUSES and any(c.name != "note" for c in commands):
+        plan.refused.append(f"{ticket.key} is closed ({ticket.status}); only #note is possible")
+    for cmd in commands:
+        spec = TAGS[cmd.name]
+        if not spec.allows(sender.role):
+            plan.refused.append(f"#{cmd.name}: not allowed for the {sender.role} role")
+            continue
+        TAG_RULES[cmd.name](plan, cmd, view)
+    if plan.refused:
+        return Decision(outcome="staff-refused", route=route,
+                        notices=(_transcript([], plan.refused, sender, ticket.key, mail.message_id),))
+    return _decision(mail, route, plan)
+
+
+def _client_notice(plan: Plan) -> Notice | None:
+    chosen = next((name for name in CLIENT_NOTICE_PRIORITY if name in plan.client_tags), None)
+    if chosen is None:
+        return None
+    cmd = plan.client_tags[chosen]
+    thread = plan.thread
+    # The free text after the tags is the message; text on the tag line comes first.
+    text = "\n\n".join(part for part in (cmd.text if chosen != "delay" else "", plan.text) if part)
+    recipient = thread.client.email
+    return Notice(
+        template=CLIENT_TEMPLATES[chosen], to=(recipient,), language=thread.client.language, autoreply=False,
+        context=(("text", text), ("reason", cmd.text if chosen in ("delay", "cancel", "reject") else ""),
+                 ("new_due", plan.due_at)),
+        in_reply_to=thread.last_client_message_id, references=thread.message_ids,
+    )
+
+
+def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
+    notices: list[Notice] = []
+    client_notice = _client_notice(plan)
+    if client_notice is not None:
+        if "done" in plan.client_tags:
+            # Every file of the #done mail goes to the client, names and bytes intact.
+            client_notice = replace(client_notice, attachments=mail.attachments)
+        notices.append(client_notice)
+    if plan.ticket.first_response_at is None and FIRST_RESPONSE_TAGS & set(plan.client_tags):
+        plan.changes["first_response_at"] = plan.now
+    notices.extend(plan.staff_notices)
+    if plan.split_subject is not None:
+        client = plan.thread.client
+        notices.append(Notice(template="client.notice.ack", to=(client.email,), language=client.language,
+                              scope="split", in_reply_to=plan.thread.last_client_message_id))
+    if plan.policy.transcripts:
+        notices.append(_transcript(plan.applied, [], plan.sender, plan.ticket.key, mail.message_id))
+    note = plan.note
+    if note is not None and not note and client_notice is None:
+        note = plan.text  # "#note" alone: the whole text is the note
+    events = [("tags", f"{plan.sender.email}: " + "; ".join(a.split(":")[0] for a in plan.applied))]
+    return Decision(
+        outcome="staff-applied", route=route, record_message=True, message_direction="staff",
+        message_text=plan.text if client_notice is not None else "", note_text=note,
+        notices=tuple(notices), events=tuple(events),
+        ticket_changes=tuple(plan.changes.items()), assignee_email=plan.assignee,
+        split_subject=plan.split_subject, merge_into=plan.merge_into,
+    )
+
+
+def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffPolicy,
+                    spool_id: int) -> Decision:
+    """A staff From without a staff token or a trusted DKIM pass: keep it, change nothing, tell admins."""
+    label = route.ticket.key if route.ticket else "-"
+    notices = tuple(
+        Notice(template="staff.alert.unauthenticated", to=(admin.email,), language=admin.language,
+               autoreply=False, context=(("sender", mail.from_addr), ("reason", reason),
+                                         ("ticket_label", label), ("spool_id", spool_id)))
+        for admin in policy.admins
+    )
+    # The ticket is left out of the route so that nothing about it is touched.
+    return Decision(outcome="staff-unauthenticated", route=Route("staff", reason=reason), notices=notices)

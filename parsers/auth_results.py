@@ -1,0 +1,192 @@
+"""Decide from our own MX's Authentication-Results whether a staff mail really comes from its From domain.
+
+This is the header half of invariant I6 (RELIABILITY cases 20 and 21): only the topmost
+Authentication-Results (RFC 8601) carrying one of our trusted authserv-ids is read, and it
+must show a DMARC pass for the From domain or a DKIM pass aligned with it. Anything below
+that header, or written under another authserv-id, may come from the sender and is ignored
+(RFC 8601 sections 5 and 7.1). That only holds if the border MX deletes or renames
+incoming Authentication-Results that carry its own authserv-id, as section 5 requires: when
+it does not, a forged header is topmost and this check cannot tell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from daemon.model import InboundMail
+
+_AR_HEADER = "authentication-results"
+# Token kinds of the lexer: a bare word, a quoted string, and the two separators.
+_WORD, _QUOTED, _SEMI, _EQ = "word", "quoted", ";", "="
+
+
+@dataclass(frozen=True)
+class AuthVerdict:
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class ResInfo:
+    """One `method=result` clause; props maps lower-cased keys (`header.d`, `reason`) to values."""
+
+    method: str
+    result: str
+    props: dict[str, str] = field(default_factory=dict)
+
+
+def _lex(value: str) -> list[tuple[str, str, bool]]:
+    """Tokens as (kind, text, preceded_by_space); comments count as space (RFC 5322 CFWS)."""
+    tokens: list[tuple[str, str, bool]] = []
+    i, n, spaced = 0, len(value), True
+    while i < n:
+        ch = value[i]
+        if ch.isspace() or ch == ")":
+            # A stray ')' closes no comment; it is dropped here because the word scanner
+            # below stops on it and would otherwise never advance.
+            i, spaced = i + 1, True
+        elif ch == "(":
+            # Comments nest and may hold ';' or 'dkim=pass' (Gmail's arc=pass comment),
+            # so they are skipped whole rather than split on.
+            depth, i = 1, i + 1
+            while i < n and depth:
+                depth += {"(": 1, ")": -1}.get(value[i], 0)
+                i += 2 if value[i] == "\\" else 1
+            spaced = True
+        elif ch == '"':
+            chars, i = [], i + 1
+            while i < n and value[i] != '"':
+                if value[i] == "\\" and i + 1 < n:
+                    i += 1
+                chars.append(value[i])
+                i += 1
+            tokens.append((_QUOTED, "".join(chars), spaced))
+            i, spaced = i + 1, False
+        elif ch in ";=":
+            tokens.append((ch, ch, spaced))
+            i, spaced = i + 1, False
+        else:
+            start = i
+            while i < n and not value[i].isspace() and value[i] not in '();="':
+                i += 1
+            tokens.append((_WORD, value[start:i], spaced))
+            spaced = False
+    return tokens
+
+
+def _pairs(tokens: list[tuple[str, str, bool]]) -> list[tuple[str, str]]:
+    """`key=value` pairs of one resinfo; stray words are skipped rather than fatal."""
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(tokens):
+        if i + 2 < len(tokens) and tokens[i][0] == _WORD and tokens[i + 1][0] == _EQ:
+            key, (kind, text, _) = tokens[i][1], tokens[i + 2]
+            if kind in (_WORD, _QUOTED):
+                i += 3
+                # Unquoted base64 (header.b=ab+/c=) ends in '=' padding glued to the value.
+                while i < len(tokens) and tokens[i][0] == _EQ and not tokens[i][2]:
+                    text, i = text + "=", i + 1
+                pairs.append((key, text))
+                continue
+        i += 1
+    return pairs
+
+
+def parse_authentication_results(value: str) -> tuple[str, list[ResInfo]]:
+    """(authserv-id, resinfos) of one unfolded header value; ValueError without an authserv-id.
+
+    A version after the id and the `none` form (no results) are accepted; a resinfo whose
+    first pair is not `method=result` is dropped, so one odd clause cannot hide the rest.
+    """
+    tokens = _lex(value)
+    # Microsoft 365 writes `spf=pass ...` with no authserv-id at all: such a header can
+    # never be attributed to our MX, so it is refused rather than read as id "spf".
+    if (
+        not tokens
+        or tokens[0][0] not in (_WORD, _QUOTED)
+        or (len(tokens) > 1 and tokens[1][0] == _EQ)
+    ):
+        raise ValueError("Authentication-Results without an authserv-id")
+    authserv_id = tokens[0][1]
+    clauses: list[list[tuple[str, str, bool]]] = [[]]
+    for token in tokens[1:]:
+        if token[0] == _SEMI:
+            clauses.append([])
+        else:
+            clauses[-1].append(token)
+    # clauses[0] is the optional version between the id and the first ';'. Junk there is
+    # ignored, not refused: refusing would skip a malformed header of our own MX and
+    # promote a forged one beneath it to "topmost".
+    results: list[ResInfo] = []
+    for clause in clauses[1:]:
+        pairs = _pairs(clause)
+        if not pairs:
+            continue  # `none`, or an empty clause from a trailing ';'
+        method, result = pairs[0]
+        props: dict[str, str] = {}
+        for key, text in pairs[1:]:
+            props.setdefault(key.lower(), text)
+        # `dkim/1=pass`: the method version does not change what the result means.
+        results.append(ResInfo(method.split("/")[0].strip().lower(), result.lower(), props))
+    return authserv_id, results
+
+
+def _domain(value: str) -> str:
+    """The domain of `d`, `@d` or `user@d`, lower-cased and without a root dot."""
+    return value.rpartition("@")[2].strip().rstrip(".").lower()
+
+
+def _aligned(from_domain: str, signer: str) -> bool:
+    # A one-label signer ("com") would align every domain under it; no real signer is one.
+    if "." not in signer:
+        return False
+    return from_domain == signer or from_domain.endswith("." + signer)
+
+
+def _our_header(mail: InboundMail, trusted: frozenset[str]) -> list[ResInfo] | None:
+    """Results of the topmost A-R with a trusted id: the one our MX added last."""
+    for name, value in mail.headers:
+        if name != _AR_HEADER:
+            continue
+        try:
+            authserv_id, results = parse_authentication_results(value)
+        except ValueError:
+            continue  # No id we could read, so it is not one our MX wrote.
+        if authserv_id.lower() in trusted:
+            return results
+    return None
+
+
+def staff_mail_authenticated(
+    mail: InboundMail, trusted_authserv_ids: frozenset[str]
+) -> AuthVerdict:
+    """Whether our MX saw a DMARC pass or an aligned DKIM pass for this mail's single From."""
+    if mail.from_header_count != 1:
+        return AuthVerdict(False, f"{mail.from_header_count} From headers, need exactly one")
+    from_domain = _domain(mail.from_addr) if "@" in mail.from_addr else ""
+    if not from_domain:
+        return AuthVerdict(False, "no From address")
+    trusted = frozenset(t.lower() for t in trusted_authserv_ids)
+    results = _our_header(mail, trusted)
+    if results is None:
+        return AuthVerdict(False, "no Authentication-Results from a trusted authserv-id")
+    other: list[str] = []
+    for res in results:
+        if res.result != "pass":
+            continue
+        if res.method == "dmarc":
+            # Without header.from a pass cannot be tied to this From (case 21's bare forgery).
+            signer = _domain(res.props.get("header.from", ""))
+            if signer == from_domain:
+                return AuthVerdict(True, f"dmarc pass for {from_domain}")
+        elif res.method == "dkim":
+            signer = _domain(res.props.get("header.d") or res.props.get("header.i", ""))
+            if _aligned(from_domain, signer):
+                return AuthVerdict(True, f"dkim pass for {signer} aligned with {from_domain}")
+        else:
+            continue
+        other.append(signer or "no domain")
+    if other:
+        names = ", ".join(sorted(set(other)))
+        return AuthVerdict(False, f"pass for {names}, not aligned with {from_domain}")
+    return AuthVerdict(False, "no dkim or dmarc pass in trusted Authentication-Results")
