@@ -88,7 +88,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_client_add(args: argparse.Namespace) -> int:
     settings = with_store(args)
     client = views.add_client(settings, email=args.email, name=args.name, tariff=args.tariff,
-                              manager=args.manager, language=args.lang, aliases=args.alias or [])
+                              manager=args.manager, language=args.lang, aliases=args.alias or [],
+                              assistant=args.assistant)
     emit(client, args.json, lambda c: f"client {c['email']} added (tariff {c['tariff']}, manager {c['manager']})")
     return 0
 
@@ -112,6 +113,23 @@ def cmd_ticket_show(args: argparse.Namespace) -> int:
     settings = with_store(args)
     data = views.show_ticket(args.key, settings.service.timezone)
     emit(data, args.json, views.format_ticket)
+    return 0
+
+
+def cmd_ticket_new(args: argparse.Namespace) -> int:
+    from daemon.phone import new_phone_task
+
+    settings = with_store(args)
+    if args.body_file:
+        body = open(args.body_file, encoding="utf-8").read()  # noqa: SIM115
+    elif not sys.stdin.isatty():
+        body = sys.stdin.read()
+    else:
+        body = ""
+    result = new_phone_task(settings, client=args.client, subject=args.subject, body=body,
+                            attachments=args.attach)
+    emit(result, args.json, lambda r: f"{r['ticket']} created for {r['client']}; the acknowledgement and "
+                                      f"the manager's notice are in the outbox")
     return 0
 
 
@@ -203,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manager", required=True, help="the personal manager's staff email")
     p.add_argument("--lang", choices=("ru", "en"), default=None)
     p.add_argument("--alias", action="append", help="another address of the same client")
+    p.add_argument("--assistant", help="the dedicated assistant (tariffs with dedicated = true)")
     add("list", cmd_client_list, "list clients", client)
 
     ticket = sub.add_parser("ticket", help="tickets").add_subparsers(dest="action", required=True)
@@ -212,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p = add("show", cmd_ticket_show, "a ticket's timeline", ticket)
     p.add_argument("key")
+    p = add("new", cmd_ticket_new, "a task given by phone or messenger, handled as if mailed", ticket)
+    p.add_argument("--client", required=True, help="the client's registered address")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--body-file", help="the task text (default: read stdin if it is not a terminal)")
+    p.add_argument("--attach", action="append", default=[], help="a file to attach (repeatable)")
 
     outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="action", required=True)
     p = add("list", cmd_outbox_list, "list outgoing mail", outbox)
@@ -243,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError, views.NotFound, ValueError) as exc:
         print(f"oneassist: error: {exc}", file=sys.stderr)
         return 2
-    except (TransientError, PermanentError) as exc:
+    except (TransientError, PermanentError, OneAssistError) as exc:
         print(f"oneassist: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

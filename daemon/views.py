@@ -35,7 +35,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def add_client(settings: Settings, *, email: str, name: str, tariff: str, manager: str,
-               language: str | None, aliases: list[str]) -> dict[str, Any]:
+               language: str | None, aliases: list[str], assistant: str | None = None) -> dict[str, Any]:
     address = normalize(email)
     if not address:
         raise ValueError(f"{email!r} is not an email address")
@@ -46,6 +46,15 @@ def add_client(settings: Settings, *, email: str, name: str, tariff: str, manage
     if staff is None or staff.role not in ("manager", "admin"):
         managers = ", ".join(m.email for m in settings.staff if m.role in ("manager", "admin")) or "none"
         raise ValueError(f"{manager!r} is not a manager in [[staff]]; managers: {managers}")
+    assistant_email = None
+    if assistant:
+        member = settings.staff_by_email(assistant)
+        if member is None or member.role != "assistant":
+            names = ", ".join(m.email for m in settings.staff if m.role == "assistant") or "none"
+            raise ValueError(f"{assistant!r} is not an assistant in [[staff]]; assistants: {names}")
+        assistant_email = member.email
+    elif settings.tariff(tariff).dedicated:
+        raise ValueError(f"tariff {tariff!r} is dedicated: name the client's assistant with --assistant EMAIL")
     all_addresses = [address] + [normalize(a) for a in aliases]
     if any(not a for a in all_addresses):
         raise ValueError("an --alias is not an email address")
@@ -57,7 +66,8 @@ def add_client(settings: Settings, *, email: str, name: str, tariff: str, manage
             raise ValueError(f"{taken.email} is already registered to client {taken.client.email}")
         client = Client.create(email=address, name=name.strip(), tariff=settings.tariff(tariff).code,
                                manager_email=staff.email, language=language or settings.service.language,
-                               active=True, created_at=to_db(datetime.now(UTC)))
+                               active=True, created_at=to_db(datetime.now(UTC)),
+                               assistant_email=assistant_email)
         for a in dict.fromkeys(all_addresses):
             ClientAddress.create(client=client, email=a)
     return client_dict(client)
@@ -68,6 +78,7 @@ def client_dict(client: Client) -> dict[str, Any]:
         "email": client.email, "name": client.name, "tariff": client.tariff,
         "manager": client.manager_email, "language": client.language, "active": client.active,
         "addresses": [a.email for a in client.addresses],
+        "assistant": client.assistant_email,
     }
 
 

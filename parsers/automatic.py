@@ -18,11 +18,13 @@ from daemon.model import InboundMail
 from parsers.addresses import normalize, split_plus
 
 _BOUNCE_LOCALS = frozenset({"mailer-daemon", "mailer_daemon", "postmaster"})
+# Subjects are the last resort (DSNs nearly always carry an empty Return-Path or a
+# mailer-daemon From), so only the exact wording MTAs use counts: a client may well
+# write "Undelivered parcel" or "Не удалось доставить посылку" about a task.
 _BOUNCE_SUBJECT = re.compile(
-    r"^(?:undelivered mail returned to sender|delivery status notification"
-    r"|mail delivery failed|undeliverable|undelivered|returned mail|delivery failure"
-    r"|failure notice|mail system error|недоставленное сообщение|не удалось доставить"
-    r"|сообщение не доставлено|письмо не доставлено)",
+    r"^(?:undelivered mail returned to sender|delivery status notification \((?:failure|delay)\)"
+    r"|mail delivery failed|undeliverable:|returned mail:|delivery failure:|failure notice$"
+    r"|mail system error - returned mail|недоставленное сообщение|не доставлено:)",
     re.IGNORECASE,
 )
 _PRECEDENCE = frozenset({"bulk", "list", "junk", "auto_reply", "auto-reply"})
@@ -40,10 +42,12 @@ _AUTOREPLY_HEADERS = (
 # Exchange NDRs carry this header even when the sender rewrote everything else.
 _NDR_HEADERS = ("x-ms-exchange-message-is-ndr", "x-failed-recipients")
 _SUPPRESS_TOKENS = frozenset({"all", "oof", "autoreply", "dr", "rn", "nrn"})
+# Each prefix must end the subject or be followed by ':', so "Out of office supplies"
+# stays a task while "Out of Office AutoReply: ..." does not.
 _AUTOREPLY_SUBJECT = re.compile(
-    r"^(?:auto:|automatic reply|autoreply|auto[- ]reply|autoresponse|auto response"
-    r"|out of (?:the )?office|автоматический ответ|автоответ|réponse automatique"
-    r"|abwesenheitsnotiz|automatische antwort)",
+    r"^(?:auto|automatic reply|auto[- ]?reply|auto[- ]?response|out of (?:the )?office"
+    r"(?: auto[- ]?reply)?|автоматический ответ|автоответ|réponse automatique"
+    r"|abwesenheitsnotiz|automatische antwort)\s*(?::|$)",
     re.IGNORECASE,
 )
 _EMPTY_PATH = re.compile(r"^<?\s*>?$")
@@ -56,8 +60,13 @@ def _index(mail: InboundMail) -> dict[str, list[str]]:
     return index
 
 
+_KEYWORD = re.compile(r"\s*([\w-]*)")
+
+
 def _first_token(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
+    """The keyword of a structured value: "no (comment)" and "no; x=y" are both "no"."""
+    match = _KEYWORD.match(value)
+    return match.group(1).lower() if match else ""
 
 
 def _is_loop(

@@ -83,6 +83,8 @@ class DeskRig:
         self.support = new_user("support")
         self.manager = new_user("anna")
         self.admin = new_user("ops")
+        self.assistant = new_user("petr")
+        self.manager2 = new_user("boris")
         self.config_path = self.write_config(**config)
         self.settings: Settings = load(self.config_path)
         init_db(self.settings.store_url)
@@ -134,36 +136,56 @@ name = "Ops"
 role = "admin"
 language = "en"
 
+[[staff]]
+email = "{self.assistant}"
+name = "Пётр"
+role = "assistant"
+
+[[staff]]
+email = "{self.manager2}"
+name = "Борис"
+role = "manager"
+
+[staff_mail]
+trusted_authserv_ids = ["mx.desk.test"]
+
 [[tariffs]]
 code = "basis"
 name = "Basis"
 price = "4900.00"
 quota = 3
+
+[[tariffs]]
+code = "one"
+name = "One"
+price = "59900.00"
+dedicated = true
+around_the_clock = true
 """,
             encoding="utf-8",
         )
         path.chmod(0o600)
         return path
 
-    def add_client(
-        self,
-        prefix: str = "client",
-        *,
-        name: str = "Иван Петров",
-        lang: str = "ru",
-        aliases: tuple[str, ...] = (),
-    ) -> str:
+    def add_client(self, prefix: str = "client", *, name: str = "Иван Петров", lang: str = "ru",
+                   aliases: tuple[str, ...] = (), tariff: str = "basis", assistant: str | None = None,
+                   manager: str | None = None) -> str:
         email = self.new_user(prefix)
-        add_client(
-            self.settings,
-            email=email,
-            name=name,
-            tariff="basis",
-            manager=self.manager,
-            language=lang,
-            aliases=list(aliases),
-        )
+        add_client(self.settings, email=email, name=name, tariff=tariff, manager=manager or self.manager,
+                   language=lang, aliases=list(aliases), assistant=assistant)
         return email
+
+    def new_task(self, client: str, subject: str = "Билеты в театр", body: str = "Два билета на субботу"
+                 ) -> tuple[EmailMessage, EmailMessage]:
+        """The client mails a task; returns (the client's ack, the manager's notification)."""
+        self.deliver(client_mail(client, self.support, subject, body))
+        self.run_once()
+        ack = self.inbox(client)[-1]
+        notice = self.inbox(self.manager)[-1]
+        return ack, notice
+
+    def latest(self, user: str) -> EmailMessage:
+        return self.inbox(user)[-1]
 
     def deliver(self, raw: bytes, **kw) -> int:
         """The mail reaches the support mailbox, as the MTA would put it there."""
@@ -196,3 +218,44 @@ quota = 3
 
     def close(self) -> None:
         close_db()
+
+
+def reply_to(notice: EmailMessage, sender: str, body: str, *, style: str = "gmail", name: str = "Анна",
+             attachments: tuple[tuple[str, str, bytes], ...] = (), html: bool = False,
+             to: str | None = None, subject: str | None = None, extra: dict[str, str] | None = None) -> bytes:
+    """A reply to `notice` as Gmail or Outlook writes it: new text on top, the original quoted below."""
+    from email.mime.application import MIMEApplication
+
+    original = notice.get_body(("plain",)).get_content()
+    if style == "gmail":
+        quoted = "\n".join("> " + line for line in original.splitlines())
+        text = f"{body}\n\nпт, 27 нояб. 2026 г. в 10:00, OneAssist <{notice['From'].addresses[0].addr_spec}>:\n{quoted}\n"
+    else:
+        text = (f"{body}\n\n________________________________\nОт: OneAssist <{notice['From'].addresses[0].addr_spec}>\n"
+                f"Отправлено: 27 ноября 2026 г. 10:00\nКому: {sender}\nТема: {notice['Subject']}\n\n{original}\n")
+    if html:
+        html_text = "<html><body>" + "".join(f"<div>{line}</div>" for line in text.splitlines()) + "</body></html>"
+        part: Message = MIMEText(html_text, "html", "utf-8")
+    else:
+        part = MIMEText(text, "plain", "utf-8")
+    if attachments:
+        msg: Message = MIMEMultipart("mixed")
+        msg.attach(part)
+        for filename, ctype, data in attachments:
+            att = MIMEApplication(data, ctype.split("/")[1])
+            att.replace_header("Content-Type", ctype)
+            att.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
+            msg.attach(att)
+    else:
+        msg = part
+    msg["From"] = formataddr((name, sender), charset="utf-8")
+    msg["To"] = to or str(notice["Reply-To"].addresses[0].addr_spec)
+    msg["Subject"] = Header(subject or ("RE: " if style == "outlook" else "Re: ") + str(notice["Subject"]),
+                            "utf-8").encode()
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain=sender.split("@")[1])
+    msg["In-Reply-To"] = notice["Message-ID"]
+    msg["References"] = notice["Message-ID"]
+    for key, value in (extra or {}).items():
+        msg[key] = value
+    return msg.as_bytes()

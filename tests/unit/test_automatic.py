@@ -86,7 +86,7 @@ def test_any_auto_submitted_value_but_no_is_automatic(value):
     assert reason(mail(f"Auto-Submitted: {value}")) == "auto-submitted"
 
 
-@pytest.mark.parametrize("value", ["no", "No", " NO ; comment=x"])
+@pytest.mark.parametrize("value", ["no", "No", " NO ; comment=x", "no (a human wrote this)"])
 def test_auto_submitted_no_is_a_human(value):
     assert reason(mail(f"Auto-Submitted: {value}")) is None
 
@@ -146,7 +146,18 @@ def test_autoreply_subjects(subject):
 
 
 @pytest.mark.parametrize(
-    "subject", ["Re: Out of office plans", "Automation question", "Autumn trip"]
+    "subject",
+    [
+        "Re: Out of office plans",
+        "Automation question",
+        "Autumn trip",
+        "Out of office supplies",
+        "Auto insurance renewal",
+        "Undelivered parcel from Ozon",
+        "Не удалось доставить посылку",
+        "Delivery status of my order",
+        "Returned mail order refund",
+    ],
 )
 def test_subjects_that_only_contain_the_words_are_human(subject):
     assert reason(mail(subject=subject)) is None

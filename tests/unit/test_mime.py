@@ -416,7 +416,7 @@ def test_caps_are_parameters():
 def test_parser_failure_beyond_the_caps_becomes_quarantine():
     # With the depth cap lifted, the stdlib parser itself hits RecursionError.
     with pytest.raises(QuarantineError):
-        parse(nested_multipart(3000), max_depth=10_000, max_parts=10_000, max_header_bytes=1 << 30)
+        parse(nested_multipart(1200), max_depth=10_000, max_parts=10_000, max_header_bytes=1 << 30)
 
 
 def test_disposition_with_only_parameters_still_names_the_file():
@@ -441,3 +441,26 @@ def test_hostile_from_values_cost_little(value):
     mail = parse(f"From: {value}\r\nSubject: x\r\n\r\nbody".encode())
     assert time.process_time() - started < 0.5
     assert mail.from_addr == ""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # eml_parser#76: an encoded word that decodes to a bare newline.
+        b"From: =?utf-8?q?=0A?= <a@b.example>\r\nTo: =?utf-8?q?=0A?=\r\nSubject: =?utf-8?q?=0A?=\r\n\r\nx",
+        # mail-parser#139: a header literally named "headers" (and friends).
+        b"From: a@b.example\r\nheaders: x\r\nParse: y\r\nDefects: z\r\nSubject: s\r\n\r\nbody",
+        # mailsuite#61: bytes that are not mail at all (an Outlook .msg OLE header).
+        bytes.fromhex("d0cf11e0a1b11ae1") + bytes(range(256)) * 8,
+        b"\x89PNG\r\n\x1a\n" + bytes(600),
+    ],
+    ids=["eml_parser-76", "mail-parser-139", "mailsuite-61-ole", "png"],
+)
+def test_peer_samples_from_reliability_30(raw):
+    try:
+        mail = parse(raw)
+    except QuarantineError:
+        return
+    assert "\n" not in mail.subject and "\n" not in mail.from_name
+    assert all("\n" not in v for _, v in mail.headers)
+    assert mail.sha256 == hashlib.sha256(raw).hexdigest()
