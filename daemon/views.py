@@ -146,8 +146,8 @@ def format_ticket(doc: dict[str, Any]) -> str:
         if kind == "event":
             lines.append(f"{at}  * {item['kind']} {item['detail']}".rstrip())
             continue
-        arrow = {"in": "<-", "out": "->", "note": "##"}.get(item["direction"], "--")
-        who = item["from"] if item["direction"] == "in" else ", ".join(item["to"])
+        arrow = {"in": "<-", "staff": "<=", "out": "->", "note": "##"}.get(item["direction"], "--")
+        who = item["from"] if item["direction"] in ("in", "staff", "note") else ", ".join(item["to"])
         lines.append(f"{at}  {arrow} {item['kind']} {who}")
         for text_line in (item["text"] or "").strip().splitlines()[:40]:
             lines.append(f"      {text_line}")
