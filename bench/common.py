@@ -81,23 +81,34 @@ def code_state() -> dict[str, Any]:
     """Which daemon code was measured: HEAD, the files changed since, and a hash of the whole tree.
 
     The hash covers every file under daemon/, store/, parsers/ and templates/ (committed or
-    not), so two results with the same `tree_sha256` measured the same code.
+    not), so two results with the same `tree_sha256` measured the same code. Outside a git
+    checkout (an export made with `git archive`, see README.md) the commit is read from a
+    BENCH_SOURCE file at the top of the tree, when there is one.
     """
     import hashlib
 
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
-        return done.stdout.strip() if done.returncode == 0 else ""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        except OSError:
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
 
     digest = hashlib.sha256()
     for folder in ("daemon", "store", "parsers", "templates"):
         for path in sorted((ROOT / folder).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "daemon", "store", "parsers",
-                                        "templates").splitlines()]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": len(changed),
-            "tree_sha256": digest.hexdigest()[:16]}
+    commit = git("rev-parse", "--short", "HEAD")
+    if commit is not None:
+        status = git("status", "--porcelain", "--", "daemon", "store", "parsers", "templates") or ""
+        changed: int | None = len(status.splitlines())
+    else:
+        source = ROOT / "BENCH_SOURCE"
+        commit = source.read_text(encoding="utf-8").strip() if source.exists() else "unknown"
+        changed = 0 if source.exists() else None
+    return {"commit": commit, "uncommitted_files": changed, "tree_sha256": digest.hexdigest()[:16],
+            "root": str(ROOT)}
 
 
 def dovecot_version() -> str:

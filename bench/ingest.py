@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         reader = StoreReader(desk.db_path)
         spy = None
         t_first_spool = t_stored = t_acks_done = cpu_e2e = None
+        rss_timeline: list[list[float]] = []
         window = CpuWindow()
         timed_out = False
         try:
@@ -190,6 +191,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             state = {"entries": 0, "acks": 0, "rss": 0, "busy": 0}
 
             def line() -> str:
+                rss_timeline.append([round(time.monotonic() - t0, 1), state["entries"],
+                                     round(state["rss"] / 1024, 1)])
                 return (f"daemon: {state['entries']}/{expected_entries} entries stored, "
                         f"{state['acks']}/{expected_acks} acks accepted, {state['busy']} mail(s) "
                         f"in the outbox, RSS {state['rss'] / 1024:.0f} MiB")
@@ -291,6 +294,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "cpu_seconds_to_end_to_end": _r(cpu_e2e),
             "cpu_ms_per_mail": _r(cpu_e2e * 1000 / expected_entries if cpu_e2e else None, 2),
             "cpu_seconds_total": _r(cpu_total),
+            # [seconds since Popen, entries stored, RSS MiB], one every progress line (~3 s).
+            "rss_timeline": rss_timeline,
             "machine": daemon_window,
         }
         result["store"] = {"entries_in": entries, "spool_outcomes": outcomes, "spool_states": spool_states,

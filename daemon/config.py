@@ -101,6 +101,15 @@ class ServiceSettings:
 class SlaSettings:
     first_response_minutes: float
     reminder_minutes: float
+    due_warning_minutes: float = 60
+    client_notice_minutes: float = 15
+    client_reminder_days: float = 2
+    auto_close_days: float = 7
+    pause_due_while_waiting: bool = True
+    backup_manager: str = ""
+    tick_seconds: float = 5
+    # None: the clock runs 24/7.
+    calendar: Any = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +383,28 @@ def _tariffs(items: Any) -> tuple[Tariff, ...]:
     return tuple(tariffs)
 
 
+def _sla(sec: _Section, service: ServiceSettings) -> SlaSettings:
+    from daemon.core.sla import calendar_from_config
+
+    raw_calendar = sec.get("calendar", dict, None)
+    try:
+        calendar = calendar_from_config(raw_calendar, service.timezone) if raw_calendar is not None else None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return SlaSettings(
+        first_response_minutes=sec.positive("first_response_minutes", 15),
+        reminder_minutes=sec.positive("reminder_minutes", 10),
+        due_warning_minutes=sec.positive("due_warning_minutes", 60),
+        client_notice_minutes=sec.positive("client_notice_minutes", 15),
+        client_reminder_days=sec.positive("client_reminder_days", 2),
+        auto_close_days=sec.positive("auto_close_days", 7),
+        pause_due_while_waiting=sec.get("pause_due_while_waiting", bool, True),
+        backup_manager=_email(sec, "backup_manager", ""),
+        tick_seconds=sec.positive("tick_seconds", 5),
+        calendar=calendar,
+    )
+
+
 def _staff_mail(sec: _Section) -> StaffMailSettings:
     ids = sec.get("trusted_authserv_ids", list, [])
     if not all(isinstance(i, str) and i.strip() for i in ids):
@@ -421,10 +452,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         smtp=_smtp(sections["smtp"]),
         store_url=store_url,
         service=service,
-        sla=SlaSettings(
-            first_response_minutes=sla.positive("first_response_minutes", 15),
-            reminder_minutes=sla.positive("reminder_minutes", 10),
-        ),
+        sla=_sla(sla, service),
         staff=_staff(data.get("staff")),
         tariffs=_tariffs(data.get("tariffs")),
         log_level=sections["log"].choice("level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
@@ -434,6 +462,11 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         sec.check_unknown()
     if settings.sla.reminder_minutes >= settings.sla.first_response_minutes:
         raise ConfigError("sla.reminder_minutes must be less than sla.first_response_minutes")
+    if settings.sla.client_notice_minutes >= settings.sla.due_warning_minutes:
+        raise ConfigError("sla.client_notice_minutes must be less than sla.due_warning_minutes: "
+                          "the manager is warned first, the client is told later")
+    if settings.sla.backup_manager and settings.staff_by_email(settings.sla.backup_manager) is None:
+        raise ConfigError(f"sla.backup_manager = {settings.sla.backup_manager!r} is not in [[staff]]")
     return settings
 
 

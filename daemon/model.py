@@ -107,6 +107,9 @@ class TicketRef:
     due_at: datetime | None = None
     first_response_at: datetime | None = None
     first_response_due: datetime | None = None
+    response_started_at: datetime | None = None
+    waiting_since: datetime | None = None
+    breached_at: datetime | None = None
 
 
 @dataclass(frozen=True)

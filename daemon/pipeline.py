@@ -22,6 +22,7 @@ from daemon.errors import QuarantineError
 from daemon.faults import checkpoint, fail_on
 from daemon.model import Decision, InboundMail, Notice, Route, RouteView
 from daemon.notices import Notifier
+from daemon.scheduler import TimerPlanner
 from parsers.addresses import domain_of, redact
 from parsers.auth_results import staff_mail_authenticated
 from parsers.automatic import automatic_reason
@@ -42,6 +43,9 @@ class Pipeline:
     clock: Clock
     notifier: Notifier
 
+    def __post_init__(self) -> None:
+        self.planner = TimerPlanner(self.settings)
+
     @property
     def policy(self) -> Policy:
         return Policy(
@@ -49,6 +53,9 @@ class Pipeline:
             autoreply_limit_per_day=self.settings.service.autoreply_limit_per_day,
             default_language=self.settings.service.language,
             staff_languages=tuple((m.email, m.language) for m in self.settings.staff),
+            calendar=self.settings.sla.calendar,
+            around_the_clock=frozenset(t.code for t in self.settings.tariffs if t.around_the_clock),
+            pause_due_while_waiting=self.settings.sla.pause_due_while_waiting,
         )
 
     def automatic(self, mail: InboundMail) -> str | None:
@@ -127,7 +134,8 @@ class Pipeline:
             try:
                 result = apply(decision, mail, entry.id, dedupe_key=key, stored_text=stored,
                                prefix=self.settings.service.ticket_prefix, now=now,
-                               render=lambda n, t, m: self.notifier.render(n, t, m, now))
+                               render=lambda n, t, m: self.notifier.render(n, t, m, now),
+                               planner=self.planner)
             except AlreadyIngested:
                 SpoolEntry.update(state="ignored", outcome="duplicate", processed_at=to_db(now)) \
                     .where(SpoolEntry.id == entry.id).execute()

@@ -27,6 +27,7 @@ from daemon.fetcher import fetch_cycle
 from daemon.notices import Notifier
 from daemon.outbox import OutboxWorker, recover_interrupted
 from daemon.pipeline import Pipeline
+from daemon.scheduler import Scheduler as TimerScheduler
 
 log = logging.getLogger("oneassist.service")
 
@@ -39,6 +40,7 @@ class Service:
         self.clock = clock or SystemClock()
         self.notifier = Notifier(settings)
         self.pipeline = Pipeline(settings, self.clock, self.notifier)
+        self.timers = TimerScheduler(settings, self.clock, self.notifier)
         self.node = f"{socket.gethostname()}:{id(self):x}"
         self.stop_event = threading.Event()
         self.outbox_wake = threading.Event()
@@ -64,6 +66,17 @@ class Service:
         finally:
             box.close()
 
+    def tick(self) -> Tally[str]:
+        """Fire the timers that are due; runs on the main thread, apart from fetch and send."""
+        try:
+            tally = self.timers.tick()
+        except Exception:  # noqa: BLE001 - the next tick tries again; the deadlines are in the store
+            log.exception("scheduler pass failed")
+            return Tally()
+        if tally:
+            self.outbox_wake.set()
+        return tally
+
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
         worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts)
         return worker.flush(self.clock.now())
@@ -73,6 +86,7 @@ class Service:
         recover_interrupted()
         fetched = self.fetch_once()
         self.process()
+        self.tick()
         sender = SmtpSender(self.settings.smtp)
         try:
             sent = self.flush_once(sender)
@@ -132,6 +146,7 @@ class Service:
             thread.start()
         # Retries whose backoff has passed are picked up by the outbox thread's own poll;
         # the scheduler keeps systemd's watchdog fed.
+        self.scheduler.every(self.settings.sla.tick_seconds).seconds.do(self.tick)
         interval = systemd.watchdog_interval()
         if interval:
             self.scheduler.every(max(1, int(interval))).seconds.do(systemd.notify, "WATCHDOG=1")

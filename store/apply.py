@@ -7,7 +7,7 @@ so a template or encoding failure rolls back the ticket change with it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,9 +26,12 @@ from store.models import (
     Outbox,
     SpoolEntry,
     Ticket,
+    Timer,
 )
 
 Renderer = Callable[[Notice, Ticket | None, InboundMail | None], OutboundMail]
+TimerPlanner = Callable[[Ticket], Iterable[tuple[str, datetime]]]
+CLOSED = ("done", "cancelled", "rejected", "merged", "closed")
 
 
 class AlreadyIngested(Exception):
@@ -116,8 +119,49 @@ def _split(decision: Decision, ticket: Ticket, prefix: str, now: datetime) -> Ti
     return new
 
 
+def set_fields(ticket: Ticket, changes: tuple[tuple[str, object], ...], now: datetime) -> None:
+    for name, value in changes:
+        setattr(ticket, name, to_db(value) if isinstance(value, datetime) else value)
+    if dict(changes).get("status") in CLOSED:
+        ticket.closed_at = to_db(now)
+    ticket.updated_at = to_db(now)
+    ticket.save()
+
+
+def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> None:
+    """Replace the ticket's unfired timers by what its state implies now.
+
+    A deadline that is planned again keeps its row (unique ticket+kind+fire_at),
+    so a timer that already fired is never created a second time.
+    """
+    if planner is None:
+        return
+    wanted = {(kind, to_db(at)) for kind, at in planner(ticket)}
+    for timer in Timer.select().where(Timer.ticket == ticket, Timer.fired_at.is_null()):
+        if (timer.kind, timer.fire_at) not in wanted:
+            timer.delete_instance()
+    for kind, at in wanted:
+        Timer.insert(ticket=ticket, kind=kind, fire_at=at, created_at=to_db(now)).on_conflict_ignore().execute()
+
+
+def send_notices(decision: Decision, ticket: Ticket | None, split_ticket: Ticket | None,
+                 mail: InboundMail | None, render: Renderer, now: datetime) -> list[int]:
+    outbox_ids = []
+    for notice in decision.notices:
+        about = split_ticket if notice.scope == "split" else ticket
+        out = render(notice, about, mail)
+        row = enqueue(out, now)
+        outbox_ids.append(row.id)
+        record_outgoing(about, out, notice.template, now)
+        if notice.autoreply:
+            for address in notice.to:
+                AutoReplyLog.create(address=address, kind=_autoreply_kind(notice), sent_at=to_db(now))
+    return outbox_ids
+
+
 def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: str,
-          stored_text: str, prefix: str, now: datetime, render: Renderer) -> Applied:
+          stored_text: str, prefix: str, now: datetime, render: Renderer,
+          planner: TimerPlanner | None = None) -> Applied:
     """Write everything the decision says, and mark the spool entry done, atomically."""
     with database.atomic():
         ticket: Ticket | None = None
@@ -127,15 +171,10 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
             ticket = create_ticket(client, mail.subject, prefix, now, decision.first_response_due)
             if decision.assignee_email:
                 ticket.assignee_email = decision.assignee_email
-                ticket.save()
+            set_fields(ticket, decision.ticket_changes, now)
         elif route.ticket is not None:
             ticket = Ticket.get_by_id(route.ticket.id)
-            for name, value in decision.ticket_changes:
-                setattr(ticket, name, to_db(value) if isinstance(value, datetime) else value)
-            if dict(decision.ticket_changes).get("status") in ("done", "cancelled", "rejected", "merged"):
-                ticket.closed_at = to_db(now)
-            ticket.updated_at = to_db(now)
-            ticket.save()
+            set_fields(ticket, decision.ticket_changes, now)
         if decision.record_message and ticket is not None:
             _record_inbound(decision, mail, ticket, entry_id, dedupe_key=dedupe_key,
                             stored_text=stored_text, now=now)
@@ -148,21 +187,33 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
         if decision.merge_into is not None and ticket is not None:
             Event.create(ticket=decision.merge_into.id, at=to_db(now), kind="merged",
                          detail=f"{ticket.key} was merged into this ticket")
-        outbox_ids = []
-        for notice in decision.notices:
-            about = split_ticket if notice.scope == "split" else ticket
-            out = render(notice, about, mail)
-            row = enqueue(out, now)
-            outbox_ids.append(row.id)
-            record_outgoing(about, out, notice.template, now)
-            if notice.autoreply:
-                for address in notice.to:
-                    AutoReplyLog.create(address=address, kind=_autoreply_kind(notice), sent_at=to_db(now))
+        outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now)
+        for changed in (ticket, split_ticket):
+            if changed is not None:
+                sync_timers(changed, planner, now)
         (SpoolEntry.update(state="done" if ticket else "ignored", outcome=decision.outcome,
                            ticket=ticket, processed_at=to_db(now), message_id=mail.message_id,
                            sender=mail.from_addr)
          .where(SpoolEntry.id == entry_id).execute())
     return Applied(decision.outcome, ticket.key if ticket else None, tuple(outbox_ids))
+
+
+def claim_timer(timer_id: int, now: datetime) -> bool:
+    """Mark a timer fired; False when another daemon (or an earlier pass) already did."""
+    return bool(Timer.update(fired_at=to_db(now))
+                .where(Timer.id == timer_id, Timer.fired_at.is_null()).execute())
+
+
+def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Renderer,
+                planner: TimerPlanner | None) -> list[int]:
+    """A fired timer's decision; the caller holds the transaction that claimed the timer."""
+    if decision.ticket_changes:
+        set_fields(ticket, decision.ticket_changes, now)
+    for kind, detail in decision.events:
+        Event.create(ticket=ticket, at=to_db(now), kind=kind, detail=detail)
+    ids = send_notices(decision, ticket, None, None, render, now)
+    sync_timers(ticket, planner, now)
+    return ids
 
 
 def _autoreply_kind(notice: Notice) -> str:

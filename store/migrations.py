@@ -33,8 +33,15 @@ def _v2(db: peewee.Database) -> None:
     _add_missing(db, models.Client, models.Client.assistant_email)
 
 
+def _v3(db: peewee.Database) -> None:
+    """Timers: the response clock, waiting, breaches, and the Timer table."""
+    _add_missing(db, models.Ticket, models.Ticket.response_started_at, models.Ticket.waiting_since,
+                 models.Ticket.breached_at)
+    db.create_tables([models.Timer], safe=True)
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3)
 
 
 def current_version(db: peewee.Database) -> int:

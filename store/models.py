@@ -62,6 +62,11 @@ class Ticket(BaseModel):
     due_at = pw.DateTimeField(null=True, index=True)
     merged_into = pw.CharField(max_length=32, null=True)
     closed_at = pw.DateTimeField(null=True)
+    # Schema v3: the response clock (started by a client mail, stopped by a human
+    # answer; first_response_due holds its deadline), waiting and breaches.
+    response_started_at = pw.DateTimeField(null=True)
+    waiting_since = pw.DateTimeField(null=True)
+    breached_at = pw.DateTimeField(null=True, index=True)
 
 
 class SpoolEntry(BaseModel):
@@ -154,6 +159,20 @@ class Event(BaseModel):
     detail = pw.TextField(default="")
 
 
+class Timer(BaseModel):
+    """A deadline of a ticket (reminder, escalation, notice); fired once, in the store, not in memory."""
+
+    ticket = pw.ForeignKeyField(Ticket, backref="timers", on_delete="CASCADE")
+    kind = pw.CharField(max_length=32)
+    fire_at = pw.DateTimeField()
+    fired_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField()
+
+    class Meta:
+        # The same deadline planned twice is one timer, so a replan never repeats a fired one.
+        indexes = ((("ticket", "kind", "fire_at"), True), (("fired_at", "fire_at"), False))
+
+
 class FolderState(BaseModel):
     """Last UIDVALIDITY seen per mailbox folder, to notice a reset."""
 
@@ -167,4 +186,4 @@ class FolderState(BaseModel):
 
 
 MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, Message,
-          AttachmentMeta, Outbox, AutoReplyLog, Event, FolderState)
+          AttachmentMeta, Outbox, AutoReplyLog, Event, FolderState, Timer)

@@ -30,6 +30,8 @@ def ticket_ref(ticket: Ticket) -> TicketRef:
         assignee_email=ticket.assignee_email, due_at=from_db(ticket.due_at),
         first_response_at=from_db(ticket.first_response_at),
         first_response_due=from_db(ticket.first_response_due),
+        response_started_at=from_db(ticket.response_started_at),
+        waiting_since=from_db(ticket.waiting_since), breached_at=from_db(ticket.breached_at),
     )
 
 

@@ -11,7 +11,7 @@ from daemon.model import ClientRef, InboundMail, Route, RouteView, TicketRef
 from parsers.subjects import has_reply_prefix, normalize_subject
 
 OPEN_STATUSES = frozenset({"new", "open", "accepted", "waiting"})
-CLOSED_STATUSES = frozenset({"done", "cancelled", "rejected", "merged"})
+CLOSED_STATUSES = frozenset({"done", "cancelled", "rejected", "merged", "closed"})
 
 
 def _own(tickets: tuple[TicketRef, ...] | list[TicketRef], client: ClientRef) -> list[TicketRef]:

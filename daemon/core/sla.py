@@ -1,12 +1,283 @@
-"""SLA arithmetic: when the first human answer to a client's mail is due."""
+"""SLA calendar arithmetic: working time that pauses outside working hours. Pure.
+
+DESIGN rule 4: the first human answer is due within N minutes of the mail reaching the
+mailbox, and working hours and holidays may pause that clock (24/7 when no calendar is
+set). Every function takes its moments as arguments (never reads the clock) and
+calendar=None means 24/7.
+
+All arithmetic is done on UTC instants: subtracting or adding to datetimes that share a
+ZoneInfo gives wall-clock results, which are off by an hour across a DST change. A
+day's working hours are local wall times in the calendar's zone, turned into a UTC
+interval per day, so the calendar's zone may differ from the zone of the moments.
+
+Nonexistent local times (the spring-forward gap) are read with the offset before the
+change, as zoneinfo does for fold=0: "02:30" on that day in Berlin means 03:30 CEST.
+Ambiguous ones (the autumn repeat) mean their first occurrence. Working hours cannot
+cross midnight; "00:00-24:00" is a whole day (23 or 25 hours on DST days).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Far enough for any SLA or reminder; also what proves a calendar has no working time.
+MAX_SEARCH_DAYS = 366
+# An end of 00:00 means 24:00, the midnight that ends the day (a time() cannot hold 24:00).
+END_OF_DAY = time(0)
+_HOURS_RE = re.compile(r"(\d{2}):(\d{2})\s*-\s*(\d{2}):(\d{2})")
+_DEFAULT_HOURS = (time(9), time(18))
+
+Hours = tuple[time, time]
 
 
-def first_response_deadline(arrived: datetime, minutes: float) -> datetime:
+@dataclass(frozen=True)
+class Calendar:
+    """When the SLA clock runs. Frozen and hashable, so a config reload yields a new object."""
+
+    tz: ZoneInfo
+    hours: tuple[Hours | None, ...]  # 7 entries Monday..Sunday, None = day off
+    holidays: frozenset[date] = frozenset()
+    extra_working_days: frozenset[date] = frozenset()  # worked with `extra_hours`
+    extra_hours: Hours = _DEFAULT_HOURS
+
+    def __post_init__(self) -> None:
+        # Catches calendars built in code; calendar_from_config gives the friendlier messages.
+        if len(self.hours) != 7:
+            raise ValueError(f"Calendar.hours needs 7 entries (Monday..Sunday), got {len(self.hours)}")
+        for span in (*self.hours, self.extra_hours):
+            if span is not None and not _valid_span(span):
+                raise ValueError(f"Calendar hours {span!r}: opening must come before closing")
+        if both := self.holidays & self.extra_working_days:
+            raise ValueError(f"Calendar: {sorted(both)} both holidays and extra working days")
+
+    @classmethod
+    def from_config(cls, data: dict[str, Any], default_tz: ZoneInfo) -> Calendar:
+        return calendar_from_config(data, default_tz)
+
+    def hours_on(self, day: date) -> Hours | None:
+        """The local working hours of one calendar day, None for a day off."""
+        if day in self.holidays:
+            return None
+        if day in self.extra_working_days:
+            return self.extra_hours
+        return self.hours[day.weekday()]
+
+
+def _valid_span(span: Hours) -> bool:
+    start, end = span
+    return end == END_OF_DAY or start < end
+
+
+def _fix(key: str, value: object, how: str) -> ValueError:
+    return ValueError(f"sla.calendar.{key} = {value!r}: {how}")
+
+
+def _parse_hours(key: str, value: object) -> Hours | None:
+    how = 'write hours as HH:MM-HH:MM, e.g. "09:00-18:00" ("" for a day off)'
+    if not isinstance(value, str):
+        raise _fix(key, value, how)
+    if not value.strip():
+        return None
+    match = _HOURS_RE.fullmatch(value.strip())
+    if match is None:
+        raise _fix(key, value, how)
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+        raise _fix(key, value, 'hours run 00-23 and minutes 00-59 ("24:00" only as an end)')
+    span = (time(h1, m1), END_OF_DAY if h2 == 24 else time(h2, m2))
+    if (h2, m2) == (0, 0) or not _valid_span(span):
+        raise _fix(key, value, 'the end must be after the start, e.g. "09:00-18:00" '
+                               '(hours cannot cross midnight; "00:00-24:00" is a whole day)')
+    return span
+
+
+def _parse_dates(key: str, value: object) -> frozenset[date]:
+    if not isinstance(value, list):
+        raise _fix(key, value, 'write a list of dates, e.g. ["2026-12-31", "2027-01-01"]')
+    days = set()
+    for i, item in enumerate(value):
+        # TOML's bare dates arrive as date objects already; a datetime is also a date, so exclude it.
+        if isinstance(item, date) and not isinstance(item, datetime):
+            days.add(item)
+            continue
+        try:
+            if not isinstance(item, str):
+                raise ValueError
+            days.add(date.fromisoformat(item.strip()))
+        except ValueError:
+            raise _fix(f"{key}[{i}]", item, 'write dates as YYYY-MM-DD, e.g. "2026-12-31"') from None
+    return frozenset(days)
+
+
+def calendar_from_config(data: dict[str, Any], default_tz: ZoneInfo) -> Calendar:
+    """Validate the [sla.calendar] TOML table; every ValueError names the key and the fix."""
+    known = {*WEEKDAYS, "timezone", "holidays", "extra_working_days", "extra_hours"}
+    for key in data:
+        if key not in known:
+            raise ValueError(f"sla.calendar.{key}: unknown key; known keys are {', '.join(sorted(known))}")
+    tz = default_tz
+    if "timezone" in data:
+        name = data["timezone"]
+        try:
+            if not isinstance(name, str) or not name:
+                raise ValueError
+            tz = ZoneInfo(name)
+        except (ValueError, OSError, ZoneInfoNotFoundError):
+            raise _fix("timezone", name, 'use an IANA zone name, e.g. "Europe/Moscow"') from None
+    if any(day in data for day in WEEKDAYS):
+        hours = tuple(_parse_hours(day, data.get(day, "")) for day in WEEKDAYS)
+    else:
+        # No weekday given at all: the usual office week rather than a calendar with no hours.
+        hours = (_DEFAULT_HOURS,) * 5 + (None, None)
+    if all(span is None for span in hours):
+        raise ValueError("sla.calendar: every weekday is a day off, so the SLA clock would never run; "
+                         'give at least one day hours, e.g. mon = "09:00-18:00", or remove [sla.calendar] for 24/7')
+    holidays = _parse_dates("holidays", data.get("holidays", []))
+    extra_days = _parse_dates("extra_working_days", data.get("extra_working_days", []))
+    if both := holidays & extra_days:
+        raise _fix("extra_working_days", sorted(d.isoformat() for d in both),
+                   "these dates are also in sla.calendar.holidays; keep each date in one list only")
+    # Unset extra hours: those of the first working weekday, the likeliest "normal day".
+    extra_hours = next(span for span in hours if span is not None)
+    if "extra_hours" in data:
+        parsed = _parse_hours("extra_hours", data["extra_hours"])
+        if parsed is None:
+            raise _fix("extra_hours", data["extra_hours"], 'extra working days need hours, e.g. "10:00-16:00"')
+        extra_hours = parsed
+    return Calendar(tz=tz, hours=hours, holidays=holidays, extra_working_days=extra_days,
+                    extra_hours=extra_hours)
+
+
+def _aware(name: str, moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def _interval(calendar: Calendar, day: date) -> tuple[datetime, datetime] | None:
+    """The UTC instants when working hours of `day` (local to the calendar) open and close."""
+    span = calendar.hours_on(day)
+    if span is None:
+        return None
+    start, end = span
+    opens = datetime.combine(day, start, tzinfo=calendar.tz).astimezone(UTC)
+    end_day = day + timedelta(days=1) if end == END_OF_DAY else day
+    closes = datetime.combine(end_day, end, tzinfo=calendar.tz).astimezone(UTC)
+    # Hours lying wholly inside a DST gap can convert to an empty (or reversed) interval.
+    return (opens, closes) if closes > opens else None
+
+
+def _local_day(moment: datetime, calendar: Calendar) -> date:
+    return moment.astimezone(calendar.tz).date()
+
+
+def is_working_time(moment: datetime, calendar: Calendar | None) -> bool:
+    """Whether the SLA clock runs at `moment` (opening included, closing excluded)."""
+    _aware("moment", moment)
+    if calendar is None:
+        return True
+    day = _local_day(moment, calendar)
+    # The day before too, in case a DST quirk shifts an interval across local midnight.
+    return any(iv is not None and iv[0] <= moment < iv[1]
+               for iv in (_interval(calendar, day - timedelta(days=1)), _interval(calendar, day)))
+
+
+def add_working_time(start: datetime, delta: timedelta, calendar: Calendar | None) -> datetime:
+    """The earliest moment by which `delta` of working time has elapsed after `start`.
+
+    Outside working hours the clock pauses: a mail at Friday 23:50 with 15 minutes, Mon-Fri
+    09:00-18:00, is due Monday 09:15. A delta that ends exactly at closing time ends there,
+    not at the next opening. The result is in start's zone.
+    """
+    _aware("start", start)
+    if delta < timedelta(0):
+        raise ValueError("delta must not be negative; use subtract_working_time")
+    if calendar is None:
+        return (start.astimezone(UTC) + delta).astimezone(start.tzinfo)
+    remaining = delta
+    cursor = start.astimezone(UTC)  # never counts an instant twice if intervals touch
+    first = _local_day(start, calendar) - timedelta(days=1)
+    for offset in range(MAX_SEARCH_DAYS + 2):
+        if not remaining:
+            break
+        iv = _interval(calendar, first + timedelta(days=offset))
+        if iv is None or iv[1] <= cursor:
+            continue
+        opens = max(iv[0], cursor)
+        if remaining <= iv[1] - opens:
+            cursor, remaining = opens + remaining, timedelta(0)
+            break
+        remaining -= iv[1] - opens
+        cursor = iv[1]
+    if remaining:
+        raise ValueError(f"{delta} of working time does not fit in the {MAX_SEARCH_DAYS} days after "
+                         f"{start.isoformat()}: the calendar has (almost) no working time")
+    return cursor.astimezone(start.tzinfo)
+
+
+def subtract_working_time(deadline: datetime, delta: timedelta, calendar: Calendar | None) -> datetime:
+    """The latest moment with `delta` of working time between it and `deadline`.
+
+    Due-time warnings ("60 minutes before due") do NOT use this: the due time is a clock
+    time promised to the client, so its warnings count wall-clock minutes (timers.plan).
+    This serves SLA-clock questions such as "when did this ticket's clock start".
+    """
+    _aware("deadline", deadline)
+    if delta < timedelta(0):
+        raise ValueError("delta must not be negative; use add_working_time")
+    if calendar is None:
+        return (deadline.astimezone(UTC) - delta).astimezone(deadline.tzinfo)
+    remaining = delta
+    cursor = deadline.astimezone(UTC)
+    last = _local_day(deadline, calendar) + timedelta(days=1)
+    for offset in range(MAX_SEARCH_DAYS + 2):
+        if not remaining:
+            break
+        iv = _interval(calendar, last - timedelta(days=offset))
+        if iv is None or iv[0] >= cursor:
+            continue
+        closes = min(iv[1], cursor)
+        if remaining <= closes - iv[0]:
+            cursor, remaining = closes - remaining, timedelta(0)
+            break
+        remaining -= closes - iv[0]
+        cursor = iv[0]
+    if remaining:
+        raise ValueError(f"{delta} of working time does not fit in the {MAX_SEARCH_DAYS} days before "
+                         f"{deadline.isoformat()}: the calendar has (almost) no working time")
+    return cursor.astimezone(deadline.tzinfo)
+
+
+def working_time_between(start: datetime, end: datetime, calendar: Calendar | None) -> timedelta:
+    """Working time from `start` to `end`; negative when end comes first (antisymmetric).
+
+    For SLA reports and for pausing a clock while the ticket waits for the client.
+    """
+    _aware("start", start)
+    _aware("end", end)
+    if end < start:
+        return -working_time_between(end, start, calendar)
+    if calendar is None:
+        return end.astimezone(UTC) - start.astimezone(UTC)
+    total = timedelta(0)
+    cursor, stop = start.astimezone(UTC), end.astimezone(UTC)
+    day, last = _local_day(start, calendar) - timedelta(days=1), _local_day(end, calendar)
+    while day <= last and cursor < stop:  # O(days spanned); no cap, a report may span years
+        iv = _interval(calendar, day)
+        if iv is not None and iv[1] > cursor:
+            opens, closes = max(iv[0], cursor), min(iv[1], stop)
+            if closes > opens:
+                total += closes - opens
+            cursor = max(cursor, closes)
+        day += timedelta(days=1)
+    return total
+
+
+def first_response_deadline(arrived: datetime, minutes: float, calendar: Calendar | None = None) -> datetime:
     """Due time of the first human answer; the clock starts when the mail reached the mailbox."""
-    if arrived.tzinfo is None:
-        raise ValueError("arrived must be timezone-aware")
-    return arrived + timedelta(minutes=minutes)
+    _aware("arrived", arrived)
+    return add_working_time(arrived, timedelta(minutes=minutes), calendar)

@@ -262,8 +262,24 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
             # Every file of the #done mail goes to the client, names and bytes intact.
             client_notice = replace(client_notice, attachments=mail.attachments)
         notices.append(client_notice)
-    if plan.ticket.first_response_at is None and FIRST_RESPONSE_TAGS & set(plan.client_tags):
+    answered = FIRST_RESPONSE_TAGS & set(plan.client_tags)
+    if answered and plan.ticket.first_response_at is None:
         plan.changes["first_response_at"] = plan.now
+    if answered and plan.ticket.first_response_due is not None:
+        # A human answer stops the response clock; the time it took feeds `report sla`.
+        started = plan.ticket.response_started_at or plan.now
+        seconds = int((plan.now - started).total_seconds())
+        breached = int(plan.ticket.breached_at is not None and plan.ticket.breached_at >= started)
+        plan.events.append(("response", f"seconds={seconds} by={plan.sender.email} "
+                                        f"manager={plan.ticket.manager_email} breached={breached}"))
+        plan.changes.update(first_response_due=None, response_started_at=None)
+    status = plan.changes.get("status")
+    if status == "waiting":
+        plan.changes["waiting_since"] = plan.now
+    elif status is not None:
+        plan.changes["waiting_since"] = None
+    if {"due", "delay"} & set(plan.client_tags):
+        plan.events.append(("delay", f"by {plan.sender.email}"))
     notices.extend(plan.staff_notices)
     if plan.split_subject is not None:
         client = plan.thread.client
@@ -274,7 +290,8 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
     note = plan.note
     if note is not None and not note and client_notice is None:
         note = plan.text  # "#note" alone: the whole text is the note
-    events = [("tags", f"{plan.sender.email}: " + "; ".join(a.split(":")[0] for a in plan.applied))]
+    events = [("tags", f"{plan.sender.email}: " + "; ".join(a.split(":")[0] for a in plan.applied)),
+              *plan.events]
     return Decision(
         outcome="staff-applied", route=route, record_message=True, message_direction="staff",
         message_text=plan.text if client_notice is not None else "", note_text=note,

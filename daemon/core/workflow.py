@@ -23,6 +23,16 @@ class Policy:
     default_language: str
     # (email, language) of every staff member, for notifications in their language.
     staff_languages: tuple[tuple[str, str], ...] = ()
+    # The working-hours calendar (None: 24/7) and the tariffs that ignore it.
+    calendar: object | None = None
+    around_the_clock: frozenset[str] = frozenset()
+    pause_due_while_waiting: bool = True
+
+    def calendar_for(self, client: ClientRef) -> object | None:
+        return None if client.tariff in self.around_the_clock else self.calendar
+
+    def deadline(self, arrived: datetime, client: ClientRef) -> datetime:
+        return first_response_deadline(arrived, self.first_response_minutes, self.calendar_for(client))
 
     def language_of(self, email: str) -> str:
         return dict(self.staff_languages).get(email, self.default_language)
@@ -74,14 +84,23 @@ def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, 
             # An out-of-office on a ticket is kept in the timeline; nobody is bothered with it.
             return Decision(outcome="reply-automatic", route=route, record_message=True,
                             events=(("client-reply", f"automatic ({route.reason}) via {route.via}"),))
-        changes: tuple[tuple[str, object], ...] = ()
+        changes: dict[str, object] = {}
         events = [("client-reply", f"via {route.via}")]
+        if ticket.first_response_due is None:
+            # A reply that needs an answer starts the response clock again, from its arrival.
+            changes.update(response_started_at=arrived, first_response_due=policy.deadline(arrived, client))
         if ticket.status in CLOSED_STATUSES - {"merged"} or ticket.status == "waiting":
             # The client wrote again: a closed ticket reopens, a waiting one has its answer.
-            changes = (("status", "open"), ("closed_at", None))
+            changes.update(status="open", closed_at=None, waiting_since=None)
             events.append(("reopened" if ticket.status != "waiting" else "answered", f"was {ticket.status}"))
+            if ticket.status == "waiting" and ticket.waiting_since and ticket.due_at \
+                    and policy.pause_due_while_waiting:
+                # The due time paused while we waited for the client.
+                changes["due_at"] = ticket.due_at + (arrived - ticket.waiting_since)
+                changes["status"] = "accepted"
         return Decision(
-            outcome="reply", route=route, record_message=True, ticket_changes=changes, events=tuple(events),
+            outcome="reply", route=route, record_message=True, ticket_changes=tuple(changes.items()),
+            events=tuple(events),
             notices=staff_notification("reply", mail, text, ticket, client, policy, ticket.assignee_email),
         )
     # A new task: ticket, SLA clock from arrival, and an acknowledgement unless capped.
@@ -100,7 +119,8 @@ def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, 
         create_ticket=True,
         record_message=True,
         notices=notices,
-        first_response_due=first_response_deadline(arrived, policy.first_response_minutes),
+        first_response_due=policy.deadline(arrived, client),
+        ticket_changes=(("response_started_at", arrived),),
         events=(("created", "by mail"),),
         assignee_email=assignee,
     )

@@ -1,0 +1,114 @@
+"""Which deadlines a ticket has, and what happens when one passes. Pure.
+
+plan() derives the ticket's timers from its state alone, so they can always be
+rebuilt from the store after a restart; fire() turns one passed timer into a
+Decision (reminders and escalations to staff, delay notices only to the
+ticket's client), or into nothing when the ticket has moved on meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from daemon.core.routing import CLOSED_STATUSES
+from daemon.core.sla import add_working_time
+from daemon.model import Decision, Notice, Route, ThreadInfo, TicketRef
+
+# A timer fired this much after its time says so: the daemon was down (issue: "says it is late").
+LATE_AFTER = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TimerPolicy:
+    reminder_minutes: float
+    due_warning_minutes: float
+    client_notice_minutes: float
+    client_reminder_days: float
+    auto_close_days: float
+    # (email, language) of staff; admins and a backup manager get escalations.
+    staff_languages: tuple[tuple[str, str], ...]
+    escalate_to: tuple[str, ...]
+    default_language: str
+
+    def language_of(self, email: str) -> str:
+        return dict(self.staff_languages).get(email, self.default_language)
+
+
+def plan(ticket: TicketRef, policy: TimerPolicy, calendar: object | None) -> tuple[tuple[str, datetime], ...]:
+    """Every deadline the ticket's present state implies."""
+    timers: list[tuple[str, datetime]] = []
+    if ticket.status in CLOSED_STATUSES:
+        return ()
+    if ticket.first_response_due is not None and ticket.response_started_at is not None:
+        timers.append(("sla-reminder", add_working_time(
+            ticket.response_started_at, timedelta(minutes=policy.reminder_minutes), calendar)))
+        timers.append(("sla-breach", ticket.first_response_due))
+    if ticket.status == "accepted" and ticket.due_at is not None:
+        # Due-time warnings count wall-clock time: the promise to the client is a clock time.
+        timers.append(("due-warning", ticket.due_at - timedelta(minutes=policy.due_warning_minutes)))
+        timers.append(("due-client-notice", ticket.due_at - timedelta(minutes=policy.client_notice_minutes)))
+    if ticket.status == "waiting" and ticket.waiting_since is not None:
+        timers.append(("client-reminder", ticket.waiting_since + timedelta(days=policy.client_reminder_days)))
+        timers.append(("auto-close", ticket.waiting_since + timedelta(days=policy.auto_close_days)))
+    return tuple(timers)
+
+
+def _workers(ticket: TicketRef) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(e for e in (ticket.assignee_email, ticket.manager_email) if e))
+
+
+def _staff(template: str, to: tuple[str, ...], policy: TimerPolicy, context: tuple) -> tuple[Notice, ...]:
+    return tuple(Notice(template=template, to=(who,), language=policy.language_of(who), autoreply=False,
+                        context=context) for who in to)
+
+
+def fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, now: datetime,
+         policy: TimerPolicy) -> Decision:
+    route = Route("timer", via=kind, ticket=ticket, client=thread.client)
+    late = now - fire_at > LATE_AFTER
+    context = (("late_minutes", int((now - fire_at).total_seconds() // 60) if late else 0),
+               ("deadline", ticket.first_response_due), ("due", ticket.due_at))
+    stale = Decision(outcome=f"{kind}-stale", route=route)
+    closed = ticket.status in CLOSED_STATUSES
+    if kind == "sla-reminder":
+        if closed or ticket.first_response_due is None:
+            return stale
+        return Decision(outcome=kind, route=route, events=(("sla-reminder", ""),),
+                        notices=_staff("staff.alert.sla_reminder", _workers(ticket), policy, context))
+    if kind == "sla-breach":
+        if closed or ticket.first_response_due is None:
+            return stale
+        to = tuple(dict.fromkeys(policy.escalate_to + _workers(ticket)))
+        return Decision(outcome=kind, route=route, ticket_changes=(("breached_at", now),),
+                        events=(("sla-breach", ticket.manager_email),),
+                        notices=_staff("staff.alert.sla_breach", to, policy, context))
+    if kind == "due-warning":
+        if ticket.status != "accepted":
+            return stale
+        return Decision(outcome=kind, route=route, events=(("due-warning", ""),),
+                        notices=_staff("staff.alert.due_warning", _workers(ticket), policy, context))
+    if kind == "due-client-notice":
+        if ticket.status != "accepted":
+            return stale
+        client = thread.client
+        notice = Notice(template="client.notice.delay_auto", to=(client.email,), language=client.language,
+                        autoreply=False, context=context, in_reply_to=thread.last_client_message_id,
+                        references=thread.message_ids)
+        escalation = _staff("staff.alert.due_escalation", tuple(dict.fromkeys(policy.escalate_to + _workers(ticket))),
+                            policy, context)
+        return Decision(outcome=kind, route=route, events=(("delay", "by daemon"),),
+                        notices=(notice, *escalation))
+    if kind in ("client-reminder", "auto-close"):
+        if ticket.status != "waiting":
+            return stale
+        client = thread.client
+        template = "client.notice.waiting_reminder" if kind == "client-reminder" else "client.notice.auto_closed"
+        notice = Notice(template=template, to=(client.email,), language=client.language, autoreply=False,
+                        context=context, in_reply_to=thread.last_client_message_id, references=thread.message_ids)
+        changes: tuple[tuple[str, object], ...] = ()
+        if kind == "auto-close":
+            changes = (("status", "closed"), ("waiting_since", None))
+        return Decision(outcome=kind, route=route, ticket_changes=changes, events=((kind, ""),),
+                        notices=(notice,))
+    raise ValueError(f"unknown timer kind {kind!r}")
