@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date, datetime, time
 from typing import Any
 
 from daemon import views
@@ -101,11 +102,29 @@ def cmd_client_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def when_arg(settings: Settings, text: str | None) -> datetime | None:
+    """A WHEN of the tag language (`2026-11-28 18:00`, `+2d`, `завтра`), or a bare date for reports."""
+    from parsers.when import WhenError, parse_when
+
+    if not text:
+        return None
+    now = datetime.now(settings.service.timezone)
+    try:
+        return parse_when(text, now, settings.service.timezone)
+    except WhenError:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise UsageError(f"{text!r} is not a time: write 2026-11-28, '2026-11-28 18:00' or +2d") from None
+        return datetime.combine(day, time(0), settings.service.timezone)
+
+
 def cmd_ticket_list(args: argparse.Namespace) -> int:
-    with_store(args)
-    rows = views.list_tickets(status=args.status, client=args.client, limit=args.limit)
+    settings = with_store(args)
+    rows = views.list_tickets(status=args.status, client=args.client, limit=args.limit, breached=args.breached,
+                              due_before=when_arg(settings, args.due_before))
     emit(rows, args.json, lambda r: table(r, ("key", "status", "client", "subject", "messages", "created_at",
-                                              "first_response_due")))
+                                              "due_at")))
     return 0
 
 
@@ -130,6 +149,15 @@ def cmd_ticket_new(args: argparse.Namespace) -> int:
                             attachments=args.attach)
     emit(result, args.json, lambda r: f"{r['ticket']} created for {r['client']}; the acknowledgement and "
                                       f"the manager's notice are in the outbox")
+    return 0
+
+
+def cmd_report_sla(args: argparse.Namespace) -> int:
+    settings = with_store(args)
+    start = when_arg(settings, getattr(args, "from"))
+    end = when_arg(settings, args.to)
+    report = views.sla_report(start, end, datetime.now(settings.service.timezone))
+    emit(report, args.json, views.format_sla_report)
     return 0
 
 
@@ -229,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status")
     p.add_argument("--client")
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--breached", action="store_true", help="only tickets whose first answer was late")
+    p.add_argument("--due-before", metavar="WHEN", help="open tickets due before WHEN (e.g. +1d)")
     p = add("show", cmd_ticket_show, "a ticket's timeline", ticket)
     p.add_argument("key")
     p = add("new", cmd_ticket_new, "a task given by phone or messenger, handled as if mailed", ticket)
@@ -241,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", cmd_outbox_list, "list outgoing mail", outbox)
     p.add_argument("--status", choices=("pending", "sending", "sent", "dead"))
     p.add_argument("--limit", type=int, default=100)
+
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="action", required=True)
+    p = add("sla", cmd_report_sla, "first-response times, breaches, late tasks, delay notices", report)
+    p.add_argument("--from", metavar="DATE", help="from this date (2026-11-01) or WHEN")
+    p.add_argument("--to", metavar="DATE", help="up to this date, exclusive")
 
     quarantine = sub.add_parser("quarantine", help="mail that could not be processed").add_subparsers(
         dest="action", required=True)

@@ -87,10 +87,16 @@ def list_clients() -> list[dict[str, Any]]:
     return [{**client_dict(c), "tickets": counts.get(c.id, 0)} for c in Client.select().order_by(Client.id)]
 
 
-def list_tickets(status: str | None = None, client: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_tickets(status: str | None = None, client: str | None = None, limit: int = 100,
+                 breached: bool = False, due_before: datetime | None = None) -> list[dict[str, Any]]:
     query = Ticket.select(Ticket, Client).join(Client).order_by(Ticket.number.desc()).limit(limit)
     if status:
         query = query.where(Ticket.status == status)
+    if breached:
+        query = query.where(Ticket.breached_at.is_null(False))
+    if due_before is not None:
+        query = query.where(Ticket.due_at < to_db(due_before),
+                            Ticket.status.not_in(("done", "cancelled", "rejected", "merged", "closed")))
     if client:
         query = query.where(Client.email == normalize(client))
     counts = dict(Message.select(Message.ticket, peewee.fn.COUNT(Message.id))
@@ -99,6 +105,7 @@ def list_tickets(status: str | None = None, client: str | None = None, limit: in
         "key": t.key, "status": t.status, "client": t.client.email, "subject": t.subject,
         "manager": t.manager_email, "messages": counts.get(t.id, 0),
         "created_at": _iso(t.created_at), "first_response_due": _iso(t.first_response_due),
+        "due_at": _iso(t.due_at), "breached_at": _iso(t.breached_at), "assignee": t.assignee_email,
     } for t in query]
 
 
@@ -204,3 +211,81 @@ def export_all() -> dict[str, Any]:
         "clients": [client_dict(c) for c in Client.select().order_by(Client.id)],
         "tickets": tickets,
     }
+
+
+def _percentile(values: list[int], q: float) -> int | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    # Nearest-rank percentile: an actual observed response time, never an interpolation.
+    rank = max(1, -(-len(ordered) * q // 1))
+    return ordered[int(rank) - 1]
+
+
+def _detail(text: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in text.split() if "=" in part)
+
+
+def sla_report(start: datetime | None, end: datetime | None, now: datetime) -> dict[str, Any]:
+    """Per manager and in total: tickets, first-response median/p90, breaches, late tasks, delays."""
+    def in_range(query, field):
+        if start is not None:
+            query = query.where(field >= to_db(start))
+        if end is not None:
+            query = query.where(field < to_db(end))
+        return query
+
+    rows: dict[str, dict[str, Any]] = {}
+
+    def row(manager: str) -> dict[str, Any]:
+        return rows.setdefault(manager, {"manager": manager, "tickets": 0, "responses": [], "breaches": 0,
+                                         "late_tasks": 0, "delays_by_people": 0, "delays_by_daemon": 0})
+
+    for ticket in in_range(Ticket.select(), Ticket.created_at):
+        row(ticket.manager_email)["tickets"] += 1
+        due = from_db(ticket.due_at)
+        closed = from_db(ticket.closed_at)
+        if due is not None and ((closed is not None and ticket.status == "done" and closed > due)
+                                or (closed is None and due < now)):
+            row(ticket.manager_email)["late_tasks"] += 1
+    events = in_range(Event.select(Event, Ticket).join(Ticket), Event.at)
+    for event in events:
+        manager = event.ticket.manager_email
+        if event.kind == "response":
+            row(_detail(event.detail).get("manager", manager))["responses"].append(
+                int(_detail(event.detail).get("seconds", "0")))
+        elif event.kind == "sla-breach":
+            row(manager)["breaches"] += 1
+        elif event.kind == "delay":
+            row(manager)["delays_by_daemon" if event.detail == "by daemon" else "delays_by_people"] += 1
+
+    def finish(data: dict[str, Any]) -> dict[str, Any]:
+        responses = data.pop("responses")
+        return {**data, "answered": len(responses), "first_response_median_seconds": _percentile(responses, 0.5),
+                "first_response_p90_seconds": _percentile(responses, 0.9)}
+
+    total = row("*")
+    for key, data in rows.items():
+        if key == "*":
+            continue
+        for field in ("tickets", "breaches", "late_tasks", "delays_by_people", "delays_by_daemon"):
+            total[field] += data[field]
+        total["responses"].extend(data["responses"])
+    managers = [finish(rows[k]) for k in sorted(rows) if k != "*"]
+    return {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
+            "managers": managers, "total": {k: v for k, v in finish(total).items() if k != "manager"}}
+
+
+def format_sla_report(report: dict[str, Any]) -> str:
+    def secs(value: int | None) -> str:
+        return "-" if value is None else f"{value // 60}m{value % 60:02d}s"
+
+    rows = [{**m, "median": secs(m["first_response_median_seconds"]), "p90": secs(m["first_response_p90_seconds"])}
+            for m in report["managers"]]
+    total = report["total"]
+    rows.append({**total, "manager": "TOTAL", "median": secs(total["first_response_median_seconds"]),
+                 "p90": secs(total["first_response_p90_seconds"])})
+    from daemon.cli import table
+
+    return table(rows, ("manager", "tickets", "answered", "median", "p90", "breaches", "late_tasks",
+                        "delays_by_people", "delays_by_daemon"))

@@ -1,19 +1,16 @@
 """SLA calendar arithmetic: working time that pauses outside working hours. Pure.
 
 DESIGN rule 4: the first human answer is due within N minutes of the mail reaching the
-mailbox, and working hours and holidays may pause that clock (24/7 when no calendar is
-set). Every function takes its moments as arguments (never reads the clock) and
-calendar=None means 24/7.
+mailbox; working hours and holidays may pause that clock, 24/7 when no calendar is set
+(calendar=None). Moments are arguments, never read from the clock.
 
-All arithmetic is done on UTC instants: subtracting or adding to datetimes that share a
-ZoneInfo gives wall-clock results, which are off by an hour across a DST change. A
-day's working hours are local wall times in the calendar's zone, turned into a UTC
-interval per day, so the calendar's zone may differ from the zone of the moments.
-
-Nonexistent local times (the spring-forward gap) are read with the offset before the
-change, as zoneinfo does for fold=0: "02:30" on that day in Berlin means 03:30 CEST.
-Ambiguous ones (the autumn repeat) mean their first occurrence. Working hours cannot
-cross midnight; "00:00-24:00" is a whole day (23 or 25 hours on DST days).
+All arithmetic is on UTC instants: adding to or subtracting datetimes that share a
+ZoneInfo gives wall-clock results, an hour off across a DST change. Each day's hours are
+local wall times in the calendar's zone, turned into one UTC interval, so the calendar's
+zone may differ from the moments' zone. Nonexistent local times (the spring gap) take
+the offset before the change (zoneinfo's fold=0: "02:30" in Berlin means 03:30 CEST);
+ambiguous ones (the autumn repeat) mean their first occurrence. Hours cannot cross
+midnight; "00:00-24:00" is a whole day (23 or 25 hours on DST days).
 """
 
 from __future__ import annotations
@@ -79,11 +76,9 @@ def _fix(key: str, value: object, how: str) -> ValueError:
 
 def _parse_hours(key: str, value: object) -> Hours | None:
     how = 'write hours as HH:MM-HH:MM, e.g. "09:00-18:00" ("" for a day off)'
-    if not isinstance(value, str):
-        raise _fix(key, value, how)
-    if not value.strip():
+    if isinstance(value, str) and not value.strip():
         return None
-    match = _HOURS_RE.fullmatch(value.strip())
+    match = _HOURS_RE.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
         raise _fix(key, value, how)
     h1, m1, h2, m2 = (int(g) for g in match.groups())
@@ -186,37 +181,43 @@ def is_working_time(moment: datetime, calendar: Calendar | None) -> bool:
                for iv in (_interval(calendar, day - timedelta(days=1)), _interval(calendar, day)))
 
 
+def _walk(moment: datetime, delta: timedelta, calendar: Calendar | None, step: int) -> datetime:
+    """Move `delta` (>= 0) of working time forwards (step=1) or backwards (step=-1) from `moment`."""
+    _aware("moment", moment)
+    if delta < timedelta(0):
+        raise ValueError("delta must not be negative; walk the other way instead")
+    cursor = moment.astimezone(UTC)
+    if calendar is None or not delta:
+        return (cursor + step * delta).astimezone(moment.tzinfo)
+    remaining = delta
+    # Start one day early: cheap insurance against an interval that DST shifted across midnight.
+    day = _local_day(moment, calendar) - timedelta(days=step)
+    for _ in range(MAX_SEARCH_DAYS + 2):
+        iv, day = _interval(calendar, day), day + timedelta(days=step)
+        if iv is None:
+            continue
+        # Only the part of the day on the walking side of the cursor counts, never twice.
+        lo, hi = (max(iv[0], cursor), iv[1]) if step > 0 else (iv[0], min(iv[1], cursor))
+        if hi <= lo:
+            continue
+        if remaining <= hi - lo:
+            return (lo + remaining if step > 0 else hi - remaining).astimezone(moment.tzinfo)
+        remaining -= hi - lo
+        cursor = hi if step > 0 else lo
+    raise ValueError(f"{delta} of working time does not fit in the {MAX_SEARCH_DAYS} days "
+                     f"{'after' if step > 0 else 'before'} {moment.isoformat()}: "
+                     "the calendar has (almost) no working time")
+
+
 def add_working_time(start: datetime, delta: timedelta, calendar: Calendar | None) -> datetime:
     """The earliest moment by which `delta` of working time has elapsed after `start`.
 
     Outside working hours the clock pauses: a mail at Friday 23:50 with 15 minutes, Mon-Fri
     09:00-18:00, is due Monday 09:15. A delta that ends exactly at closing time ends there,
-    not at the next opening. The result is in start's zone.
+    not at the next opening. calendar=None is 24/7 (elapsed time, also across DST). The
+    result is in start's zone.
     """
-    _aware("start", start)
-    if delta < timedelta(0):
-        raise ValueError("delta must not be negative; use subtract_working_time")
-    if calendar is None:
-        return (start.astimezone(UTC) + delta).astimezone(start.tzinfo)
-    remaining = delta
-    cursor = start.astimezone(UTC)  # never counts an instant twice if intervals touch
-    first = _local_day(start, calendar) - timedelta(days=1)
-    for offset in range(MAX_SEARCH_DAYS + 2):
-        if not remaining:
-            break
-        iv = _interval(calendar, first + timedelta(days=offset))
-        if iv is None or iv[1] <= cursor:
-            continue
-        opens = max(iv[0], cursor)
-        if remaining <= iv[1] - opens:
-            cursor, remaining = opens + remaining, timedelta(0)
-            break
-        remaining -= iv[1] - opens
-        cursor = iv[1]
-    if remaining:
-        raise ValueError(f"{delta} of working time does not fit in the {MAX_SEARCH_DAYS} days after "
-                         f"{start.isoformat()}: the calendar has (almost) no working time")
-    return cursor.astimezone(start.tzinfo)
+    return _walk(start, delta, calendar, 1)
 
 
 def subtract_working_time(deadline: datetime, delta: timedelta, calendar: Calendar | None) -> datetime:
@@ -226,30 +227,7 @@ def subtract_working_time(deadline: datetime, delta: timedelta, calendar: Calend
     time promised to the client, so its warnings count wall-clock minutes (timers.plan).
     This serves SLA-clock questions such as "when did this ticket's clock start".
     """
-    _aware("deadline", deadline)
-    if delta < timedelta(0):
-        raise ValueError("delta must not be negative; use add_working_time")
-    if calendar is None:
-        return (deadline.astimezone(UTC) - delta).astimezone(deadline.tzinfo)
-    remaining = delta
-    cursor = deadline.astimezone(UTC)
-    last = _local_day(deadline, calendar) + timedelta(days=1)
-    for offset in range(MAX_SEARCH_DAYS + 2):
-        if not remaining:
-            break
-        iv = _interval(calendar, last - timedelta(days=offset))
-        if iv is None or iv[0] >= cursor:
-            continue
-        closes = min(iv[1], cursor)
-        if remaining <= closes - iv[0]:
-            cursor, remaining = closes - remaining, timedelta(0)
-            break
-        remaining -= closes - iv[0]
-        cursor = iv[0]
-    if remaining:
-        raise ValueError(f"{delta} of working time does not fit in the {MAX_SEARCH_DAYS} days before "
-                         f"{deadline.isoformat()}: the calendar has (almost) no working time")
-    return cursor.astimezone(deadline.tzinfo)
+    return _walk(deadline, delta, calendar, -1)
 
 
 def working_time_between(start: datetime, end: datetime, calendar: Calendar | None) -> timedelta:
