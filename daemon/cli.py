@@ -161,6 +161,60 @@ def cmd_report_sla(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_payment_add(args: argparse.Namespace) -> int:
+    from daemon.billing_ops import add_payment
+
+    settings = with_store(args)
+    result = add_payment(settings, args.client, args.amount, datetime.now(settings.service.timezone),
+                         to_deposit=args.deposit, invoice_number=args.invoice)
+    emit(result, args.json, lambda r: f"payment recorded for {r['client']}"
+         + (f", invoice {r['invoice']} paid" if r["invoice"] else "") + f"; deposit {r['deposit']}"
+         + ("; client reactivated" if r["reactivated"] else ""))
+    return 0
+
+
+def cmd_invoice_issue(args: argparse.Namespace) -> int:
+    from daemon.billing_ops import issue_on_request
+    from daemon.notices import Notifier
+
+    settings = with_store(args)
+    result = issue_on_request(settings, Notifier(settings), args.client, args.amount,
+                              datetime.now(settings.service.timezone))
+    emit(result, args.json, lambda r: f"invoice {r['number']} for {r['amount']} {r['currency']} queued to "
+                                      f"{r['client']}")
+    return 0
+
+
+def cmd_invoice_list(args: argparse.Namespace) -> int:
+    with_store(args)
+    rows = views.list_invoices(client=args.client, status=args.status)
+    emit(rows, args.json, lambda r: table(r, ("number", "client", "kind", "amount", "currency", "status",
+                                              "issued_at", "due_at", "paid_at")))
+    return 0
+
+
+def cmd_client_show(args: argparse.Namespace) -> int:
+    settings = with_store(args)
+    data = views.show_client(settings, args.email, datetime.now(settings.service.timezone))
+    emit(data, args.json, views.format_client)
+    return 0
+
+
+def cmd_client_set(args: argparse.Namespace) -> int:
+    settings = with_store(args)
+    data = views.set_client(settings, args.email, deposit_pays_tariff=args.deposit_pays_tariff,
+                            tariff=args.tariff, language=args.lang)
+    emit(data, args.json, lambda d: f"client {d['email']} updated")
+    return 0
+
+
+def cmd_report_billing(args: argparse.Namespace) -> int:
+    settings = with_store(args)
+    report = views.billing_report(settings)
+    emit(report, args.json, views.format_billing_report)
+    return 0
+
+
 def cmd_outbox_list(args: argparse.Namespace) -> int:
     with_store(args)
     rows = views.list_outbox(status=args.status, limit=args.limit)
@@ -251,6 +305,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alias", action="append", help="another address of the same client")
     p.add_argument("--assistant", help="the dedicated assistant (tariffs with dedicated = true)")
     add("list", cmd_client_list, "list clients", client)
+    p = add("show", cmd_client_show, "tariff, quota left, deposit ledger, open invoices", client)
+    p.add_argument("email")
+    p = add("set", cmd_client_set, "change a client's tariff, language or deposit use", client)
+    p.add_argument("email")
+    p.add_argument("--deposit-pays-tariff", action=argparse.BooleanOptionalAction, default=None,
+                   help="unspent deposit pays the next tariff invoice")
+    p.add_argument("--tariff")
+    p.add_argument("--lang", choices=("ru", "en"))
+
+    payment = sub.add_parser("payment", help="payments").add_subparsers(dest="action", required=True)
+    p = add("add", cmd_payment_add, "record a payment (against the oldest open invoice, or --deposit)", payment)
+    p.add_argument("client")
+    p.add_argument("amount", help="e.g. 4900 or '1 500,50'")
+    p.add_argument("--deposit", action="store_true", help="put it on the deposit, not against an invoice")
+    p.add_argument("--invoice", help="the invoice number it pays (default: the oldest open one)")
+
+    invoice = sub.add_parser("invoice", help="invoices").add_subparsers(dest="action", required=True)
+    p = add("issue", cmd_invoice_issue, "email an invoice: the next period's tariff, or --amount top-up", invoice)
+    p.add_argument("client")
+    p.add_argument("--amount", help="a deposit top-up of this amount instead of the tariff")
+    p = add("list", cmd_invoice_list, "list invoices", invoice)
+    p.add_argument("--client")
+    p.add_argument("--status", choices=("open", "paid"))
 
     ticket = sub.add_parser("ticket", help="tickets").add_subparsers(dest="action", required=True)
     p = add("list", cmd_ticket_list, "list tickets", ticket)
@@ -273,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
 
     report = sub.add_parser("report", help="reports").add_subparsers(dest="action", required=True)
+    add("billing", cmd_report_billing, "per tariff: clients, open and overdue invoices, deposits", report)
     p = add("sla", cmd_report_sla, "first-response times, breaches, late tasks, delay notices", report)
     p.add_argument("--from", metavar="DATE", help="from this date (2026-11-01) or WHEN")
     p.add_argument("--to", metavar="DATE", help="up to this date, exclusive")

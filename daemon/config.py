@@ -125,6 +125,18 @@ class StaffMailSettings:
 
 
 @dataclass(frozen=True)
+class BillingSettings:
+    # Renewal invoices go out this many days before a billing period ends; they are due at its end.
+    renewal_days: int
+    # Unpaid this many days after the due date: the client is suspended (a reminder goes at the due date).
+    grace_days: int
+    # Top-up invoices round the shortfall up to this step.
+    top_up_step: Decimal
+    # Issue renewal invoices automatically (off: only `invoice issue` and #invoice).
+    auto_renewal: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
@@ -135,6 +147,7 @@ class Settings:
     tariffs: tuple[Tariff, ...]
     log_level: str
     staff_mail: StaffMailSettings = StaffMailSettings(True, frozenset(), "token-or-dkim", 24)
+    billing: BillingSettings = BillingSettings(5, 7, Decimal("1000"))
     source: Path | None = None
 
     def staff_by_email(self, email: str) -> StaffMember | None:
@@ -405,6 +418,22 @@ def _sla(sec: _Section, service: ServiceSettings) -> SlaSettings:
     )
 
 
+def _billing(sec: _Section) -> BillingSettings:
+    raw_step = sec.get("top_up_step", (str, int), "1000")
+    try:
+        step = Decimal(str(raw_step))
+    except InvalidOperation:
+        raise ConfigError(f"billing.top_up_step = {raw_step!r} is not an amount, e.g. \"1000\"") from None
+    if step <= 0:
+        raise ConfigError("billing.top_up_step must be more than zero")
+    return BillingSettings(
+        renewal_days=int(sec.positive("renewal_days", 5)),
+        grace_days=int(sec.positive("grace_days", 7)),
+        top_up_step=step,
+        auto_renewal=sec.get("auto_renewal", bool, True),
+    )
+
+
 def _staff_mail(sec: _Section) -> StaffMailSettings:
     ids = sec.get("trusted_authserv_ids", list, [])
     if not all(isinstance(i, str) and i.strip() for i in ids):
@@ -431,11 +460,11 @@ def check_file_mode(path: Path) -> None:
 
 def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     """Validate a TOML document (already loaded) into Settings."""
-    known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail"}
+    known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail", "billing"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section [{key}]: known sections are {', '.join(sorted(known))}")
-    sections = {name: _Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail")}
+    sections = {name: _Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail", "billing")}
     if "imap" not in data:
         raise ConfigError("[imap] section is missing: copy it from config.example.toml")
     if "smtp" not in data:
@@ -457,6 +486,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         tariffs=_tariffs(data.get("tariffs")),
         log_level=sections["log"].choice("level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         staff_mail=_staff_mail(sections["staff_mail"]),
+        billing=_billing(sections["billing"]),
     )
     for sec in sections.values():
         sec.check_unknown()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,27 @@ class ThreadInfo:
     last_client_message_id: str | None
     last_client_entry_id: int | None
     last_client_subject: str
+    billing: BillingView | None = None
+
+
+@dataclass(frozen=True)
+class BillingView:
+    """The client's quota and money as a staff decision sees them."""
+
+    quota: int | None
+    used_this: int
+    used_next: int
+    this_period: tuple[datetime, datetime]
+    next_period: tuple[datetime, datetime]
+    deposit: Decimal
+    currency: str
+    tariff_name: str
+    tariff_price: Decimal
+    deposit_pays_tariff: bool
+    # Whether this ticket is counted in a quota period now.
+    ticket_counted: bool
+    # (amount, what) charged on this ticket so far.
+    expenses: tuple[tuple[Decimal, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +168,8 @@ class RouteView:
     named_tickets: tuple[TicketRef, ...] = ()
     # The conversation of the ticket a staff mail is about (filled in after routing).
     thread: ThreadInfo | None = None
+    # A suspended sender's oldest open invoice, sent with the "subscription inactive" reply.
+    open_invoice_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +208,17 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class InvoiceSpec:
+    """An invoice a decision asks for; numbered inside the apply transaction."""
+
+    kind: str  # renewal / topup
+    amount: Decimal
+    lines: tuple[tuple[str, int, Decimal, Decimal], ...]
+    period: tuple[datetime, datetime] | None = None
+    currency: str = "RUB"
+
+
+@dataclass(frozen=True)
 class Decision:
     """What to do with one inbound mail: the ticket change and the mails it causes.
 
@@ -208,3 +243,11 @@ class Decision:
     assignee_email: str | None = None
     split_subject: str | None = None
     merge_into: TicketRef | None = None
+    # Billing: count the ticket in 'this' or 'next' quota period, give its count back,
+    # ledger lines (kind, signed amount, note) and invoices to issue.
+    quota_count: str | None = None
+    quota_period_start: datetime | None = None
+    quota_forced: bool = False
+    quota_release: bool = False
+    ledger: tuple[tuple[str, Decimal, str], ...] = ()
+    invoices: tuple[InvoiceSpec, ...] = ()

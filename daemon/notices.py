@@ -8,21 +8,27 @@ carries the staff reply token, which a client never sees.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import jinja2
 
 from daemon.compose import Identity, build_message, make_environment, render_parts, to_outbound
 from daemon.config import Settings
-from daemon.model import InboundMail, Notice, OutboundMail
+from daemon.core.billing import InvoiceLine, format_money
+from daemon.core.quota import period_of, remaining
+from daemon.invoice_pdf import InvoiceDoc, render_invoice_pdf
+from daemon.model import Attachment, InboundMail, Notice, OutboundMail
 from parsers.addresses import domain_of
 from parsers.subjects import tagged_subject
 from parsers.tags import help_text
 from parsers.tokens import reply_address
+from store.billing import deposit_of, invoice_lines_of, quota_used
 from store.db import from_db
-from store.models import Client, Ticket
+from store.models import Client, Invoice, Ticket
 
 
 class Notifier:
@@ -48,7 +54,47 @@ class Notifier:
             return ""
         return moment.astimezone(self.settings.service.timezone).strftime("%d.%m.%Y %H:%M")
 
-    def ticket_context(self, ticket: Ticket, language: str) -> dict[str, Any]:
+    def money_context(self, client: Client, language: str, now: datetime) -> dict[str, Any]:
+        """Tasks left in the quota period and the deposit, as the client and staff see them."""
+        tariff = self.settings.tariff(client.tariff)
+        if tariff is None:
+            return {"tasks_left": "-", "deposit": "-"}
+        start, _ = period_of(now, tariff.quota_period, self.settings.service.timezone)
+        used = quota_used(client, start)
+        if tariff.quota is None:
+            left = "без ограничений" if language == "ru" else "unlimited"
+        else:
+            left = f"{remaining(tariff.quota, used)} {'из' if language == 'ru' else 'of'} {tariff.quota}"
+        period_word = {"day": ("сегодня", "today"), "week": ("на этой неделе", "this week"),
+                       "month": ("в этом месяце", "this month")}[tariff.quota_period][language != "ru"]
+        return {"tasks_left": left, "quota_period_word": period_word,
+                "deposit": format_money(deposit_of(client), tariff.currency, language)}
+
+    def invoice_context(self, invoice_id: int, language: str) -> tuple[dict[str, Any], Attachment]:
+        invoice = Invoice.get_by_id(invoice_id)
+        client = invoice.client
+        lines = tuple(InvoiceLine(d, q, u, t) for d, q, u, t in invoice_lines_of(invoice))
+        tz = self.settings.service.timezone
+        doc = InvoiceDoc(
+            number=invoice.number, issued=from_db(invoice.issued_at).astimezone(tz).date(),
+            due=from_db(invoice.due_at).astimezone(tz).date(), service_name=self.settings.service.name,
+            client_name=client.name, client_email=client.email, lines=lines,
+            total=Decimal(str(invoice.amount)), currency=invoice.currency, language=language,
+            note=("Оплата по счёту: ответьте на это письмо или свяжитесь с менеджером."
+                  if language == "ru" else "To pay, reply to this mail or contact your manager."),
+        )
+        pdf = render_invoice_pdf(doc)
+        attachment = Attachment(filename=f"{invoice.number}.pdf", content_type="application/pdf", size=len(pdf),
+                                sha256=hashlib.sha256(pdf).hexdigest(), payload=pdf)
+        return {
+            "invoice_number": invoice.number, "invoice_kind": invoice.kind,
+            "invoice_total": format_money(Decimal(str(invoice.amount)), invoice.currency, language),
+            "invoice_due": doc.due.strftime("%d.%m.%Y"),
+            "invoice_lines": tuple((d, format_money(t, invoice.currency, language)) for d, _q, _u, t in
+                                   invoice_lines_of(invoice)),
+        }, attachment
+
+    def ticket_context(self, ticket: Ticket, language: str, now: datetime) -> dict[str, Any]:
         service = self.settings.service
         client: Client = ticket.client
         tariff = self.settings.tariff(client.tariff)
@@ -59,9 +105,7 @@ class Notifier:
             "client_name": client.name,
             "client_email": client.email,
             "tariff_name": tariff.name if tariff else client.tariff,
-            # Quota and deposit arrive with billing; until then the notice shows "-".
-            "tasks_left": "-",
-            "deposit": "-",
+            **self.money_context(client, language, now),
             "manager_name": self.staff_name(ticket.manager_email),
             "assignee_name": self.staff_name(ticket.assignee_email),
             "status": ticket.status,
@@ -90,9 +134,14 @@ class Notifier:
         audience = notice.template.split(".", 1)[0]
         context: dict[str, Any] = {"service_name": service.name, "join_url": service.join_url}
         if ticket is not None:
-            context.update(self.ticket_context(ticket, notice.language))
+            context.update(self.ticket_context(ticket, notice.language, now))
         for key, value in notice.context:
             context[key] = self.local_time(value) if isinstance(value, datetime) else value
+        attachments = notice.attachments
+        if "invoice_id" in context:
+            invoice_context, pdf = self.invoice_context(context["invoice_id"], notice.language)
+            context.update(invoice_context)
+            attachments = attachments + (pdf,)
         subject, text, html = render_parts(self.env, notice.template, notice.language, context)
         message_id = self.new_message_id()
         msg = build_message(
@@ -101,7 +150,7 @@ class Notifier:
             in_reply_to=notice.in_reply_to, references=notice.references + (
                 (notice.in_reply_to,) if notice.in_reply_to and notice.in_reply_to not in notice.references
                 else ()),
-            autoreply=notice.autoreply, attachments=notice.attachments,
+            autoreply=notice.autoreply, attachments=attachments,
         )
         return to_outbound(msg, message_id=message_id, envelope_from=self.settings.smtp.bounce_address,
                            recipients=notice.to, kind=notice.template,

@@ -77,6 +77,7 @@ class Pipeline:
             staff=tuple(StaffPerson(m.email, m.name, m.role, m.language) for m in self.settings.staff),
             transcripts=self.settings.staff_mail.transcripts,
             default_due_hours=self.settings.staff_mail.default_due_hours,
+            top_up_step=self.settings.billing.top_up_step,
         )
 
     def parse_tags(self, mail: InboundMail, now: datetime) -> ParsedTags:
@@ -106,7 +107,7 @@ class Pipeline:
         assert member is not None
         person = StaffPerson(member.email, member.name, member.role, member.language)
         if found.ticket is not None:
-            view = replace(view, thread=queries.thread_info(found.ticket.id))
+            view = replace(view, thread=queries.thread_info(found.ticket.id, self.settings, now))
         return decide_staff(mail, found, view, parsed, person, now, policy)
 
     def process_one(self, entry_id: int) -> str:

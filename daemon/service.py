@@ -77,6 +77,19 @@ class Service:
             self.outbox_wake.set()
         return tally
 
+    def billing(self) -> Tally[str]:
+        """Renewal invoices, reminders, suspensions: idempotent, so running it often is harmless."""
+        from daemon.billing_ops import billing_tick
+
+        try:
+            tally = billing_tick(self.settings, self.notifier, self.clock.now())
+        except Exception:  # noqa: BLE001 - try again next time; invoices are keyed by period
+            log.exception("billing pass failed")
+            return Tally()
+        if tally:
+            self.outbox_wake.set()
+        return tally
+
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
         worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts)
         return worker.flush(self.clock.now())
@@ -87,6 +100,7 @@ class Service:
         fetched = self.fetch_once()
         self.process()
         self.tick()
+        self.billing()
         sender = SmtpSender(self.settings.smtp)
         try:
             sent = self.flush_once(sender)
@@ -147,6 +161,8 @@ class Service:
         # Retries whose backoff has passed are picked up by the outbox thread's own poll;
         # the scheduler keeps systemd's watchdog fed.
         self.scheduler.every(self.settings.sla.tick_seconds).seconds.do(self.tick)
+        self.scheduler.every(5).minutes.do(self.billing)
+        self.billing()
         interval = systemd.watchdog_interval()
         if interval:
             self.scheduler.every(max(1, int(interval))).seconds.do(systemd.notify, "WATCHDOG=1")

@@ -289,3 +289,101 @@ def format_sla_report(report: dict[str, Any]) -> str:
 
     return table(rows, ("manager", "tickets", "answered", "median", "p90", "breaches", "late_tasks",
                         "delays_by_people", "delays_by_daemon"))
+
+
+def list_invoices(client: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    from daemon.billing_ops import invoice_dict
+    from store.models import Invoice
+
+    query = Invoice.select(Invoice, Client).join(Client).order_by(Invoice.id.desc())
+    if client:
+        query = query.where(Client.email == normalize(client))
+    if status:
+        query = query.where(Invoice.status == status)
+    return [invoice_dict(i) for i in query]
+
+
+def show_client(settings: Settings, email: str, now: datetime) -> dict[str, Any]:
+    from daemon.billing_ops import client_or_fail
+    from daemon.core.quota import period_of, remaining
+    from store.billing import deposit_of, quota_used
+    from store.models import LedgerEntry
+
+    client = client_or_fail(email)
+    tariff = settings.tariff(client.tariff)
+    data = client_dict(client)
+    if tariff is not None:
+        start, end = period_of(now, tariff.quota_period, settings.service.timezone)
+        used = quota_used(client, start)
+        data["quota"] = {"period": tariff.quota_period, "from": start.isoformat(), "to": end.isoformat(),
+                         "quota": tariff.quota, "used": used, "left": remaining(tariff.quota, used)}
+    data["deposit"] = str(deposit_of(client))
+    data["deposit_pays_tariff"] = client.deposit_pays_tariff
+    data["suspended_at"] = _iso(client.suspended_at)
+    data["ledger"] = [{"at": _iso(e.at), "kind": e.kind, "amount": str(e.amount), "note": e.note}
+                      for e in LedgerEntry.select().where(LedgerEntry.client == client).order_by(LedgerEntry.id)]
+    data["open_invoices"] = list_invoices(client.email, "open")
+    return data
+
+
+def format_client(d: dict[str, Any]) -> str:
+    quota = d.get("quota") or {}
+    lines = [f"{d['name']} <{d['email']}>  tariff {d['tariff']}  manager {d['manager']}"
+             + ("  SUSPENDED" if d.get("suspended_at") else ""),
+             f"quota this {quota.get('period', '-')}: {quota.get('used', '-')} used, "
+             f"{'unlimited' if quota.get('quota') is None else quota.get('left')} left",
+             f"deposit: {d['deposit']}" + ("  (pays the next tariff invoice)" if d["deposit_pays_tariff"] else ""),
+             "", "ledger:"]
+    lines += [f"  {e['at']}  {e['kind']:<8} {e['amount']:>12}  {e['note']}" for e in d["ledger"]] or ["  (empty)"]
+    lines += ["", "open invoices:"]
+    lines += [f"  {i['number']}  {i['amount']} {i['currency']}  due {i['due_at']}" for i in d["open_invoices"]] \
+        or ["  (none)"]
+    return "\n".join(lines)
+
+
+def set_client(settings: Settings, email: str, *, deposit_pays_tariff: bool | None, tariff: str | None,
+               language: str | None) -> dict[str, Any]:
+    from daemon.billing_ops import client_or_fail
+
+    client = client_or_fail(email)
+    if tariff is not None:
+        if settings.tariff(tariff) is None:
+            raise ValueError(f"unknown tariff {tariff!r}; known tariffs: "
+                             + ", ".join(t.code for t in settings.tariffs))
+        client.tariff = settings.tariff(tariff).code
+    if deposit_pays_tariff is not None:
+        client.deposit_pays_tariff = deposit_pays_tariff
+    if language is not None:
+        client.language = language
+    client.save()
+    return client_dict(client)
+
+
+def billing_report(settings: Settings) -> dict[str, Any]:
+    from decimal import Decimal
+
+    from store.billing import deposit_of
+    from store.models import Invoice
+
+    now = datetime.now(UTC)
+    tariffs: dict[str, dict[str, Any]] = {}
+    for client in Client.select():
+        row = tariffs.setdefault(client.tariff, {"tariff": client.tariff, "clients": 0, "suspended": 0,
+                                                 "deposits": Decimal("0.00"), "open_invoices": 0,
+                                                 "open_amount": Decimal("0.00"), "overdue_invoices": 0})
+        row["clients"] += 1
+        row["suspended"] += int(client.suspended_at is not None)
+        row["deposits"] += deposit_of(client)
+        for invoice in Invoice.select().where(Invoice.client == client, Invoice.status == "open"):
+            row["open_invoices"] += 1
+            row["open_amount"] += Decimal(str(invoice.amount))
+            row["overdue_invoices"] += int(from_db(invoice.due_at) <= now)
+    rows = [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in r.items()} for r in tariffs.values()]
+    return {"tariffs": sorted(rows, key=lambda r: r["tariff"])}
+
+
+def format_billing_report(report: dict[str, Any]) -> str:
+    from daemon.cli import table
+
+    return table(report["tariffs"], ("tariff", "clients", "suspended", "deposits", "open_invoices",
+                                     "open_amount", "overdue_invoices"))

@@ -8,19 +8,19 @@ so a template or encoding failure rolls back the ticket change with it
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import peewee
 
 from daemon.model import Decision, InboundMail, Notice, OutboundMail
 from parsers.subjects import normalize_subject
+from store.apply_counters import next_number
 from store.db import database, to_db
 from store.models import (
     AttachmentMeta,
     AutoReplyLog,
     Client,
-    Counter,
     Event,
     Message,
     Outbox,
@@ -30,25 +30,14 @@ from store.models import (
 )
 
 Renderer = Callable[[Notice, Ticket | None, InboundMail | None], OutboundMail]
+# Invoices asked for in a mail (top-ups, #invoice) are due in a week.
+INVOICE_DUE = timedelta(days=7)
 TimerPlanner = Callable[[Ticket], Iterable[tuple[str, datetime]]]
 CLOSED = ("done", "cancelled", "rejected", "merged", "closed")
 
 
 class AlreadyIngested(Exception):
     """A concurrent writer stored the same mail first; the caller records a duplicate."""
-
-
-def next_number(name: str) -> int:
-    """Gapless counter: the row is locked by the UPDATE until the transaction ends."""
-    updated = Counter.update(value=Counter.value + 1).where(Counter.name == name).execute()
-    if not updated:
-        try:
-            with database.atomic():
-                Counter.create(name=name, value=1)
-            return 1
-        except peewee.IntegrityError:
-            Counter.update(value=Counter.value + 1).where(Counter.name == name).execute()
-    return Counter.get_by_id(name).value
 
 
 def create_ticket(client: Client, subject: str, prefix: str, now: datetime,
@@ -144,10 +133,29 @@ def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> 
         Timer.insert(ticket=ticket, kind=kind, fire_at=at, created_at=to_db(now)).on_conflict_ignore().execute()
 
 
+def apply_billing(decision: Decision, ticket: Ticket, now: datetime, due: datetime) -> list[int]:
+    """Quota counts, ledger lines and invoices of a decision; returns the new invoice ids."""
+    from store import billing
+
+    if decision.quota_release:
+        billing.release_quota(ticket, now)
+    if decision.quota_count is not None and decision.quota_period_start is not None:
+        billing.count_quota(ticket, decision.quota_period_start, decision.quota_forced, now)
+    for kind, amount, note in decision.ledger:
+        billing.add_ledger(ticket.client_id, kind, amount, note, now, ticket=ticket)
+    return [billing.issue_invoice(ticket.client, spec, spec.currency, now, due, ticket=ticket).id
+            for spec in decision.invoices]
+
+
 def send_notices(decision: Decision, ticket: Ticket | None, split_ticket: Ticket | None,
-                 mail: InboundMail | None, render: Renderer, now: datetime) -> list[int]:
+                 mail: InboundMail | None, render: Renderer, now: datetime,
+                 invoice_ids: list[int] | None = None) -> list[int]:
     outbox_ids = []
     for notice in decision.notices:
+        refs = dict(notice.context)
+        if "invoice_ref" in refs and invoice_ids is not None:
+            # The invoice got its number in this transaction; the notice now names it.
+            notice = replace(notice, context=notice.context + (("invoice_id", invoice_ids[refs["invoice_ref"]]),))
         about = split_ticket if notice.scope == "split" else ticket
         out = render(notice, about, mail)
         row = enqueue(out, now)
@@ -187,7 +195,8 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
         if decision.merge_into is not None and ticket is not None:
             Event.create(ticket=decision.merge_into.id, at=to_db(now), kind="merged",
                          detail=f"{ticket.key} was merged into this ticket")
-        outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now)
+        invoice_ids = apply_billing(decision, ticket, now, now + INVOICE_DUE) if ticket is not None else []
+        outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now, invoice_ids)
         for changed in (ticket, split_ticket):
             if changed is not None:
                 sync_timers(changed, planner, now)

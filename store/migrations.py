@@ -40,8 +40,14 @@ def _v3(db: peewee.Database) -> None:
     db.create_tables([models.Timer], safe=True)
 
 
+def _v4(db: peewee.Database) -> None:
+    """Billing: quota uses, invoices, the deposit ledger, suspension."""
+    _add_missing(db, models.Client, models.Client.deposit_pays_tariff, models.Client.suspended_at)
+    db.create_tables([models.QuotaUse, models.Invoice, models.LedgerEntry], safe=True)
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4)
 
 
 def current_version(db: peewee.Database) -> int:

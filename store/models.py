@@ -35,6 +35,9 @@ class Client(BaseModel):
     created_at = pw.DateTimeField()
     # The dedicated assistant of a "One" tariff client (schema v2).
     assistant_email = pw.CharField(max_length=320, null=True)
+    # Schema v4: unspent deposit pays the next tariff invoice; suspension for unpaid invoices.
+    deposit_pays_tariff = pw.BooleanField(default=False)
+    suspended_at = pw.DateTimeField(null=True)
 
 
 class ClientAddress(BaseModel):
@@ -173,6 +176,51 @@ class Timer(BaseModel):
         indexes = ((("ticket", "kind", "fire_at"), True), (("fired_at", "fire_at"), False))
 
 
+class QuotaUse(BaseModel):
+    """One accepted task counted in one quota period; released when the service cancels it."""
+
+    client = pw.ForeignKeyField(Client, backref="quota_uses")
+    ticket = pw.ForeignKeyField(Ticket, backref="quota_uses", on_delete="CASCADE")
+    period_start = pw.DateTimeField()
+    counted_at = pw.DateTimeField()
+    forced = pw.BooleanField(default=False)
+    released_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("client", "period_start"), False),)
+
+
+class Invoice(BaseModel):
+    """A numbered invoice (gapless per year via Counter); the PDF is rendered from these fields."""
+
+    number = pw.CharField(max_length=32, unique=True)
+    client = pw.ForeignKeyField(Client, backref="invoices")
+    ticket = pw.ForeignKeyField(Ticket, null=True, backref="invoices")
+    kind = pw.CharField(max_length=16)  # renewal / topup / request
+    amount = pw.DecimalField(max_digits=14, decimal_places=2, auto_round=True)
+    currency = pw.CharField(max_length=3)
+    lines = pw.TextField()  # JSON rows, amounts as strings
+    issued_at = pw.DateTimeField()
+    due_at = pw.DateTimeField(index=True)
+    period_start = pw.DateTimeField(null=True)
+    period_end = pw.DateTimeField(null=True)
+    status = pw.CharField(max_length=8, default="open", index=True)  # open / paid
+    paid_at = pw.DateTimeField(null=True)
+    reminded_at = pw.DateTimeField(null=True)
+
+
+class LedgerEntry(BaseModel):
+    """The deposit ledger: append-only; the balance is the sum of the amounts."""
+
+    client = pw.ForeignKeyField(Client, backref="ledger")
+    kind = pw.CharField(max_length=16)  # payment / expense / tariff / refund
+    amount = pw.DecimalField(max_digits=14, decimal_places=2, auto_round=True)
+    at = pw.DateTimeField()
+    note = pw.TextField(default="")
+    ticket = pw.ForeignKeyField(Ticket, null=True, backref="ledger")
+    invoice = pw.ForeignKeyField(Invoice, null=True, backref="ledger")
+
+
 class FolderState(BaseModel):
     """Last UIDVALIDITY seen per mailbox folder, to notice a reset."""
 
@@ -186,4 +234,4 @@ class FolderState(BaseModel):
 
 
 MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, Message,
-          AttachmentMeta, Outbox, AutoReplyLog, Event, FolderState, Timer)
+          AttachmentMeta, Outbox, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry)

@@ -35,9 +35,16 @@ def ticket_ref(ticket: Ticket) -> TicketRef:
     )
 
 
-def thread_info(ticket_id: int) -> ThreadInfo:
-    """The conversation of one ticket, for a staff decision about it."""
+def thread_info(ticket_id: int, settings: Settings | None = None, now: datetime | None = None) -> ThreadInfo:
+    """The conversation of one ticket (and, given settings, the client's quota and money)."""
+    from store.billing import billing_view
+
     ticket = Ticket.get_by_id(ticket_id)
+    billing = None
+    if settings is not None and now is not None:
+        tariff = settings.tariff(ticket.client.tariff)
+        if tariff is not None:
+            billing = billing_view(ticket, tariff, settings.service.timezone, now)
     messages = list(Message.select(Message.id, Message.message_id, Message.direction, Message.subject,
                                    Message.spool)
                     .where(Message.ticket == ticket).order_by(Message.id))
@@ -48,6 +55,7 @@ def thread_info(ticket_id: int) -> ThreadInfo:
         last_client_message_id=last_client.message_id if last_client else None,
         last_client_entry_id=last_client.id if last_client else None,
         last_client_subject=last_client.subject if last_client else "",
+        billing=billing,
     )
 
 
@@ -68,6 +76,13 @@ def dedupe_exists(key: str) -> bool:
 def autoreplies_since(address: str, kind: str, since: datetime) -> int:
     return (AutoReplyLog.select().where(AutoReplyLog.address == address, AutoReplyLog.kind == kind,
                                         AutoReplyLog.sent_at >= to_db(since)).count())
+
+
+def _open_invoice_id(client: Client) -> int | None:
+    from store.billing import open_invoice
+
+    invoice = open_invoice(client)
+    return invoice.id if invoice else None
 
 
 def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key: str,
@@ -121,6 +136,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
         autoreplies_to_sender_24h=autoreplies_since(mail.from_addr, "ack", day_ago),
         join_notices_to_sender_24h=autoreplies_since(mail.from_addr, "join", day_ago),
         staff_token_ticket=staff_token_ticket,
+        open_invoice_id=_open_invoice_id(client) if client is not None and not client.active else None,
         named_tickets=tuple(ticket_ref(t) for t in Ticket.select().where(Ticket.key.in_(list(named_keys))))
         if named_keys else (),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from daemon.model import ClientRef, InboundMail, Route, RouteView, TicketRef
 from parsers.subjects import has_reply_prefix, normalize_subject
 
-OPEN_STATUSES = frozenset({"new", "open", "accepted", "waiting"})
+OPEN_STATUSES = frozenset({"new", "open", "accepted", "waiting", "payment"})
 CLOSED_STATUSES = frozenset({"done", "cancelled", "rejected", "merged", "closed"})
 
 

@@ -11,9 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 
+from daemon.core.billing import expense_check, format_money, invoice_lines
+from daemon.core.quota import may_accept
 from daemon.core.routing import CLOSED_STATUSES
-from daemon.model import Decision, InboundMail, Notice, Route, RouteView, ThreadInfo, TicketRef
+from daemon.model import (
+    BillingView,
+    Decision,
+    InboundMail,
+    InvoiceSpec,
+    Notice,
+    Route,
+    RouteView,
+    ThreadInfo,
+    TicketRef,
+)
 from parsers.tags import TAGS, Command, ParsedTags
 
 # When several client-facing tags share one mail, the client gets one mail: the strongest.
@@ -40,6 +53,7 @@ class StaffPolicy:
     staff: tuple[StaffPerson, ...]
     transcripts: bool
     default_due_hours: float
+    top_up_step: Decimal = Decimal("1000")
 
     def person(self, who: str) -> StaffPerson | None:
         who = who.lower().lstrip("@")
@@ -73,6 +87,22 @@ class Plan:
     assignee: str | None = None
     split_subject: str | None = None
     merge_into: TicketRef | None = None
+    quota_count: str | None = None
+    quota_period_start: datetime | None = None
+    quota_forced: bool = False
+    quota_release: bool = False
+    ledger: list[tuple[str, Decimal, str]] = field(default_factory=list)
+    invoices: list[InvoiceSpec] = field(default_factory=list)
+    invoice_notices: list[Notice] = field(default_factory=list)
+
+    @property
+    def billing(self) -> BillingView | None:
+        return self.thread.billing
+
+    @property
+    def deposit_left(self) -> Decimal:
+        base = self.billing.deposit if self.billing else Decimal("0.00")
+        return base + sum((amount for _, amount, _ in self.ledger), Decimal("0.00"))
 
     @property
     def due_at(self) -> datetime | None:
@@ -81,14 +111,25 @@ class Plan:
 
 
 def _accept(plan: Plan, cmd: Command, view: RouteView) -> None:
-    if cmd.arg in ("next", "force"):
-        # Quota periods arrive with billing; until then there is nothing to postpone or force.
-        plan.refused.append(f"#accept {cmd.arg}: quotas are not enabled yet; use plain #accept")
-        return
     if plan.ticket.status == "accepted":
         plan.refused.append("#accept: the ticket is already in work (use #due to move its due time)")
         return
-    due = cmd.when or plan.now + timedelta(hours=plan.policy.default_due_hours)
+    start = plan.now
+    billing = plan.billing
+    if billing is not None and not billing.ticket_counted:
+        verdict = may_accept(billing.quota, billing.used_this, cmd.arg, plan.sender.role,
+                             used_next=billing.used_next)
+        if not verdict.ok:
+            plan.refused.append(f"#accept: {verdict.reason}")
+            return
+        plan.quota_count = verdict.counts_in
+        plan.quota_forced = cmd.arg == "force" and billing.quota is not None \
+            and billing.used_this >= billing.quota
+        period = billing.next_period if verdict.counts_in == "next" else billing.this_period
+        plan.quota_period_start = period[0]
+        if verdict.counts_in == "next":
+            start = max(start, period[0])
+    due = cmd.when or start + timedelta(hours=plan.policy.default_due_hours)
     plan.changes.update(status="accepted", due_at=due)
     plan.client_tags["accept"] = cmd
     plan.applied.append(f"#accept: in work, due {due.isoformat(timespec='minutes')}")
@@ -142,14 +183,62 @@ def _done(plan: Plan, cmd: Command, view: RouteView) -> None:
 def _close(status: str) -> Callable[[Plan, Command, RouteView], None]:
     def rule(plan: Plan, cmd: Command, view: RouteView) -> None:
         plan.changes["status"] = status
+        # A task the service cancels or rejects gives its quota count back (DESIGN rule 6).
+        plan.quota_release = True
         plan.client_tags[cmd.name] = cmd
         plan.applied.append(f"#{cmd.name}: ticket closed as {status}; the client is told")
 
     return rule
 
 
-def _billing(plan: Plan, cmd: Command, view: RouteView) -> None:
-    plan.refused.append(f"#{cmd.name}: billing is not enabled yet; nothing was charged or sent")
+def _invoice_notice(plan: Plan, spec: InvoiceSpec, reason: str) -> None:
+    client = plan.thread.client
+    plan.invoices.append(spec)
+    plan.invoice_notices.append(Notice(
+        template="client.notice.invoice", to=(client.email,), language=client.language, autoreply=False,
+        context=(("invoice_ref", len(plan.invoices) - 1), ("reason", reason)),
+        in_reply_to=plan.thread.last_client_message_id, references=plan.thread.message_ids))
+
+
+def _expense(plan: Plan, cmd: Command, view: RouteView) -> None:
+    billing = plan.billing
+    assert cmd.amount is not None and billing is not None
+    check = expense_check(plan.deposit_left, cmd.amount, plan.policy.top_up_step)
+    what = cmd.text or "expense"
+    if check.ok:
+        plan.ledger.append(("expense", -cmd.amount, f"{plan.ticket.key}: {what}"))
+        plan.applied.append(f"#expense: {cmd.amount} {billing.currency} charged for \"{what}\"; "
+                            f"deposit left {plan.deposit_left} {billing.currency}")
+        return
+    # Not charged: the client is asked to top up first and the work waits (DESIGN rule 7).
+    lines = invoice_lines("topup", check.top_up, plan.thread.client.language, note=what)
+    _invoice_notice(plan, InvoiceSpec("topup", lines.total, tuple(
+        (ln.description, ln.qty, ln.unit_price, ln.total) for ln in lines.lines), currency=billing.currency), what)
+    plan.changes["status"] = "payment"
+    plan.applied.append(f"#expense: the deposit ({plan.deposit_left} {billing.currency}) is short by "
+                        f"{check.short_by}; nothing charged; a top-up invoice for {check.top_up} was sent "
+                        "to the client and the ticket waits for payment")
+
+
+def _invoice(plan: Plan, cmd: Command, view: RouteView) -> None:
+    billing = plan.billing
+    assert billing is not None
+    language = plan.thread.client.language
+    if cmd.amount is not None:
+        lines = invoice_lines("topup", cmd.amount, language, note=cmd.text)
+        spec = InvoiceSpec("topup", lines.total, tuple((ln.description, ln.qty, ln.unit_price, ln.total)
+                                                        for ln in lines.lines), currency=billing.currency)
+    else:
+        start, end = billing.next_period
+        lines = invoice_lines("renewal", billing.tariff_price, language, tariff_name=billing.tariff_name,
+                              period=(start.date(), end.date()), deposit=billing.deposit,
+                              deposit_pays_tariff=billing.deposit_pays_tariff)
+        spec = InvoiceSpec("renewal", lines.total, tuple((ln.description, ln.qty, ln.unit_price, ln.total)
+                                                          for ln in lines.lines), period=(start, end),
+                           currency=billing.currency)
+    _invoice_notice(plan, spec, cmd.text)
+    plan.applied.append(f"#invoice: a {spec.kind} invoice for {spec.amount} {billing.currency} was sent "
+                        "to the client")
 
 
 def _merge(plan: Plan, cmd: Command, view: RouteView) -> None:
@@ -181,7 +270,7 @@ def _split(plan: Plan, cmd: Command, view: RouteView) -> None:
 TAG_RULES: dict[str, Callable[[Plan, Command, RouteView], None]] = {
     "accept": _accept, "ask": _ask, "reply": _reply, "note": _note, "assign": _assign,
     "due": _due, "delay": _due, "done": _done, "cancel": _close("cancelled"),
-    "reject": _close("rejected"), "expense": _billing, "invoice": _billing,
+    "reject": _close("rejected"), "expense": _expense, "invoice": _invoice,
     "merge": _merge, "split": _split,
 }
 
@@ -243,13 +332,23 @@ def _client_notice(plan: Plan) -> Notice | None:
         return None
     cmd = plan.client_tags[chosen]
     thread = plan.thread
+    billing = plan.billing
+    money_context: tuple[tuple[str, object], ...] = ()
+    if billing is not None:
+        expenses = billing.expenses + tuple((-amount, note.split(": ", 1)[-1]) for kind, amount, note in plan.ledger
+                                            if kind == "expense")
+        money_context = (
+            ("expenses", tuple((format_money(a, billing.currency, thread.client.language), w) for a, w in expenses)),
+            ("deposit_left", format_money(plan.deposit_left, billing.currency, thread.client.language)),
+            ("next_period", billing.next_period[0] if plan.quota_count == "next" else None),
+        )
     # The free text after the tags is the message; text on the tag line comes first.
     text = "\n\n".join(part for part in (cmd.text if chosen != "delay" else "", plan.text) if part)
     recipient = thread.client.email
     return Notice(
         template=CLIENT_TEMPLATES[chosen], to=(recipient,), language=thread.client.language, autoreply=False,
         context=(("text", text), ("reason", cmd.text if chosen in ("delay", "cancel", "reject") else ""),
-                 ("new_due", plan.due_at)),
+                 ("new_due", plan.due_at), *money_context),
         in_reply_to=thread.last_client_message_id, references=thread.message_ids,
     )
 
@@ -280,6 +379,7 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
         plan.changes["waiting_since"] = None
     if {"due", "delay"} & set(plan.client_tags):
         plan.events.append(("delay", f"by {plan.sender.email}"))
+    notices.extend(plan.invoice_notices)
     notices.extend(plan.staff_notices)
     if plan.split_subject is not None:
         client = plan.thread.client
@@ -298,6 +398,8 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
         notices=tuple(notices), events=tuple(events),
         ticket_changes=tuple(plan.changes.items()), assignee_email=plan.assignee,
         split_subject=plan.split_subject, merge_into=plan.merge_into,
+        quota_count=plan.quota_count, quota_period_start=plan.quota_period_start, quota_forced=plan.quota_forced,
+        quota_release=plan.quota_release, ledger=tuple(plan.ledger), invoices=tuple(plan.invoices),
     )
 
 

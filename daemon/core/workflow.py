@@ -73,7 +73,9 @@ def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, 
             return Decision(outcome="unknown-limited", route=route)
         language = route.client.language if route.client else policy.default_language
         notice = Notice(template="unknown.notice.join", to=(mail.from_addr,), language=language,
-                        context=(("inactive", route.client is not None),), in_reply_to=mail.message_id)
+                        context=(("inactive", route.client is not None),
+                                 *((("invoice_id", view.open_invoice_id),) if view.open_invoice_id else ())),
+                        in_reply_to=mail.message_id)
         return Decision(outcome="unknown-join", route=route, notices=(notice,))
     client = route.client
     assert client is not None

@@ -149,6 +149,10 @@ role = "manager"
 [staff_mail]
 trusted_authserv_ids = ["mx.desk.test"]
 
+[billing]
+# Tests must not depend on today's date: renewals are tested with an explicit clock.
+auto_renewal = false
+
 [[tariffs]]
 code = "basis"
 name = "Basis"

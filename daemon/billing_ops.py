@@ -1,0 +1,150 @@
+"""Billing actions that touch the store and the outbox: invoices on request and on
+renewal, payments, reminders and suspension. Each runs in one transaction with the
+mail it causes, like the pipeline's apply step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter as Tally
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from daemon.config import Settings
+from daemon.core.billing import invoice_lines, money, parse_amount
+from daemon.core.quota import period_of
+from daemon.model import InvoiceSpec, Notice
+from daemon.notices import Notifier
+from parsers.addresses import normalize
+from store import billing
+from store.apply import enqueue
+from store.db import database, from_db, to_db
+from store.models import Client, Event, Invoice
+from store.queries import client_by_address
+
+log = logging.getLogger("oneassist.billing")
+
+
+def client_or_fail(email: str) -> Client:
+    client = client_by_address(normalize(email) or email)
+    if client is None:
+        raise ValueError(f"no client with address {email!r} (see: oneassist client list)")
+    return client
+
+
+def billing_period(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
+    """The billing period holding `now`: a calendar month in the service timezone."""
+    return period_of(now, "month", settings.service.timezone)
+
+
+def renewal_spec(settings: Settings, client: Client, period: tuple[datetime, datetime]) -> InvoiceSpec:
+    tariff = settings.tariff(client.tariff)
+    if tariff is None:
+        raise ValueError(f"client {client.email} has tariff {client.tariff!r}, which is not in [[tariffs]]")
+    totals = invoice_lines("renewal", tariff.price, client.language, tariff_name=tariff.name,
+                           period=(period[0].date(), period[1].date()), deposit=billing.deposit_of(client),
+                           deposit_pays_tariff=bool(client.deposit_pays_tariff))
+    return InvoiceSpec("renewal", totals.total, tuple((ln.description, ln.qty, ln.unit_price, ln.total)
+                                                      for ln in totals.lines), period=period,
+                       currency=tariff.currency)
+
+
+def topup_spec(settings: Settings, client: Client, amount: Decimal, note: str) -> InvoiceSpec:
+    tariff = settings.tariff(client.tariff)
+    totals = invoice_lines("topup", amount, client.language, note=note)
+    return InvoiceSpec("topup", totals.total, tuple((ln.description, ln.qty, ln.unit_price, ln.total)
+                                                    for ln in totals.lines),
+                       currency=tariff.currency if tariff else "RUB")
+
+
+def _mail(notifier: Notifier, client: Client, template: str, now: datetime,
+          context: tuple[tuple[str, object], ...]) -> None:
+    notice = Notice(template=template, to=(client.email,), language=client.language, autoreply=False,
+                    context=(("client_name", client.name), ("manager_name", notifier.staff_name(client.manager_email)),
+                             *context))
+    enqueue(notifier.render(notice, None, None, now), now)
+
+
+def issue(settings: Settings, notifier: Notifier, client: Client, spec: InvoiceSpec, now: datetime,
+          due: datetime, reason: str = "") -> Invoice:
+    """Number the invoice and queue its mail (text + HTML + PDF), in one transaction."""
+    with database.atomic():
+        invoice = billing.issue_invoice(client, spec, spec.currency, now, due)
+        if spec.amount > 0:
+            _mail(notifier, client, "client.notice.invoice", now, (("invoice_id", invoice.id), ("reason", reason)))
+    log.info("invoice=%s client=%s kind=%s issued", invoice.number, client.id, invoice.kind)
+    return invoice
+
+
+def issue_on_request(settings: Settings, notifier: Notifier, email: str, amount: str | None,
+                     now: datetime) -> dict[str, Any]:
+    client = client_or_fail(email)
+    if amount:
+        spec = topup_spec(settings, client, parse_amount(amount), "")
+        invoice = issue(settings, notifier, client, spec, now, now + timedelta(days=7))
+    else:
+        period = billing_period(settings, now)
+        nxt = billing_period(settings, period[1])
+        invoice = issue(settings, notifier, client, renewal_spec(settings, client, nxt), now, period[1])
+    return invoice_dict(invoice)
+
+
+def invoice_dict(invoice: Invoice) -> dict[str, Any]:
+    return {"number": invoice.number, "client": invoice.client.email, "kind": invoice.kind,
+            "amount": str(money(Decimal(str(invoice.amount)))), "currency": invoice.currency,
+            "status": invoice.status, "issued_at": from_db(invoice.issued_at).isoformat(),
+            "due_at": from_db(invoice.due_at).isoformat(),
+            "paid_at": from_db(invoice.paid_at).isoformat() if invoice.paid_at else None}
+
+
+def add_payment(settings: Settings, email: str, amount: str, now: datetime, *, to_deposit: bool,
+                invoice_number: str | None) -> dict[str, Any]:
+    client = client_or_fail(email)
+    value = parse_amount(amount)
+    with database.atomic():
+        invoice = None
+        if invoice_number:
+            invoice = Invoice.get_or_none(Invoice.number == invoice_number, Invoice.client == client)
+            if invoice is None or invoice.status != "open":
+                raise ValueError(f"no open invoice {invoice_number!r} of {client.email}")
+        result = billing.record_payment(client, value, now, to_deposit=to_deposit, invoice=invoice)
+        Event.create(ticket=None, at=to_db(now), kind="payment",
+                     detail=f"client={client.id} amount={value} invoice={result['invoice'] or '-'}")
+    log.info("payment client=%s amount=%s invoice=%s reactivated=%s", client.id, value, result["invoice"] or "-",
+             result["reactivated"])
+    return result
+
+
+def billing_tick(settings: Settings, notifier: Notifier, now: datetime) -> Tally[str]:
+    """Renewal invoices, due-date reminders and suspensions; idempotent, safe to run often."""
+    tally: Tally[str] = Tally()
+    period = billing_period(settings, now)
+    if settings.billing.auto_renewal and now >= period[1] - timedelta(days=settings.billing.renewal_days):
+        nxt = billing_period(settings, period[1])
+        for client in Client.select().where(Client.active == True):  # noqa: E712 - SQL, not Python
+            if billing.issued_for_period(client, nxt[0]):
+                continue
+            issue(settings, notifier, client, renewal_spec(settings, client, nxt), now, period[1])
+            tally["renewal"] += 1
+    for invoice in Invoice.select().where(Invoice.status == "open", Invoice.due_at <= to_db(now),
+                                          Invoice.reminded_at.is_null()):
+        with database.atomic():
+            if Invoice.update(reminded_at=to_db(now)).where(Invoice.id == invoice.id,
+                                                            Invoice.reminded_at.is_null()).execute():
+                _mail(notifier, invoice.client, "client.notice.invoice_reminder", now, (("invoice_id", invoice.id),))
+                tally["reminder"] += 1
+    grace = timedelta(days=settings.billing.grace_days)
+    for invoice in Invoice.select().join(Client).where(Invoice.status == "open",
+                                                       Invoice.due_at <= to_db(now - grace),
+                                                       Client.suspended_at.is_null()):
+        client = invoice.client
+        with database.atomic():
+            client.active, client.suspended_at = False, to_db(now)
+            client.save()
+            _mail(notifier, client, "client.notice.suspended", now, (("invoice_id", invoice.id),))
+            Event.create(ticket=None, at=to_db(now), kind="suspended", detail=f"client={client.id} "
+                         f"invoice={invoice.number}")
+        log.warning("client=%s suspended: invoice %s unpaid past the grace period", client.id, invoice.number)
+        tally["suspended"] += 1
+    return tally
