@@ -37,5 +37,7 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Library chatter at DEBUG would print protocol lines, which carry mail content.
-    for noisy in ("imapclient", "peewee", "aiosmtplib", "mail-parser", "mailparser", "mail_parser", "schedule"):
+    # mail.log is aiosmtpd's (the sandbox's SMTP server): it logs every recipient address.
+    for noisy in ("imapclient", "peewee", "aiosmtplib", "mail-parser", "mailparser", "mail_parser", "schedule",
+                  "mail.log", "fontTools", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -79,6 +80,10 @@ language = "ru"
 reply_token_secret = "{secret_file.read_text().strip()}"
 join_url = "https://oneassist.example/tariffs"
 data_dir = "{state}"
+
+[billing]
+# A first look should show a task and its answer, not a renewal invoice.
+auto_renewal = false
 
 [[staff]]
 email = "{MANAGER}"
@@ -161,7 +166,9 @@ def send(base: Path, text: str, subject: str | None, sender: str) -> int:
     from imapclient import IMAPClient
 
     ports = _servers(base)
-    msg = EmailMessage()
+    # CPython folds a long encoded subject by moving a space between two encoded words,
+    # where RFC 2047 says it vanishes; a long line limit keeps the subject in one piece.
+    msg = EmailMessage(policy=email_policy.default.clone(max_line_length=998))
     msg["From"] = f"Иван Петров <{sender}>" if sender == CLIENT else sender
     msg["To"] = SUPPORT
     msg["Subject"] = subject or text[:60]
