@@ -109,6 +109,10 @@ def _split(decision: Decision, ticket: Ticket, prefix: str, now: datetime) -> Ti
 
 
 def set_fields(ticket: Ticket, changes: tuple[tuple[str, object], ...], now: datetime) -> None:
+    new_status = dict(changes).get("status")
+    if new_status is not None and new_status != ticket.status and ticket.id is not None:
+        # State changes are part of the timeline `ticket show` prints.
+        Event.create(ticket=ticket, at=to_db(now), kind="status", detail=f"{ticket.status} -> {new_status}")
     for name, value in changes:
         setattr(ticket, name, to_db(value) if isinstance(value, datetime) else value)
     if dict(changes).get("status") in CLOSED:
