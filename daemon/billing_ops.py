@@ -19,7 +19,7 @@ from daemon.notices import Notifier
 from parsers.addresses import normalize
 from store import billing
 from store.apply import enqueue
-from store.db import database, from_db, to_db
+from store.db import from_db, to_db, write_transaction
 from store.models import Client, Event, Invoice
 from store.queries import client_by_address
 
@@ -69,7 +69,7 @@ def _mail(notifier: Notifier, client: Client, template: str, now: datetime,
 def issue(settings: Settings, notifier: Notifier, client: Client, spec: InvoiceSpec, now: datetime,
           due: datetime, reason: str = "") -> Invoice:
     """Number the invoice and queue its mail (text + HTML + PDF), in one transaction."""
-    with database.atomic():
+    with write_transaction():
         invoice = billing.issue_invoice(client, spec, spec.currency, now, due)
         if spec.amount > 0:
             _mail(notifier, client, "client.notice.invoice", now, (("invoice_id", invoice.id), ("reason", reason)))
@@ -102,7 +102,7 @@ def add_payment(settings: Settings, email: str, amount: str, now: datetime, *, t
                 invoice_number: str | None) -> dict[str, Any]:
     client = client_or_fail(email)
     value = parse_amount(amount)
-    with database.atomic():
+    with write_transaction():
         invoice = None
         if invoice_number:
             invoice = Invoice.get_or_none(Invoice.number == invoice_number, Invoice.client == client)
@@ -129,7 +129,7 @@ def billing_tick(settings: Settings, notifier: Notifier, now: datetime) -> Tally
             tally["renewal"] += 1
     for invoice in Invoice.select().where(Invoice.status == "open", Invoice.due_at <= to_db(now),
                                           Invoice.reminded_at.is_null()):
-        with database.atomic():
+        with write_transaction():
             if Invoice.update(reminded_at=to_db(now)).where(Invoice.id == invoice.id,
                                                             Invoice.reminded_at.is_null()).execute():
                 _mail(notifier, invoice.client, "client.notice.invoice_reminder", now, (("invoice_id", invoice.id),))
@@ -139,7 +139,7 @@ def billing_tick(settings: Settings, notifier: Notifier, now: datetime) -> Tally
                                                        Invoice.due_at <= to_db(now - grace),
                                                        Client.suspended_at.is_null()):
         client = invoice.client
-        with database.atomic():
+        with write_transaction():
             client.active, client.suspended_at = False, to_db(now)
             client.save()
             _mail(notifier, client, "client.notice.suspended", now, (("invoice_id", invoice.id),))

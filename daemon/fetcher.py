@@ -16,7 +16,7 @@ from daemon.adapters.imap import ImapMailbox
 from daemon.config import ImapSettings
 from daemon.faults import checkpoint
 from store import spool
-from store.db import database, to_db
+from store.db import to_db, write_transaction
 from store.models import FolderState, SpoolEntry
 
 log = logging.getLogger("oneassist.fetch")
@@ -27,7 +27,7 @@ def account_of(settings: ImapSettings) -> str:
 
 
 def note_uidvalidity(account: str, mailbox: str, uidvalidity: int, now: datetime) -> None:
-    with database.atomic():
+    with write_transaction():
         row = FolderState.get_or_none(FolderState.account == account, FolderState.mailbox == mailbox)
         if row is None:
             FolderState.create(account=account, mailbox=mailbox, uidvalidity=uidvalidity, updated_at=to_db(now))
@@ -44,7 +44,7 @@ def quarantine_oversized(box: ImapMailbox, account: str, uidvalidity: int, uids:
     """Too big to fetch safely: leave it on the server in the quarantine folder and record that."""
     s = box.settings
     for uid in uids:
-        with database.atomic():
+        with write_transaction():
             SpoolEntry.insert(
                 account=account, mailbox=s.folder, uidvalidity=uidvalidity, uid=uid, sha256="",
                 size=sizes[uid], raw=b"", state="quarantined", outcome="oversized", attempts=1,

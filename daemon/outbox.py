@@ -19,7 +19,7 @@ from daemon.faults import checkpoint
 from daemon.model import Notice
 from daemon.notices import Notifier
 from store.apply import enqueue
-from store.db import database, is_postgres, to_db
+from store.db import is_postgres, to_db, write_transaction
 from store.models import Outbox
 
 log = logging.getLogger("oneassist.outbox")
@@ -38,7 +38,7 @@ def recover_interrupted(node: str | None = None) -> int:
 
 
 def claim(now: datetime, node: str, limit: int) -> list[Outbox]:
-    with database.atomic():
+    with write_transaction():
         query = (Outbox.select(Outbox.id).where(Outbox.status == "pending",
                                                 Outbox.next_attempt_at <= to_db(now))
                  .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
@@ -75,7 +75,7 @@ class OutboxWorker:
             if any(classify_smtp(r.code) == OK for r in results):
                 checkpoint("smtp-accepted")
             by_id = {r.id: r for r in rows}
-            with database.atomic():
+            with write_transaction():
                 for result in results:
                     tally[self.record(by_id[result.key], result, now)] += 1
             checkpoint("marked-sent")

@@ -22,7 +22,7 @@ from daemon.pipeline import Pipeline
 from parsers.addresses import domain_of, normalize
 from store import spool
 from store.apply import next_number
-from store.db import database
+from store.db import write_transaction
 from store.models import SpoolEntry
 from store.queries import client_by_address
 
@@ -62,7 +62,7 @@ def new_phone_task(settings: Settings, *, client: str, subject: str, body: str,
         raise ValueError("--subject must not be empty")
     raw = build_task_mail(settings, row.email, row.name, subject.strip(), body, attachments)
     clock = SystemClock()
-    with database.atomic():
+    with write_transaction():
         uid = next_number("phone-task")
     spool.put_many(PHONE_ACCOUNT, "phone", 1, [spool.Fetched(uid, raw, clock.now())], clock.now())
     entry = SpoolEntry.get(SpoolEntry.account == PHONE_ACCOUNT, SpoolEntry.uid == uid)

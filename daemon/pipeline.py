@@ -31,7 +31,7 @@ from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags, parse_commands
 from store import queries, spool
 from store.apply import AlreadyIngested, apply, enqueue
-from store.db import database, to_db
+from store.db import to_db, write_transaction
 from store.models import SpoolEntry
 
 log = logging.getLogger("oneassist.pipeline")
@@ -175,7 +175,7 @@ class Pipeline:
                    ("reason", reason[:300]), ("attempts", entry.attempts))
         notice = Notice(template="staff.alert.quarantine", to=recipients, language=language,
                         autoreply=False, context=context)
-        with database.atomic():
+        with write_transaction():
             enqueue(self.notifier.render(notice, None, None, now), now)
 
     def process_pending(self, limit: int = 1000) -> Tally[str]:

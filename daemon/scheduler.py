@@ -19,7 +19,7 @@ from daemon.core.timers import TimerPolicy, fire, plan
 from daemon.notices import Notifier
 from store import queries
 from store.apply import apply_timer, claim_timer
-from store.db import database, from_db, to_db
+from store.db import from_db, to_db, write_transaction
 from store.models import Ticket, Timer
 
 log = logging.getLogger("oneassist.scheduler")
@@ -68,7 +68,7 @@ class Scheduler:
                     .order_by(Timer.fire_at).limit(BATCH))
 
     def fire_one(self, timer: Timer, now: datetime) -> str:
-        with database.atomic():
+        with write_transaction():
             if not claim_timer(timer.id, now):
                 return "taken"
             ticket = Ticket.get_by_id(timer.ticket_id)

@@ -28,10 +28,12 @@ from daemon.notices import Notifier
 from daemon.outbox import OutboxWorker, recover_interrupted
 from daemon.pipeline import Pipeline
 from daemon.scheduler import Scheduler as TimerScheduler
+from store import spool
 
 log = logging.getLogger("oneassist.service")
 
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 300.0
+RETRY_PENDING_SECONDS = 2.0
 
 
 class Service:
@@ -122,9 +124,12 @@ class Service:
                     fetch_cycle(box, self.clock.now, self.process)
                     # Failed mails wait in the spool for their next attempt.
                     self.process()
-                    # IDLE is renewed before the server's 29-minute limit (RFC 2177).
-                    box.wait(min(s.idle_renew_seconds, s.poll_seconds) if not s.idle else s.idle_renew_seconds,
-                             self.stop_event.is_set)
+                    # IDLE is renewed before the server's 29-minute limit (RFC 2177). A mail
+                    # left for another attempt must not wait for the next new mail to arrive.
+                    wait = s.idle_renew_seconds if s.idle else min(s.idle_renew_seconds, s.poll_seconds)
+                    if spool.pending_ids(1):
+                        wait = min(wait, RETRY_PENDING_SECONDS)
+                    box.wait(wait, self.stop_event.is_set)
             except (TransientError, PermanentError) as exc:
                 log.warning("%s; reconnecting in %.0fs", exc, delay)
             except Exception:  # noqa: BLE001 - the fetcher must outlive any one bug

@@ -12,7 +12,7 @@ import peewee
 from daemon.config import Settings
 from daemon.errors import OneAssistError
 from parsers.addresses import normalize
-from store.db import database, from_db, to_db
+from store.db import from_db, to_db, write_transaction
 from store.models import (
     AttachmentMeta,
     Client,
@@ -60,7 +60,7 @@ def add_client(settings: Settings, *, email: str, name: str, tariff: str, manage
         raise ValueError("an --alias is not an email address")
     if any(settings.staff_by_email(a) for a in all_addresses):
         raise ValueError("a staff address cannot be registered as a client address")
-    with database.atomic():
+    with write_transaction():
         taken = ClientAddress.select().where(ClientAddress.email.in_(all_addresses)).first()
         if taken is not None:
             raise ValueError(f"{taken.email} is already registered to client {taken.client.email}")

@@ -16,7 +16,7 @@ import peewee
 from daemon.model import Decision, InboundMail, Notice, OutboundMail
 from parsers.subjects import normalize_subject
 from store.apply_counters import next_number
-from store.db import database, to_db
+from store.db import database, to_db, write_transaction
 from store.models import (
     AttachmentMeta,
     AutoReplyLog,
@@ -175,7 +175,7 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
           stored_text: str, prefix: str, now: datetime, render: Renderer,
           planner: TimerPlanner | None = None) -> Applied:
     """Write everything the decision says, and mark the spool entry done, atomically."""
-    with database.atomic():
+    with write_transaction():
         ticket: Ticket | None = None
         route = decision.route
         if decision.create_ticket:

@@ -80,3 +80,16 @@ def from_db(value: datetime | str | None) -> datetime | None:
     if value.tzinfo is not None:
         return value.astimezone(UTC)
     return value.replace(tzinfo=UTC)
+
+
+def write_transaction() -> peewee._atomic:
+    """A transaction that will write: on SQLite it takes the write lock at BEGIN.
+
+    A deferred BEGIN that reads and then writes fails at once with "database is
+    locked" when another connection committed in between (WAL cannot upgrade a
+    stale snapshot); BEGIN IMMEDIATE waits out busy_timeout instead. Nested, it
+    is a savepoint like any atomic().
+    """
+    if isinstance(database.obj, peewee.SqliteDatabase):
+        return database.atomic("IMMEDIATE")
+    return database.atomic()

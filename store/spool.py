@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from store.db import database, from_db, to_db
+from store.db import from_db, to_db, write_transaction
 from store.models import SpoolEntry
 
 MAX_ATTEMPTS = 3
@@ -47,7 +47,7 @@ def put_many(account: str, mailbox: str, uidvalidity: int, items: list[Fetched],
         "internaldate": to_db(item.internaldate), "raw": item.raw, "state": "pending",
         "fetched_at": to_db(now),
     } for item in items]
-    with database.atomic():
+    with write_transaction():
         already = known_uids(account, mailbox, uidvalidity, (item.uid for item in items))
         fresh = [row for row in rows if row["uid"] not in already]
         for i in range(0, len(fresh), 50):
@@ -73,7 +73,7 @@ def arrival_of(entry: SpoolEntry) -> datetime | None:
 
 def record_failure(entry_id: int, error: str, now: datetime, *, final: bool) -> SpoolEntry:
     """Count a failed attempt; quarantine after MAX_ATTEMPTS or when `final`."""
-    with database.atomic():
+    with write_transaction():
         entry = SpoolEntry.get_by_id(entry_id)
         entry.attempts += 1
         entry.error = error[:2000]

@@ -53,7 +53,8 @@ class ImapMailbox:
         if s.insecure_skip_verify and s.security != "none":
             log.warning("imap: certificate checks are OFF (imap.insecure_skip_verify = true)")
         try:
-            context = tls_context(s.insecure_skip_verify)
+            # Building a TLS context loads the CA store (~20 ms): only when TLS is used.
+            context = tls_context(s.insecure_skip_verify) if s.security != "none" else None
             client = imapclient.IMAPClient(s.host, port=s.port, ssl=s.security == "ssl",
                                            ssl_context=context, timeout=self.timeout)
             if s.security == "starttls":
