@@ -38,6 +38,7 @@ class Notifier:
         self.settings = settings
         self.env = env or make_environment()
         self.domain = domain_of(settings.smtp.from_address) or "localhost"
+        self._money: dict[tuple[int, str, datetime], dict[str, Any]] = {}
 
     def new_message_id(self) -> str:
         # A recognizable local part lets us spot our own mail coming back (test 18).
@@ -56,6 +57,15 @@ class Notifier:
 
     def money_context(self, client: Client, language: str, now: datetime) -> dict[str, Any]:
         """Tasks left in the quota period and the deposit, as the client and staff see them."""
+        # One apply renders several notices for the same client at the same moment.
+        key = (client.id, language, now)
+        if key not in self._money:
+            if len(self._money) > 256:
+                self._money.clear()
+            self._money[key] = self._money_context(client, language, now)
+        return self._money[key]
+
+    def _money_context(self, client: Client, language: str, now: datetime) -> dict[str, Any]:
         tariff = self.settings.tariff(client.tariff)
         if tariff is None:
             return {"tasks_left": "-", "deposit": "-"}
