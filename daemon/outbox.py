@@ -63,7 +63,7 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.rng = rng or random.Random()
 
-    def flush(self, now: datetime, limit: int = 200) -> Tally[str]:
+    def flush(self, now: datetime, limit: int = 50) -> Tally[str]:
         tally: Tally[str] = Tally()
         while True:
             rows = claim(now, self.node, limit)

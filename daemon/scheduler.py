@@ -85,13 +85,15 @@ class Scheduler:
         tally: Tally[str] = Tally()
         now = self.clock.now()
         while True:
-            timers = self.due(now)
-            for timer in timers:
-                try:
-                    tally[self.fire_one(timer, now)] += 1
-                except Exception:  # noqa: BLE001 - one bad timer must not stop the others
-                    log.exception("timer=%s failed; it stays due and is retried next tick", timer.id)
-                    tally["error"] += 1
-                    return tally
-            if len(timers) < BATCH:
+            # One commit for the pass; each timer is its own savepoint, so a failing one
+            # rolls back alone and stays due for the next tick.
+            with write_transaction():
+                timers = self.due(now)
+                for timer in timers:
+                    try:
+                        tally[self.fire_one(timer, now)] += 1
+                    except Exception:  # noqa: BLE001 - one bad timer must not stop the others
+                        log.exception("timer=%s failed; it stays due and is retried next tick", timer.id)
+                        tally["error"] += 1
+            if len(timers) < BATCH or tally["error"]:
                 return tally
