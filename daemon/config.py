@@ -122,6 +122,11 @@ class StaffMailSettings:
     auth: str
     # Due time of `#accept` without WHEN.
     default_due_hours: float
+    # Verify DKIM signatures ourselves (dkimpy) when no trusted Authentication-Results passes.
+    verify_dkim: bool = False
+    # Offline DKIM keys: a JSON object {"sel._domainkey.example.com.": "v=DKIM1; k=rsa; p=..."},
+    # used instead of DNS (air-gapped hosts, tests).
+    dkim_keys: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -444,7 +449,23 @@ def _staff_mail(sec: _Section) -> StaffMailSettings:
         trusted_authserv_ids=frozenset(i.strip().lower() for i in ids),
         auth=sec.choice("auth", ("token-or-dkim", "token-and-dkim"), "token-or-dkim"),
         default_due_hours=sec.positive("default_due_hours", 24),
+        verify_dkim=sec.get("verify_dkim", bool, False),
+        dkim_keys=_dkim_keys(sec.get("dkim_keys_file", str, "")),
     )
+
+
+def _dkim_keys(path: str) -> tuple[tuple[str, str], ...]:
+    if not path:
+        return ()
+    import json
+
+    try:
+        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"staff_mail.dkim_keys_file: cannot read {path}: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise ConfigError("staff_mail.dkim_keys_file must hold a JSON object of DNS name -> TXT record")
+    return tuple(sorted(data.items()))
 
 
 def check_file_mode(path: Path) -> None:

@@ -297,3 +297,44 @@ def test_phone_task_behaves_like_a_mailed_one(desk, tmp_path):
     assert "купить подарок" in text_of(notice)
     shown = desk.run_process("ticket", "show", "OA-1").stdout.decode()
     assert "пример.jpg" in shown and "staff.notice.ticket" in shown
+
+
+def test_dkim_verified_by_the_daemon_itself(desk, tmp_path):
+    """RELIABILITY 20 through the daemon: our own dkimpy check, keys from a file instead of DNS."""
+    import base64
+    import subprocess
+
+    import dkim
+
+    private = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                             check=True, capture_output=True).stdout
+    public = subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=private, check=True,
+                            capture_output=True).stdout
+    domain = desk.manager.split("@")[1]
+    keys = tmp_path / "dkim.json"
+    keys.write_text(json.dumps({f"s1._domainkey.{domain}.": "v=DKIM1; k=rsa; p="
+                                + base64.b64encode(public).decode()}))
+    desk.config_path.write_text(desk.config_path.read_text().replace(
+        "[staff_mail]", f'[staff_mail]\nverify_dkim = true\ndkim_keys_file = "{keys}"'))
+    from daemon.config import load
+
+    desk.settings = load(desk.config_path)
+    client = desk.add_client()
+    _, notice = desk.new_task(client)
+
+    def signed(body: str, length: bool = False) -> bytes:
+        raw = reply_to(notice, desk.manager, body, to=desk.support).replace(b"\n", b"\r\n")
+        signature = dkim.sign(raw, b"s1", domain.encode(), private, include_headers=[b"from", b"to", b"subject"],
+                              length=length)
+        return signature + raw
+
+    # A body-length limited signature with a command appended after the signed part: refused.
+    tampered = signed("Спасибо, посмотрю.", length=True) + b"\r\n#cancel\r\n"
+    desk.deliver(tampered)
+    desk.run_once()
+    assert Ticket.get().status == "new"
+    assert any("Unverified" in m["Subject"] for m in desk.inbox(desk.admin))
+    # A proper aligned signature, sent to the plain support address (no token): applied.
+    desk.deliver(signed("#accept +1d\nБерём в работу."))
+    desk.run_once()
+    assert Ticket.get().status == "accepted"

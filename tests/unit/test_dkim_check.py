@@ -1,0 +1,148 @@
+"""Fresh DKIM verification of staff mail (invariant I6, RELIABILITY case 20 a-e).
+
+Offline: an RSA key is made per module with `openssl genpkey` (dkimpy's own keygen,
+dkim.dknewkey, shells out to the same binary through temp files), mails are signed with
+dkimpy, and the key reaches the verifier through an injected lookup, never DNS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+from collections.abc import Callable
+
+import dkim
+import pytest
+from dkim.canonicalization import CanonicalizationPolicy
+from dkim.crypto import parse_pem_private_key
+
+from parsers.auth_results import AuthVerdict
+from parsers.dkim_check import verify_staff_dkim
+
+SEL = b"s1"
+STAFF = "anna@example.com"
+COMMAND = b"#approve refund 500 EUR\r\n"
+HEAD = b"To: desk@oneassist.example\r\nSubject: [OA-7] #close\r\nMessage-ID: <1@example.com>\r\n"
+Lookup = Callable[[bytes], bytes]
+Key = tuple[bytes, bytes]  # (PEM private key, TXT record)
+
+
+def _openssl(*args: str, stdin: bytes | None = None) -> bytes:
+    return subprocess.run(["openssl", *args], input=stdin, check=True, capture_output=True).stdout
+
+
+@pytest.fixture(scope="module")
+def key() -> Key:
+    """A fresh 2048-bit RSA key; generated once, as it takes a noticeable moment."""
+    priv = _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")
+    der = _openssl("pkey", "-pubout", "-outform", "DER", stdin=priv)
+    return priv, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+@pytest.fixture
+def dns(key: Key) -> Lookup:
+    # The same key is published for every signer, so "another domain" really verifies.
+    domains = (b"example.com", b"attacker.example", b"com")
+    records = {SEL + b"._domainkey." + d + b".": key[1] for d in domains}
+    return lambda name: records.get(name, b"")
+
+
+def _mail(sender: str = STAFF, body: bytes = b"Please close it.\r\n", extra: bytes = b"") -> bytes:
+    return b"From: Anna <%s>\r\n" % sender.encode() + HEAD + extra + b"\r\n" + body
+
+
+def _sign(raw: bytes, key: Key, domain: bytes = b"example.com", length: bool = False) -> bytes:
+    headers = [b"from", b"to", b"subject", b"message-id"]
+    return dkim.sign(raw, SEL, domain, key[0], include_headers=headers, length=length) + raw
+
+
+def _sign_without_from(raw: bytes, key: Key) -> bytes:
+    """A valid signature whose h= omits From; dkim.sign refuses that, so its helper is used."""
+    signer = dkim.DKIM(raw)
+    signer.hasher = hashlib.sha256
+    policy = CanonicalizationPolicy.from_c_value(b"relaxed/simple")
+    bh = base64.b64encode(hashlib.sha256(policy.canonicalize_body(signer.body)).digest())
+    tags = b"v=1 a=rsa-sha256 c=relaxed/simple d=example.com s=s1 h=to:subject".split()
+    fields = [(t.split(b"=")[0], t.split(b"=")[1]) for t in tags] + [(b"bh", bh), (b"b", b"")]
+    pk = parse_pem_private_key(key[0])
+    header = signer.gen_header(fields, (b"to", b"subject"), policy, b"DKIM-Signature", pk)
+    return b"DKIM-Signature: " + header + raw
+
+
+def _dkimpy_accepts(raw: bytes, dns: Lookup) -> bool:
+    return dkim.verify(raw, dnsfunc=lambda name, timeout=5: dns(name))
+
+
+def test_aligned_signature_passes(key, dns):
+    verdict = verify_staff_dkim(_sign(_mail(), key), STAFF, 1, dns)
+    assert verdict.ok and verdict.reason == "dkim pass for example.com aligned with example.com"
+
+
+def test_subdomain_from_is_aligned_with_parent_signer(key, dns):
+    raw = _sign(_mail("anna@mail.example.com"), key)
+    assert verify_staff_dkim(raw, "anna@mail.example.com", 1, dns).ok
+
+
+def test_a_unsigned_fails(dns):
+    assert verify_staff_dkim(_mail(), STAFF, 1, dns).reason == "no DKIM-Signature"
+
+
+def test_b_valid_signature_of_another_domain_fails(key, dns):
+    raw = _sign(_mail(), key, b"attacker.example")
+    assert _dkimpy_accepts(raw, dns)  # genuinely valid
+    verdict = verify_staff_dkim(raw, STAFF, 1, dns)
+    assert not verdict.ok and verdict.reason == "d=attacker.example not aligned with example.com"
+
+
+def test_single_label_signer_never_aligns(key, dns):
+    verdict = verify_staff_dkim(_sign(_mail(), key, b"com"), STAFF, 1, dns)
+    assert not verdict.ok and "not aligned" in verdict.reason
+
+
+def test_c_from_not_in_h_fails_though_dkimpy_accepts_it(key, dns):
+    raw = _sign_without_from(_mail(), key)
+    # dkimpy's verifier does not demand From in h=; only our explicit check catches this.
+    assert _dkimpy_accepts(raw, dns)
+    verdict = verify_staff_dkim(raw, STAFF, 1, dns)
+    assert not verdict.ok and verdict.reason == "d=example.com does not sign From"
+
+
+def test_d_two_from_headers_fail(key, dns):
+    raw = _sign(_mail(extra=b"From: Boss <boss@example.com>\r\n"), key)
+    assert verify_staff_dkim(raw, STAFF, 2, dns).reason == "2 From headers, need exactly one"
+    # A caller that miscounted still fails: dkimpy's own view of the headers is recounted.
+    recount = verify_staff_dkim(raw, STAFF, 1, dns).reason
+    assert recount == "dkim parser does not see exactly one From header"
+
+
+def test_e_body_length_tag_fails_even_though_signature_verifies(key, dns):
+    raw = _sign(_mail(), key, length=True) + COMMAND
+    assert _dkimpy_accepts(raw, dns)  # l= hides the appended command
+    verdict = verify_staff_dkim(raw, STAFF, 1, dns)
+    assert not verdict.ok and verdict.reason == "d=example.com has an l= body length"
+    assert COMMAND.decode().strip() not in verdict.reason
+
+
+def test_tampered_body_fails(key, dns):
+    raw = _sign(_mail(), key).replace(b"close it", b"refund it")
+    assert verify_staff_dkim(raw, STAFF, 1, dns).reason == "dkim: ValidationError"
+
+
+def test_no_dns_record_fails_without_raising(key):
+    verdict = verify_staff_dkim(_sign(_mail(), key), STAFF, 1, lambda name: b"")
+    assert verdict == AuthVerdict(False, "d=example.com did not verify")
+
+
+def test_lookup_error_fails_without_raising(key):
+    def broken(name: bytes) -> bytes:
+        raise TimeoutError("no answer")
+
+    assert verify_staff_dkim(_sign(_mail(), key), STAFF, 1, broken).reason == "dkim: TimeoutError"
+
+
+def test_broken_signature_does_not_hide_a_good_one(key, dns):
+    raw = b"DKIM-Signature: v=1; garbage\r\n" + _sign(_mail(), key)
+    assert verify_staff_dkim(raw, STAFF, 1, dns).ok
+    alone = b"DKIM-Signature: v=1; garbage\r\n" + _mail()
+    assert verify_staff_dkim(alone, STAFF, 1, dns).reason.startswith("dkim: ")
