@@ -222,6 +222,10 @@ def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Rende
     """A fired timer's decision; the caller holds the transaction that claimed the timer."""
     if decision.ticket_changes:
         set_fields(ticket, decision.ticket_changes, now)
+    if decision.quota_release:
+        from store import billing
+
+        billing.release_quota(ticket, now)
     for kind, detail in decision.events:
         Event.create(ticket=ticket, at=to_db(now), kind=kind, detail=detail)
     ids = send_notices(decision, ticket, None, None, render, now)

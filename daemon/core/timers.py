@@ -109,6 +109,7 @@ def fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, no
         changes: tuple[tuple[str, object], ...] = ()
         if kind == "auto-close":
             changes = (("status", "closed"), ("waiting_since", None))
+        # The task could not go on without the client's answer: its quota count is given back.
         return Decision(outcome=kind, route=route, ticket_changes=changes, events=((kind, ""),),
-                        notices=(notice,))
+                        notices=(notice,), quota_release=kind == "auto-close")
     raise ValueError(f"unknown timer kind {kind!r}")

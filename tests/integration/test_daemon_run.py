@@ -50,7 +50,7 @@ def test_running_daemon_acknowledges_within_seconds(desk, idle):
             desk.deliver(raw)
             mid = parse_mail(raw)["Message-ID"].encode()
             (ack,) = desk.sink.wait_for(lambda m, mid=mid: mid in m.raw, timeout=10)
-            assert ack.at - started < 3.0
+            assert ack.at - started < 5.0  # typically 0.6 s; headroom for a loaded CI machine
     finally:
         log = stop_daemon(proc)
     # The log is one event per line and carries no mail content.
