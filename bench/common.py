@@ -553,3 +553,26 @@ def in_child(func: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
 def dump_json(document: dict[str, Any]) -> None:
     json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
+
+
+def checks_lines(result: dict[str, Any], ok_line: str) -> list[str]:
+    """The closing block of a summary: NOTE lines, then PROBLEMS or the passed checks."""
+    lines = [f"NOTE: {note}" for note in result["notes"]]
+    lines.append("")
+    if result["problems"]:
+        lines.append("PROBLEMS:")
+        lines += [f"  - {problem}" for problem in result["problems"]]
+    else:
+        lines.append(ok_line)
+    return lines
+
+
+def bench_main(parse_args: Any, run: Any, summary: Any, argv: list[str] | None) -> int:
+    """Run one bench: the summary for people, or one JSON document; exit 1 when a check failed."""
+    args = parse_args(argv)
+    result = run(args)
+    if args.json:
+        dump_json(result)
+    else:
+        print(summary(result))
+    return 0 if result["ok"] else 1

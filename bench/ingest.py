@@ -39,11 +39,12 @@ from bench.common import (  # noqa: E402
     Progress,
     StoreReader,
     append_all,
+    bench_main,
     bench_servers,
     busy_note,
+    checks_lines,
     code_state,
     dovecot_version,
-    dump_json,
     floor_fetch,
     floor_send,
     in_child,
@@ -462,28 +463,16 @@ def summary(r: dict[str, Any]) -> str:
         lines.append(f"peak RSS vs {g['baseline_mails']} mails   {g['baseline_peak_rss_mib']:.1f} -> "
                      f"{d['peak_rss_mib']:.1f} MiB = {g['growth'] * 100:+.1f}% "
                      f"(target <= +{g['target'] * 100:.0f}%: {mark(g['met'])})")
-    for note in r["notes"]:
-        lines.append(f"NOTE: {note}")
-    if s["profiled"]:
-        lines.append("NOTE: py-spy was attached to the daemon; these figures include its overhead.")
-    lines.append("")
-    if r["problems"]:
-        lines.append("PROBLEMS:")
-        lines += [f"  - {p}" for p in r["problems"]]
-    else:
-        lines.append(f"checks: {r['store']['entries_in']} entries, outcomes {r['store']['spool_outcomes']}, "
-                     "outbox drained, no warnings in the daemon log")
+    notes = r["notes"] + (["py-spy was attached to the daemon; these figures include its overhead."]
+                          if s["profiled"] else [])
+    lines += checks_lines({**r, "notes": notes},
+                          f"checks: {r['store']['entries_in']} entries, outcomes {r['store']['spool_outcomes']}, "
+                          "outbox drained, no warnings in the daemon log")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = run(args)
-    if args.json:
-        dump_json(result)
-    else:
-        print(summary(result))
-    return 0 if result["ok"] else 1
+    return bench_main(parse_args, run, summary, argv)
 
 
 if __name__ == "__main__":

@@ -35,11 +35,12 @@ from bench.common import (  # noqa: E402
     DaemonProcess,
     Progress,
     StoreReader,
+    bench_main,
     bench_servers,
     busy_note,
+    checks_lines,
     code_state,
     dovecot_version,
-    dump_json,
     percentile,
     process_cpu_seconds,
     say,
@@ -231,26 +232,13 @@ def summary(r: dict[str, Any]) -> str:
         f"machine meanwhile: {m['machine_busy_cpus']:.2f} of {r['machine']['cpus']} CPUs busy, "
         f"other processes {m['other_processes_cpus']:.2f} (load {m['loadavg_1min_end']:.1f})",
     ]
-    for note in r["notes"]:
-        lines.append(f"NOTE: {note}")
-    lines.append("")
-    if r["problems"]:
-        lines.append("PROBLEMS:")
-        lines += [f"  - {p}" for p in r["problems"]]
-    else:
-        lines.append(f"checks: {r['store']['entries_in']} entries, outcomes {r['store']['spool_outcomes']}, "
-                     "no warnings in the daemon log")
+    lines += checks_lines(r, f"checks: {r['store']['entries_in']} entries, outcomes {r['store']['spool_outcomes']}, "
+                             "no warnings in the daemon log")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = run(args)
-    if args.json:
-        dump_json(result)
-    else:
-        print(summary(result))
-    return 0 if result["ok"] else 1
+    return bench_main(parse_args, run, summary, argv)
 
 
 if __name__ == "__main__":

@@ -129,8 +129,8 @@ def cmd_ticket_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ticket_show(args: argparse.Namespace) -> int:
-    settings = with_store(args)
-    data = views.show_ticket(args.key, settings.service.timezone)
+    with_store(args)
+    data = views.show_ticket(args.key)
     emit(data, args.json, views.format_ticket)
     return 0
 

@@ -11,7 +11,7 @@ import os
 import stat
 import subprocess
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -543,11 +543,4 @@ def load(path: str | os.PathLike[str] | None = None, *, check_mode: bool = True)
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    settings = parse_settings(data, file.resolve().parent)
-    return _with_source(settings, file)
-
-
-def _with_source(settings: Settings, file: Path) -> Settings:
-    from dataclasses import replace
-
-    return replace(settings, source=file)
+    return replace(parse_settings(data, file.resolve().parent), source=file)

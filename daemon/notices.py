@@ -19,7 +19,7 @@ import jinja2
 from daemon.compose import Identity, build_message, make_environment, render_parts, to_outbound
 from daemon.config import Settings
 from daemon.core.billing import InvoiceLine, format_money
-from daemon.core.quota import period_of, remaining
+from daemon.core.quota import format_quota, period_of, remaining
 from daemon.invoice_pdf import InvoiceDoc, render_invoice_pdf
 from daemon.model import Attachment, InboundMail, Notice, OutboundMail
 from parsers.addresses import domain_of
@@ -71,10 +71,8 @@ class Notifier:
             return {"tasks_left": "-", "deposit": "-"}
         start, _ = period_of(now, tariff.quota_period, self.settings.service.timezone)
         used = quota_used(client, start)
-        if tariff.quota is None:
-            left = "без ограничений" if language == "ru" else "unlimited"
-        else:
-            left = f"{remaining(tariff.quota, used)} {'из' if language == 'ru' else 'of'} {tariff.quota}"
+        # "tasks left: 2 of 3": the count shown is what remains, not what was used.
+        left = format_quota(tariff.quota, remaining(tariff.quota, used) or 0, language)
         period_word = {"day": ("сегодня", "today"), "week": ("на этой неделе", "this week"),
                        "month": ("в этом месяце", "this month")}[tariff.quota_period][language != "ru"]
         return {"tasks_left": left, "quota_period_word": period_word,
@@ -122,7 +120,6 @@ class Notifier:
             "sla_minutes": _minutes(self.settings.sla.first_response_minutes),
             "due_local": self.local_time(from_db(ticket.first_response_due)),
             "task_due_local": self.local_time(from_db(ticket.due_at)),
-            "cheat_sheet": help_text(language, service.ticket_prefix),
         }
 
     def identity(self, audience: str, ticket: Ticket | None) -> Identity:
@@ -145,6 +142,9 @@ class Notifier:
         context: dict[str, Any] = {"service_name": service.name, "join_url": service.join_url}
         if ticket is not None:
             context.update(self.ticket_context(ticket, notice.language, now))
+        if audience == "staff":
+            # Only staff mail carries the tag cheat sheet; clients never see it.
+            context["cheat_sheet"] = help_text(notice.language, service.ticket_prefix)
         for key, value in notice.context:
             context[key] = self.local_time(value) if isinstance(value, datetime) else value
         attachments = notice.attachments

@@ -46,10 +46,12 @@ class Pipeline:
     notifier: Notifier
 
     def __post_init__(self) -> None:
+        # Settings are frozen: the policies are built once, not once per mail.
         self.planner = TimerPlanner(self.settings)
+        self.policy = self._policy()
+        self.staff_policy = self._staff_policy()
 
-    @property
-    def policy(self) -> Policy:
+    def _policy(self) -> Policy:
         return Policy(
             first_response_minutes=self.settings.sla.first_response_minutes,
             autoreply_limit_per_day=self.settings.service.autoreply_limit_per_day,
@@ -73,8 +75,7 @@ class Pipeline:
             reason = "loop"
         return reason
 
-    @property
-    def staff_policy(self) -> StaffPolicy:
+    def _staff_policy(self) -> StaffPolicy:
         return StaffPolicy(
             staff=tuple(StaffPerson(m.email, m.name, m.role, m.language) for m in self.settings.staff),
             transcripts=self.settings.staff_mail.transcripts,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import peewee
 
@@ -140,7 +139,7 @@ def ticket_document(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def show_ticket(key: str, tz: ZoneInfo) -> dict[str, Any]:
+def show_ticket(key: str) -> dict[str, Any]:
     return ticket_document(ticket_or_fail(key))
 
 

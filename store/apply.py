@@ -41,13 +41,15 @@ class AlreadyIngested(Exception):
 
 
 def create_ticket(client: Client, subject: str, prefix: str, now: datetime,
-                  first_response_due: datetime | None) -> Ticket:
+                  first_response_due: datetime | None, **fields: object) -> Ticket:
+    """Insert a ticket with its number; `fields` set further columns in the same INSERT."""
     number = next_number("ticket")
+    values = {name: to_db(value) if isinstance(value, datetime) else value for name, value in fields.items()}
+    values.setdefault("manager_email", client.manager_email)
     return Ticket.create(
         number=number, key=f"{prefix}-{number}", client=client, subject=subject,
         subject_norm=normalize_subject(subject, prefix), status="new",
-        manager_email=client.manager_email, created_at=to_db(now), updated_at=to_db(now),
-        first_response_due=to_db(first_response_due),
+        created_at=to_db(now), updated_at=to_db(now), first_response_due=to_db(first_response_due), **values,
     )
 
 
@@ -96,10 +98,8 @@ def _split(decision: Decision, ticket: Ticket, prefix: str, now: datetime) -> Ti
     """#split: the ticket's last client mail moves to a new ticket of the same client."""
     source = (Message.select().where(Message.ticket == ticket, Message.direction == "in")
               .order_by(Message.id.desc()).first())
-    new = create_ticket(ticket.client, decision.split_subject or ticket.subject, prefix, now,
-                        None)
-    new.manager_email = ticket.manager_email
-    new.save()
+    new = create_ticket(ticket.client, decision.split_subject or ticket.subject, prefix, now, None,
+                        manager_email=ticket.manager_email)
     if source is not None:
         source.ticket = new
         source.save()
@@ -180,10 +180,9 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
         route = decision.route
         if decision.create_ticket:
             client = Client.get_by_id(route.client.id)
-            ticket = create_ticket(client, mail.subject, prefix, now, decision.first_response_due)
-            if decision.assignee_email:
-                ticket.assignee_email = decision.assignee_email
-            set_fields(ticket, decision.ticket_changes, now)
+            # One INSERT with every column the decision sets: no UPDATE right after it.
+            ticket = create_ticket(client, mail.subject, prefix, now, decision.first_response_due,
+                                   assignee_email=decision.assignee_email, **dict(decision.ticket_changes))
         elif route.ticket is not None:
             ticket = Ticket.get_by_id(route.ticket.id)
             set_fields(ticket, decision.ticket_changes, now)

@@ -18,7 +18,7 @@ from daemon.core.billing import ZERO, invoice_number, money
 from daemon.core.quota import next_period, period_of
 from daemon.model import BillingView, InvoiceSpec
 from store.apply_counters import next_number
-from store.db import from_db, to_db
+from store.db import to_db
 from store.models import Client, Invoice, LedgerEntry, QuotaUse, Ticket
 
 
@@ -139,6 +139,3 @@ def issued_for_period(client: Client, period_start: datetime) -> bool:
     return Invoice.select().where(Invoice.client == client, Invoice.kind == "renewal",
                                   Invoice.period_start == to_db(period_start)).exists()
 
-
-def as_aware(value) -> datetime | None:
-    return from_db(value)

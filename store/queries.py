@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import peewee
+
 from daemon.config import Settings
 from daemon.model import ClientRef, InboundMail, RouteView, ThreadInfo, TicketRef
 from parsers.subjects import has_reply_prefix, normalize_subject, ticket_keys_in_subject
@@ -73,9 +75,12 @@ def dedupe_exists(key: str) -> bool:
     return Message.select(Message.id).where(Message.dedupe_key == key).exists()
 
 
-def autoreplies_since(address: str, kind: str, since: datetime) -> int:
-    return (AutoReplyLog.select().where(AutoReplyLog.address == address, AutoReplyLog.kind == kind,
-                                        AutoReplyLog.sent_at >= to_db(since)).count())
+def autoreplies_since(address: str, since: datetime) -> dict[str, int]:
+    """Automatic mails sent to an address since a moment, by kind (ack, join), in one query."""
+    rows = (AutoReplyLog.select(AutoReplyLog.kind, peewee.fn.COUNT(AutoReplyLog.id))
+            .where(AutoReplyLog.address == address, AutoReplyLog.sent_at >= to_db(since))
+            .group_by(AutoReplyLog.kind).tuples())
+    return dict(rows)
 
 
 def _open_invoice_id(client: Client) -> int | None:
@@ -124,7 +129,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
                                       Ticket.created_at >= to_db(now - SUBJECT_WINDOW)))
         candidates = [ticket_ref(t) for t in rows]
 
-    day_ago = now - timedelta(hours=24)
+    sent = autoreplies_since(mail.from_addr, now - timedelta(hours=24))
     return RouteView(
         sender_client=client_ref(client) if client else None,
         sender_is_staff=settings.staff_by_email(mail.from_addr) is not None,
@@ -133,8 +138,8 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
         tag_ticket=tag_ticket,
         subject_candidates=tuple(candidates),
         already_ingested=dedupe_exists(dedupe_key),
-        autoreplies_to_sender_24h=autoreplies_since(mail.from_addr, "ack", day_ago),
-        join_notices_to_sender_24h=autoreplies_since(mail.from_addr, "join", day_ago),
+        autoreplies_to_sender_24h=sent.get("ack", 0),
+        join_notices_to_sender_24h=sent.get("join", 0),
         staff_token_ticket=staff_token_ticket,
         open_invoice_id=_open_invoice_id(client) if client is not None and not client.active else None,
         named_tickets=tuple(ticket_ref(t) for t in Ticket.select().where(Ticket.key.in_(list(named_keys))))

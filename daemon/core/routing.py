@@ -7,6 +7,8 @@ a ticket is filtered to tickets of the sender's own client.
 
 from __future__ import annotations
 
+import hashlib
+
 from daemon.model import ClientRef, InboundMail, Route, RouteView, TicketRef
 from parsers.subjects import has_reply_prefix, normalize_subject
 
@@ -54,6 +56,9 @@ def route(mail: InboundMail, view: RouteView, automatic: str | None, prefix: str
         return Route("loop", reason="our own mail came back")
     if automatic == "bounce":
         return Route("bounce", reason="delivery status notification")
+    if not mail.from_addr:
+        # Nobody to answer and nobody to attribute it to: kept in the spool, never replied to.
+        return Route("automatic", reason="no sender address")
     if view.already_ingested:
         return Route("duplicate", reason="same sender and Message-ID already on a ticket")
     if view.sender_is_staff:
@@ -79,8 +84,6 @@ def dedupe_key(mail: InboundMail) -> str:
 
     Without a Message-ID, a hash of sender, date, subject and body stands in.
     """
-    import hashlib
-
     if mail.message_id:
         basis = "mid\0" + mail.from_addr + "\0" + mail.message_id.strip()
     else:

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import secrets
-import sys
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -135,7 +134,8 @@ def start(base: Path) -> int:
         if client_by_address(CLIENT) is None:
             add_client(settings, email=CLIENT, name="Иван Петров", tariff="basis", manager=MANAGER,
                        language="ru", aliases=[])
-        me = f"{sys.argv[0]} sandbox" if not base == default_dir() else "oneassist sandbox"
+        # The other terminal has to find this sandbox: name its folder unless it is the default.
+        me = "oneassist sandbox" + ("" if base == default_dir().resolve() else f" --dir {base}")
         print(f"""
 OneAssist sandbox is running (Ctrl-C stops it).
   IMAP (Dovecot) 127.0.0.1:{dovecot.imap_port}  users {SUPPORT}, {CLIENT}, {MANAGER}; password "secret"

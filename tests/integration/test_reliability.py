@@ -238,7 +238,7 @@ def test_bounces_and_our_own_mail_are_dropped(desk):
     assert outcomes == ["bounce", "loop", "loop", "loop"]
 
 
-def _worker(desk, clock):
+def _worker(desk):
     return OutboxWorker(SmtpSender(desk.settings.smtp), Notifier(desk.settings), "test-node", 4)
 
 
@@ -250,7 +250,7 @@ def test_smtp_4xx_is_retried_with_backoff(desk):
 
     Service(desk.settings).fetch_once()
     clock = FrozenClock(datetime.now(UTC))
-    worker = _worker(desk, clock)
+    worker = _worker(desk)
     # Two rows (the ack and the manager's notice), each refused twice.
     desk.sink.fail_next(451, count=4)
     assert worker.flush(clock.now())["retry"] == 2
@@ -289,7 +289,7 @@ def test_hangup_after_final_dot_resends_same_bytes(desk):
 
     Service(desk.settings).fetch_once()
     clock = FrozenClock(datetime.now(UTC))
-    worker = _worker(desk, clock)
+    worker = _worker(desk)
     desk.sink.hangup_after_data(1)
     assert worker.flush(clock.now())["retry"] == 1
     clock.advance(seconds=10)

@@ -2,6 +2,7 @@
 
 from email import message_from_bytes, policy
 
+from store import spool
 from store.models import Message, Outbox, SpoolEntry, Ticket
 
 
@@ -105,18 +106,20 @@ def test_template_injection_is_inert(desk):
     assert "{{ 7*7 }}" in ack["Subject"] and "49" not in ack["Subject"]
 
 
-def test_poison_mail_retried_then_quarantined_with_one_alert(desk):
-    desk.client("ivan@client.test")
+def test_mail_without_a_sender_is_kept_and_never_answered(desk):
     raw = b"\x00" * 10 + b"not a mail"
-    first = desk.deliver(raw)
+    assert desk.deliver(raw) == "automatic"
     entry = SpoolEntry.get()
-    if first == "retry":
-        for _ in range(2):
-            desk.pipeline.process_one(entry.id)
+    assert entry.state == "ignored" and bytes(entry.raw) == raw
+    assert Outbox.select().count() == 0
+
+
+def test_unparseable_mail_is_quarantined_with_one_alert(desk):
+    desk.client("ivan@client.test")
+    assert desk.deliver(b"") == "quarantined"
     entry = SpoolEntry.get()
-    # Either it parses as a (strange) mail from nobody, or it ends in quarantine: never lost, never a crash.
-    assert entry.state in ("quarantined", "ignored")
-    if entry.state == "quarantined":
-        alerts = [o for o in outgoing("staff.alert") if "#1" in str(o["Subject"])]
-        assert len(alerts) == 1 and alerts[0]["To"] == "ops@desk.test"
-        assert bytes(entry.raw) == raw
+    assert entry.state == "quarantined" and entry.attempts == 1
+    alerts = outgoing("staff.alert")
+    assert len(alerts) == 1 and alerts[0]["To"] == "ops@desk.test" and f"#{entry.id}" in str(alerts[0]["Subject"])
+    # Processing it again does not alert again: it is no longer pending.
+    assert entry.id not in spool.pending_ids()
