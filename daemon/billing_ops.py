@@ -18,9 +18,9 @@ from daemon.model import InvoiceSpec, Notice
 from daemon.notices import Notifier
 from parsers.addresses import normalize
 from store import billing
-from store.apply import enqueue
+from store.apply import add_event, enqueue
 from store.db import from_db, to_db, write_transaction
-from store.models import Client, Event, Invoice
+from store.models import Client, Invoice
 from store.queries import client_by_address
 
 log = logging.getLogger("oneassist.billing")
@@ -109,8 +109,7 @@ def add_payment(settings: Settings, email: str, amount: str, now: datetime, *, t
             if invoice is None or invoice.status != "open":
                 raise ValueError(f"no open invoice {invoice_number!r} of {client.email}")
         result = billing.record_payment(client, value, now, to_deposit=to_deposit, invoice=invoice)
-        Event.create(ticket=None, at=to_db(now), kind="payment",
-                     detail=f"client={client.id} amount={value} invoice={result['invoice'] or '-'}")
+        add_event(None, "payment", f"client={client.id} amount={value} invoice={result['invoice'] or '-'}", now)
     log.info("payment client=%s amount=%s invoice=%s reactivated=%s", client.id, value, result["invoice"] or "-",
              result["reactivated"])
     return result
@@ -143,8 +142,7 @@ def billing_tick(settings: Settings, notifier: Notifier, now: datetime) -> Tally
             client.active, client.suspended_at = False, to_db(now)
             client.save()
             _mail(notifier, client, "client.notice.suspended", now, (("invoice_id", invoice.id),))
-            Event.create(ticket=None, at=to_db(now), kind="suspended", detail=f"client={client.id} "
-                         f"invoice={invoice.number}")
+            add_event(None, "suspended", f"client={client.id} invoice={invoice.number}", now)
         log.warning("client=%s suspended: invoice %s unpaid past the grace period", client.id, invoice.number)
         tally["suspended"] += 1
     return tally

@@ -20,7 +20,6 @@ from daemon.compose import Identity, build_message, make_environment, render_par
 from daemon.config import Settings
 from daemon.core.billing import InvoiceLine, format_money
 from daemon.core.quota import format_quota, period_of, remaining
-from daemon.invoice_pdf import InvoiceDoc, render_invoice_pdf
 from daemon.model import Attachment, InboundMail, Notice, OutboundMail
 from parsers.addresses import domain_of
 from parsers.subjects import tagged_subject
@@ -79,6 +78,9 @@ class Notifier:
                 "deposit": format_money(deposit_of(client), tariff.currency, language)}
 
     def invoice_context(self, invoice_id: int, language: str) -> tuple[dict[str, Any], Attachment]:
+        # fpdf2 and its fonts cost ~35 MiB of RSS: loaded only once an invoice is mailed.
+        from daemon.invoice_pdf import InvoiceDoc, render_invoice_pdf
+
         invoice = Invoice.get_by_id(invoice_id)
         client = invoice.client
         lines = tuple(InvoiceLine(d, q, u, t) for d, q, u, t in invoice_lines_of(invoice))
@@ -154,7 +156,7 @@ class Notifier:
             attachments = attachments + (pdf,)
         subject, text, html = render_parts(self.env, notice.template, notice.language, context)
         message_id = self.new_message_id()
-        msg = build_message(
+        raw = build_message(
             identity=self.identity(audience, ticket), to=notice.to, subject=subject, text=text, html=html,
             message_id=message_id, date=now, loop_id=self.settings.loop_id,
             in_reply_to=notice.in_reply_to, references=notice.references + (
@@ -162,7 +164,7 @@ class Notifier:
                 else ()),
             autoreply=notice.autoreply, attachments=attachments,
         )
-        return to_outbound(msg, message_id=message_id, envelope_from=self.settings.smtp.bounce_address,
+        return to_outbound(raw, message_id=message_id, envelope_from=self.settings.smtp.bounce_address,
                            recipients=notice.to, kind=notice.template,
                            ticket_id=ticket.id if ticket is not None else None)
 

@@ -54,6 +54,12 @@ def claim(now: datetime, node: str, limit: int) -> list[Outbox]:
                                           Outbox.status == "sending"))
 
 
+def _save(row: Outbox) -> None:
+    # Only the bookkeeping columns: a full save would write the mail's bytes again.
+    row.save(only=[Outbox.status, Outbox.sent_at, Outbox.last_error, Outbox.attempts, Outbox.claimed_by,
+                   Outbox.resends, Outbox.next_attempt_at])
+
+
 class OutboxWorker:
     def __init__(self, sender: SmtpSender, notifier: Notifier, node: str, max_attempts: int,
                  rng: random.Random | None = None) -> None:
@@ -88,13 +94,13 @@ class OutboxWorker:
         row.claimed_by = ""
         if verdict == OK:
             row.status, row.sent_at, row.last_error = "sent", to_db(now), ""
-            row.save()
+            _save(row)
             log.info("outbox=%s ticket=%s kind=%s sent", row.id, row.ticket_id or "-", row.kind)
             return "sent"
         row.last_error = f"{result.code or '-'} {result.detail}"[:500]
         if verdict == PERMANENT or row.attempts >= self.max_attempts:
             row.status = "dead"
-            row.save()
+            _save(row)
             log.error("outbox=%s ticket=%s kind=%s dead after %s attempt(s): code=%s",
                       row.id, row.ticket_id or "-", row.kind, row.attempts, result.code or "-")
             self.alert_dead(row, now)
@@ -104,7 +110,7 @@ class OutboxWorker:
             row.resends += 1
         delay = backoff(row.attempts, self.rng.random())
         row.next_attempt_at = to_db(now + timedelta(seconds=delay))
-        row.save()
+        _save(row)
         log.warning("outbox=%s ticket=%s attempt=%s failed (code=%s); retry in %.0fs",
                     row.id, row.ticket_id or "-", row.attempts, result.code or "-", delay)
         return "retry"

@@ -27,7 +27,6 @@ from daemon.scheduler import TimerPlanner
 from parsers.addresses import domain_of, redact
 from parsers.auth_results import staff_mail_authenticated
 from parsers.automatic import automatic_reason
-from parsers.dkim_check import verify_staff_dkim
 from parsers.mime import parse
 from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags, parse_commands
@@ -106,6 +105,9 @@ class Pipeline:
                  and view.staff_token_ticket.id == found.ticket.id)
         verdict = staff_mail_authenticated(mail, self.settings.staff_mail.trusted_authserv_ids)
         if not verdict.ok and self.settings.staff_mail.verify_dkim:
+            # dkimpy and dnspython cost ~13 MiB of RSS: loaded only where DKIM is verified here.
+            from parsers.dkim_check import verify_staff_dkim
+
             verdict = verify_staff_dkim(raw, mail.from_addr, mail.from_header_count, self.dkim_lookup())
         if self.settings.staff_mail.auth == "token-and-dkim":
             return token and verdict.ok, f"token={'yes' if token else 'no'}, {verdict.reason}"

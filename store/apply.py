@@ -15,6 +15,7 @@ import peewee
 
 from daemon.model import Decision, InboundMail, Notice, OutboundMail
 from parsers.subjects import normalize_subject
+from store import prepared
 from store.apply_counters import next_number
 from store.db import database, to_db, write_transaction
 from store.models import (
@@ -53,21 +54,72 @@ def create_ticket(client: Client, subject: str, prefix: str, now: datetime,
     )
 
 
-def enqueue(mail: OutboundMail, now: datetime) -> Outbox:
-    return Outbox.create(
-        message_id=mail.message_id, ticket=mail.ticket_id, kind=mail.kind,
-        envelope_from=mail.envelope_from, recipients="\n".join(mail.recipients), raw=mail.raw,
-        status="pending", next_attempt_at=to_db(now), created_at=to_db(now),
-    )
+def _insert_outbox(message_id, ticket, kind, envelope_from, recipients, raw, status, attempts, resends,
+                   next_attempt_at, last_error, created_at, claimed_by):
+    return Outbox.insert(message_id=message_id, ticket=ticket, kind=kind, envelope_from=envelope_from,
+                         recipients=recipients, raw=raw, status=status, attempts=attempts, resends=resends,
+                         next_attempt_at=next_attempt_at, last_error=last_error, created_at=created_at,
+                         claimed_by=claimed_by)
+
+
+def _insert_message(ticket, direction, kind, dedupe_key, message_id, sender, recipients, subject, text,
+                    spool, created_at):
+    return Message.insert(ticket=ticket, direction=direction, kind=kind, dedupe_key=dedupe_key,
+                          message_id=message_id, sender=sender, recipients=recipients, subject=subject,
+                          text=text, spool=spool, created_at=created_at)
+
+
+def _insert_event(ticket, at, kind, detail):
+    return Event.insert(ticket=ticket, at=at, kind=kind, detail=detail)
+
+
+def _insert_attachment(message, filename, content_type, size, sha256):
+    return AttachmentMeta.insert(message=message, filename=filename, content_type=content_type, size=size,
+                                 sha256=sha256)
+
+
+def _insert_autoreply(address, kind, sent_at):
+    return AutoReplyLog.insert(address=address, kind=kind, sent_at=sent_at)
+
+
+def _unfired_timers(ticket):
+    return Timer.select().where(Timer.ticket == ticket, Timer.fired_at.is_null())
+
+
+def _insert_timer(ticket, kind, fire_at, created_at):
+    return Timer.insert(ticket=ticket, kind=kind, fire_at=fire_at, created_at=created_at).on_conflict_ignore()
+
+
+def _spool_done(state, outcome, message_id, sender, ticket, processed_at, entry_id):
+    return (SpoolEntry.update(state=state, outcome=outcome, message_id=message_id, sender=sender, ticket=ticket,
+                              processed_at=processed_at).where(SpoolEntry.id == entry_id))
+
+
+def _client_by_id(client_id):
+    return Client.select().where(Client.id == client_id)
+
+
+def _ticket_by_id(ticket_id):
+    return Ticket.select().where(Ticket.id == ticket_id)
+
+
+def add_event(ticket: Ticket | int | None, kind: str, detail: str, now: datetime) -> None:
+    ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
+    prepared.execute(_insert_event, ticket_id, to_db(now), kind, detail)
+
+
+def enqueue(mail: OutboundMail, now: datetime) -> int:
+    """The outbox row of a rendered mail; returns its id."""
+    return prepared.insert(_insert_outbox, mail.message_id, mail.ticket_id, mail.kind, mail.envelope_from,
+                           "\n".join(mail.recipients), mail.raw, "pending", 0, 0, to_db(now), "", to_db(now), "")
 
 
 def record_outgoing(ticket: Ticket | None, mail: OutboundMail, subject: str, now: datetime) -> None:
     """Our own mails join the timeline, so replies to them thread by In-Reply-To."""
     if ticket is None:
         return
-    Message.create(ticket=ticket, direction="out", kind=mail.kind, message_id=mail.message_id,
-                   sender=mail.envelope_from, recipients="\n".join(mail.recipients),
-                   subject=subject, created_at=to_db(now))
+    prepared.execute(_insert_message, ticket.id, "out", mail.kind, None, mail.message_id, mail.envelope_from,
+                     "\n".join(mail.recipients), subject, "", None, to_db(now))
 
 
 @dataclass(frozen=True)
@@ -82,16 +134,14 @@ def _record_inbound(decision: Decision, mail: InboundMail, ticket: Ticket, entry
     text = decision.message_text if decision.message_text is not None else stored_text
     try:
         with database.atomic():
-            message = Message.create(
-                ticket=ticket, direction=decision.message_direction, kind="mail", dedupe_key=dedupe_key,
-                message_id=mail.message_id, sender=mail.from_addr,
-                recipients="\n".join(mail.recipients), subject=mail.subject,
-                text=text, spool=entry_id, created_at=to_db(now))
+            message_id = prepared.insert(
+                _insert_message, ticket.id, decision.message_direction, "mail", dedupe_key, mail.message_id,
+                mail.from_addr, "\n".join(mail.recipients), mail.subject, text, entry_id, to_db(now))
     except peewee.IntegrityError:
         raise AlreadyIngested(dedupe_key) from None
     for att in mail.attachments:
-        AttachmentMeta.create(message=message, filename=att.filename[:255],
-                              content_type=att.content_type[:255], size=att.size, sha256=att.sha256)
+        prepared.execute(_insert_attachment, message_id, att.filename[:255], att.content_type[:255], att.size,
+                         att.sha256)
 
 
 def _split(decision: Decision, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
@@ -103,8 +153,8 @@ def _split(decision: Decision, ticket: Ticket, prefix: str, now: datetime) -> Ti
     if source is not None:
         source.ticket = new
         source.save()
-    Event.create(ticket=ticket, at=to_db(now), kind="split", detail=f"last client mail moved to {new.key}")
-    Event.create(ticket=new, at=to_db(now), kind="created", detail=f"split from {ticket.key}")
+    add_event(ticket, "split", f"last client mail moved to {new.key}", now)
+    add_event(new, "created", f"split from {ticket.key}", now)
     return new
 
 
@@ -112,7 +162,7 @@ def set_fields(ticket: Ticket, changes: tuple[tuple[str, object], ...], now: dat
     new_status = dict(changes).get("status")
     if new_status is not None and new_status != ticket.status and ticket.id is not None:
         # State changes are part of the timeline `ticket show` prints.
-        Event.create(ticket=ticket, at=to_db(now), kind="status", detail=f"{ticket.status} -> {new_status}")
+        add_event(ticket, "status", f"{ticket.status} -> {new_status}", now)
     for name, value in changes:
         setattr(ticket, name, to_db(value) if isinstance(value, datetime) else value)
     if dict(changes).get("status") in CLOSED:
@@ -130,11 +180,11 @@ def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> 
     if planner is None:
         return
     wanted = {(kind, to_db(at)) for kind, at in planner(ticket)}
-    for timer in Timer.select().where(Timer.ticket == ticket, Timer.fired_at.is_null()):
+    for timer in prepared.models(Timer, _unfired_timers, ticket.id):
         if (timer.kind, timer.fire_at) not in wanted:
             timer.delete_instance()
-    for kind, at in wanted:
-        Timer.insert(ticket=ticket, kind=kind, fire_at=at, created_at=to_db(now)).on_conflict_ignore().execute()
+    for kind, at in sorted(wanted):
+        prepared.execute(_insert_timer, ticket.id, kind, at, to_db(now))
 
 
 def apply_billing(decision: Decision, ticket: Ticket, now: datetime, due: datetime) -> list[int]:
@@ -162,12 +212,11 @@ def send_notices(decision: Decision, ticket: Ticket | None, split_ticket: Ticket
             notice = replace(notice, context=notice.context + (("invoice_id", invoice_ids[refs["invoice_ref"]]),))
         about = split_ticket if notice.scope == "split" else ticket
         out = render(notice, about, mail)
-        row = enqueue(out, now)
-        outbox_ids.append(row.id)
+        outbox_ids.append(enqueue(out, now))
         record_outgoing(about, out, notice.template, now)
         if notice.autoreply:
             for address in notice.to:
-                AutoReplyLog.create(address=address, kind=_autoreply_kind(notice), sent_at=to_db(now))
+                prepared.execute(_insert_autoreply, address, _autoreply_kind(notice), to_db(now))
     return outbox_ids
 
 
@@ -179,34 +228,33 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
         ticket: Ticket | None = None
         route = decision.route
         if decision.create_ticket:
-            client = Client.get_by_id(route.client.id)
+            client = prepared.model(Client, _client_by_id, route.client.id)
             # One INSERT with every column the decision sets: no UPDATE right after it.
             ticket = create_ticket(client, mail.subject, prefix, now, decision.first_response_due,
                                    assignee_email=decision.assignee_email, **dict(decision.ticket_changes))
         elif route.ticket is not None:
-            ticket = Ticket.get_by_id(route.ticket.id)
+            ticket = prepared.model(Ticket, _ticket_by_id, route.ticket.id)
+            # The notices read the client: one prepared SELECT instead of peewee's lazy one.
+            ticket.client = prepared.model(Client, _client_by_id, ticket.client_id)
             set_fields(ticket, decision.ticket_changes, now)
         if decision.record_message and ticket is not None:
             _record_inbound(decision, mail, ticket, entry_id, dedupe_key=dedupe_key,
                             stored_text=stored_text, now=now)
         if decision.note_text and ticket is not None:
-            Message.create(ticket=ticket, direction="note", kind="note", sender=mail.from_addr,
-                           text=decision.note_text, created_at=to_db(now))
+            prepared.execute(_insert_message, ticket.id, "note", "note", None, None, mail.from_addr, "", "",
+                             decision.note_text, None, to_db(now))
         for kind, detail in decision.events:
-            Event.create(ticket=ticket, at=to_db(now), kind=kind, detail=detail)
+            add_event(ticket, kind, detail, now)
         split_ticket = _split(decision, ticket, prefix, now) if decision.split_subject and ticket else None
         if decision.merge_into is not None and ticket is not None:
-            Event.create(ticket=decision.merge_into.id, at=to_db(now), kind="merged",
-                         detail=f"{ticket.key} was merged into this ticket")
+            add_event(decision.merge_into.id, "merged", f"{ticket.key} was merged into this ticket", now)
         invoice_ids = apply_billing(decision, ticket, now, now + INVOICE_DUE) if ticket is not None else []
         outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now, invoice_ids)
         for changed in (ticket, split_ticket):
             if changed is not None:
                 sync_timers(changed, planner, now)
-        (SpoolEntry.update(state="done" if ticket else "ignored", outcome=decision.outcome,
-                           ticket=ticket, processed_at=to_db(now), message_id=mail.message_id,
-                           sender=mail.from_addr)
-         .where(SpoolEntry.id == entry_id).execute())
+        prepared.execute(_spool_done, "done" if ticket else "ignored", decision.outcome, mail.message_id,
+                         mail.from_addr, ticket.id if ticket else None, to_db(now), entry_id)
     return Applied(decision.outcome, ticket.key if ticket else None, tuple(outbox_ids))
 
 
@@ -226,7 +274,7 @@ def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Rende
 
         billing.release_quota(ticket, now)
     for kind, detail in decision.events:
-        Event.create(ticket=ticket, at=to_db(now), kind=kind, detail=detail)
+        add_event(ticket, kind, detail, now)
     ids = send_notices(decision, ticket, None, None, render, now)
     sync_timers(ticket, planner, now)
     return ids

@@ -17,19 +17,32 @@ import peewee
 from daemon.core.billing import ZERO, invoice_number, money
 from daemon.core.quota import next_period, period_of
 from daemon.model import BillingView, InvoiceSpec
+from store import prepared
 from store.apply_counters import next_number
 from store.db import to_db
 from store.models import Client, Invoice, LedgerEntry, QuotaUse, Ticket
 
 
+def _deposit(client_id):
+    return LedgerEntry.select(peewee.fn.SUM(LedgerEntry.amount)).where(LedgerEntry.client == client_id)
+
+
+def _quota_used(client_id, period_start):
+    return QuotaUse.select(peewee.fn.COUNT(QuotaUse.id)).where(
+        QuotaUse.client == client_id, QuotaUse.period_start == period_start, QuotaUse.released_at.is_null())
+
+
+def _id_of(client: Client | int) -> int:
+    return client.id if isinstance(client, Client) else client
+
+
 def deposit_of(client: Client | int) -> Decimal:
-    total = LedgerEntry.select(peewee.fn.SUM(LedgerEntry.amount)).where(LedgerEntry.client == client).scalar()
+    total = prepared.scalar(_deposit, _id_of(client))
     return money(Decimal(str(total))) if total is not None else ZERO
 
 
 def quota_used(client: Client | int, period_start: datetime) -> int:
-    return (QuotaUse.select().where(QuotaUse.client == client, QuotaUse.period_start == to_db(period_start),
-                                    QuotaUse.released_at.is_null()).count())
+    return prepared.scalar(_quota_used, _id_of(client), to_db(period_start))
 
 
 def billing_view(ticket: Ticket, tariff, tz, now: datetime) -> BillingView:

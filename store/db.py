@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import peewee
-from playhouse.db_url import connect
 
 from daemon.errors import ConfigError
 
@@ -38,6 +37,9 @@ def open_database(url: str) -> peewee.Database:
         except ImportError:
             raise ConfigError("store.url is PostgreSQL but psycopg2 is not installed: "
                               "pip install 'oneassist-desk[postgres]'") from None
+        # playhouse.db_url loads the PostgreSQL driver: imported here, not on a SQLite desk.
+        from playhouse.db_url import connect
+
         return connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
     raise ConfigError(f"store.url = {url!r} is not supported; use sqlite:///PATH or postgresql://…")
 

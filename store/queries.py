@@ -10,17 +10,46 @@ from daemon.config import Settings
 from daemon.model import ClientRef, InboundMail, RouteView, ThreadInfo, TicketRef
 from parsers.subjects import has_reply_prefix, normalize_subject, ticket_keys_in_subject
 from parsers.tokens import ticket_key_from_recipients
+from store import prepared
 from store.db import from_db, to_db
 from store.models import AutoReplyLog, Client, ClientAddress, Message, Ticket
 
 SUBJECT_WINDOW = timedelta(days=30)
 
 
+def _addresses_of(client_id):
+    return ClientAddress.select(ClientAddress.email).where(ClientAddress.client == client_id)
+
+
+def _client_of_address(address):
+    return Client.select().join(ClientAddress).where(ClientAddress.email == address)
+
+
+def _message_with_key(key, limit):
+    return Message.select(Message.id).where(Message.dedupe_key == key).limit(limit)
+
+
+def _autoreplies(address, since):
+    return (AutoReplyLog.select(AutoReplyLog.kind, peewee.fn.COUNT(AutoReplyLog.id))
+            .where(AutoReplyLog.address == address, AutoReplyLog.sent_at >= since)
+            .group_by(AutoReplyLog.kind))
+
+
+def _ticket_with_key(key):
+    return Ticket.select().where(Ticket.key == key)
+
+
+def _subject_candidates(client_id, norm, since):
+    return Ticket.select().where(Ticket.client == client_id, Ticket.subject_norm == norm,
+                                 Ticket.created_at >= since)
+
+
 def client_ref(client: Client) -> ClientRef:
     return ClientRef(
         id=client.id, email=client.email, name=client.name, tariff=client.tariff,
         manager_email=client.manager_email, language=client.language, active=client.active,
-        addresses=tuple(a.email for a in client.addresses), assistant_email=client.assistant_email,
+        addresses=tuple(email for (email,) in prepared.rows(_addresses_of, client.id)),
+        assistant_email=client.assistant_email,
     )
 
 
@@ -62,25 +91,20 @@ def thread_info(ticket_id: int, settings: Settings | None = None, now: datetime 
 
 
 def client_by_address(address: str) -> Client | None:
-    row = (ClientAddress.select(ClientAddress, Client).join(Client)
-           .where(ClientAddress.email == address.lower()).first())
-    return row.client if row else None
+    return prepared.model(Client, _client_of_address, address.lower())
 
 
 def ticket_by_key(key: str) -> Ticket | None:
-    return Ticket.get_or_none(Ticket.key == key.upper())
+    return prepared.model(Ticket, _ticket_with_key, key.upper())
 
 
 def dedupe_exists(key: str) -> bool:
-    return Message.select(Message.id).where(Message.dedupe_key == key).exists()
+    return bool(prepared.rows(_message_with_key, key, 1))
 
 
 def autoreplies_since(address: str, since: datetime) -> dict[str, int]:
     """Automatic mails sent to an address since a moment, by kind (ack, join), in one query."""
-    rows = (AutoReplyLog.select(AutoReplyLog.kind, peewee.fn.COUNT(AutoReplyLog.id))
-            .where(AutoReplyLog.address == address, AutoReplyLog.sent_at >= to_db(since))
-            .group_by(AutoReplyLog.kind).tuples())
-    return dict(rows)
+    return dict(prepared.rows(_autoreplies, address, to_db(since)))
 
 
 def _open_invoice_id(client: Client) -> int | None:
@@ -125,8 +149,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
     candidates: list[TicketRef] = []
     if client is not None and has_reply_prefix(mail.subject):
         norm = normalize_subject(mail.subject, prefix)
-        rows = (Ticket.select().where(Ticket.client == client, Ticket.subject_norm == norm,
-                                      Ticket.created_at >= to_db(now - SUBJECT_WINDOW)))
+        rows = prepared.models(Ticket, _subject_candidates, client.id, norm, to_db(now - SUBJECT_WINDOW))
         candidates = [ticket_ref(t) for t in rows]
 
     sent = autoreplies_since(mail.from_addr, now - timedelta(hours=24))

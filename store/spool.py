@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from store import prepared
 from store.db import from_db, to_db, write_transaction
 from store.models import SpoolEntry
 
@@ -63,8 +64,15 @@ def pending_ids(limit: int = 1000) -> list[int]:
     return [row.id for row in query]
 
 
+def _entry(entry_id):
+    return SpoolEntry.select().where(SpoolEntry.id == entry_id)
+
+
 def get(entry_id: int) -> SpoolEntry:
-    return SpoolEntry.get_by_id(entry_id)
+    entry = prepared.model(SpoolEntry, _entry, entry_id)
+    if entry is None:
+        raise SpoolEntry.DoesNotExist(f"spool entry {entry_id}")
+    return entry
 
 
 def arrival_of(entry: SpoolEntry) -> datetime | None:

@@ -14,7 +14,7 @@ def roundtrip(**kw):
             "to": ("ivan@client.test",), "subject": "Тема", "text": "Текст", "html": None,
             "message_id": "oneassist.1@desk.test", "date": NOW, "loop_id": "support@desk.test"}
     args.update(kw)
-    raw = build_message(**args).as_bytes()
+    raw = build_message(**args)
     return raw, message_from_bytes(raw, policy=policy.default)
 
 
