@@ -13,6 +13,8 @@ import random
 from collections import Counter as Tally
 from datetime import datetime, timedelta
 
+import peewee
+
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
 from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
 from daemon.faults import checkpoint
@@ -37,15 +39,25 @@ def recover_interrupted(node: str | None = None) -> int:
     return count
 
 
-def claim(now: datetime, node: str, limit: int) -> list[Outbox]:
+# A claimed batch is held in memory while it is sent: staff notices carry the
+# client's files, and fifty of them at once would be the daemon's peak RSS.
+CLAIM_BYTES = 2 * 1024 * 1024
+
+
+def claim(now: datetime, node: str, limit: int, max_bytes: int = CLAIM_BYTES) -> list[Outbox]:
     with write_transaction():
-        query = (Outbox.select(Outbox.id).where(Outbox.status == "pending",
-                                                Outbox.next_attempt_at <= to_db(now))
+        query = (Outbox.select(Outbox.id, peewee.fn.LENGTH(Outbox.raw))
+                 .where(Outbox.status == "pending", Outbox.next_attempt_at <= to_db(now))
                  .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
         if is_postgres():
             # Two daemons never claim the same row (DESIGN section 6).
             query = query.for_update("FOR UPDATE SKIP LOCKED")
-        ids = [row.id for row in query]
+        ids, total = [], 0
+        for row_id, size in query.tuples():
+            if ids and total + size > max_bytes:
+                break
+            ids.append(row_id)
+            total += size
         if not ids:
             return []
         (Outbox.update(status="sending", claimed_by=node)
@@ -85,8 +97,14 @@ class OutboxWorker:
                 for result in results:
                     tally[self.record(by_id[result.key], result, now)] += 1
             checkpoint("marked-sent")
-            if len(rows) < limit:
+            if len(rows) < limit and not self.more_pending(now):
                 return tally
+
+    @staticmethod
+    def more_pending(now: datetime) -> bool:
+        # A batch cut short by CLAIM_BYTES leaves due rows behind.
+        return Outbox.select(Outbox.id).where(Outbox.status == "pending",
+                                              Outbox.next_attempt_at <= to_db(now)).exists()
 
     def record(self, row: Outbox, result: SendResult, now: datetime) -> str:
         verdict = classify_smtp(result.code)

@@ -19,6 +19,7 @@ import schedule
 
 from daemon.adapters import systemd
 from daemon.adapters.imap import ImapMailbox
+from daemon.adapters.memory import release_free_memory
 from daemon.adapters.smtp import SmtpSender
 from daemon.clock import Clock, SystemClock
 from daemon.config import Settings
@@ -58,6 +59,7 @@ class Service:
         tally = self.pipeline.process_pending()
         if tally:
             self.outbox_wake.set()
+            release_free_memory()
         return tally
 
     def fetch_once(self) -> int:
@@ -94,7 +96,10 @@ class Service:
 
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
         worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts)
-        return worker.flush(self.clock.now())
+        tally = worker.flush(self.clock.now())
+        if tally:
+            release_free_memory()
+        return tally
 
     def run_once(self) -> dict[str, int]:
         """`oneassist run --once`: fetch what waits, process it, send what is due, return."""

@@ -25,7 +25,7 @@ from store.spool import Fetched
 log = logging.getLogger("oneassist.imap")
 
 # Keep one FETCH response well below the daemon's memory budget.
-MAX_FETCH_BYTES = 4 * 1024 * 1024
+MAX_FETCH_BYTES = 2 * 1024 * 1024
 NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
 
 
