@@ -47,7 +47,7 @@ def quarantine_oversized(box: ImapMailbox, account: str, uidvalidity: int, uids:
         with write_transaction():
             SpoolEntry.insert(
                 account=account, mailbox=s.folder, uidvalidity=uidvalidity, uid=uid, sha256="",
-                size=sizes[uid], raw=b"", state="quarantined", outcome="oversized", attempts=1,
+                size=sizes[uid], state="quarantined", outcome="oversized", attempts=1,
                 error=f"{sizes[uid]} bytes is over imap.max_message_bytes = {s.max_message_bytes}; "
                       f"the mail was left on the server in {s.quarantine_folder}",
                 fetched_at=to_db(now), processed_at=to_db(now),

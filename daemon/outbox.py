@@ -22,7 +22,7 @@ from daemon.model import Notice
 from daemon.notices import Notifier
 from store.apply import enqueue
 from store.db import is_postgres, to_db, write_transaction
-from store.models import Outbox
+from store.models import Outbox, OutboxBody
 
 log = logging.getLogger("oneassist.outbox")
 
@@ -46,7 +46,7 @@ CLAIM_BYTES = 2 * 1024 * 1024
 
 def claim(now: datetime, node: str, limit: int, max_bytes: int = CLAIM_BYTES) -> list[Outbox]:
     with write_transaction():
-        query = (Outbox.select(Outbox.id, peewee.fn.LENGTH(Outbox.raw))
+        query = (Outbox.select(Outbox.id, peewee.fn.LENGTH(OutboxBody.raw)).join(OutboxBody)
                  .where(Outbox.status == "pending", Outbox.next_attempt_at <= to_db(now))
                  .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
         if is_postgres():
@@ -72,6 +72,11 @@ def _save(row: Outbox) -> None:
                    Outbox.resends, Outbox.next_attempt_at])
 
 
+def bodies_of(ids: list[int]) -> dict[int, bytes]:
+    query = OutboxBody.select(OutboxBody.outbox, OutboxBody.raw).where(OutboxBody.outbox.in_(ids)).tuples()
+    return {outbox_id: bytes(raw) for outbox_id, raw in query}
+
+
 class OutboxWorker:
     def __init__(self, sender: SmtpSender, notifier: Notifier, node: str, max_attempts: int,
                  rng: random.Random | None = None) -> None:
@@ -87,8 +92,10 @@ class OutboxWorker:
             rows = claim(now, self.node, limit)
             if not rows:
                 return tally
-            envelopes = [Envelope(r.id, r.envelope_from, tuple(r.recipients.split("\n")), bytes(r.raw))
+            raw = bodies_of([r.id for r in rows])
+            envelopes = [Envelope(r.id, r.envelope_from, tuple(r.recipients.split("\n")), raw[r.id])
                          for r in rows]
+            del raw
             results = self.sender.send_many(envelopes)
             if any(classify_smtp(r.code) == OK for r in results):
                 checkpoint("smtp-accepted")

@@ -130,14 +130,15 @@ class Pipeline:
 
     def process_one(self, entry_id: int) -> str:
         entry = spool.get(entry_id)
+        raw = spool.raw_of(entry_id)
         now = self.clock.now()
         arrived = spool.arrival_of(entry) or now
         try:
-            mail = parse(bytes(entry.raw), max_bytes=self.settings.imap.max_message_bytes)
+            mail = parse(raw, max_bytes=self.settings.imap.max_message_bytes)
         except QuarantineError as exc:
             return self.fail(entry, f"unparseable: {exc}", final=True)
         try:
-            fail_on("route", bytes(entry.raw))
+            fail_on("route", raw)
             key = dedupe_key(mail)
             is_staff = self.settings.staff_by_email(mail.from_addr) is not None
             parsed = self.parse_tags(mail, now) if is_staff else None
@@ -147,7 +148,7 @@ class Pipeline:
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
             stored = strip_reply(mail.text) if decision_route.kind == "client_reply" else mail.text
             if decision_route.kind == "staff" and parsed is not None:
-                decision = self.decide_staff(mail, decision_route, view, parsed, entry.id, now, bytes(entry.raw))
+                decision = self.decide_staff(mail, decision_route, view, parsed, entry.id, now, raw)
             else:
                 decision = decide(decision_route, mail, view, arrived, self.policy, text=stored)
             try:

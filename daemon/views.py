@@ -11,6 +11,7 @@ import peewee
 from daemon.config import Settings
 from daemon.errors import OneAssistError
 from parsers.addresses import normalize
+from store import spool
 from store.db import from_db, to_db, write_transaction
 from store.models import (
     AttachmentMeta,
@@ -190,7 +191,7 @@ def show_quarantine(entry_id: int) -> dict[str, Any]:
         raise NotFound(f"spool entry {entry_id} is not in quarantine (see: oneassist quarantine list)")
     return {"id": entry.id, "mailbox": entry.mailbox, "uidvalidity": entry.uidvalidity, "uid": entry.uid,
             "size": entry.size, "sha256": entry.sha256, "attempts": entry.attempts,
-            "fetched_at": _iso(entry.fetched_at), "error": entry.error, "raw_bytes": bytes(entry.raw)}
+            "fetched_at": _iso(entry.fetched_at), "error": entry.error, "raw_bytes": spool.raw_of(entry.id)}
 
 
 def export_all() -> dict[str, Any]:
@@ -198,11 +199,11 @@ def export_all() -> dict[str, Any]:
     tickets = []
     for ticket in Ticket.select().order_by(Ticket.number):
         doc = ticket_document(ticket)
-        raw_by_message = {m.id: m.spool for m in ticket.messages if m.spool_id}
+        spool_of_message = {m.id: m.spool_id for m in ticket.messages if m.spool_id}
         for message, row in zip(doc["messages"], ticket.messages.order_by(Message.created_at, Message.id),
                                 strict=True):
-            spool_entry = raw_by_message.get(row.id)
-            message["raw_base64"] = base64.b64encode(bytes(spool_entry.raw)).decode() if spool_entry else None
+            entry_id = spool_of_message.get(row.id)
+            message["raw_base64"] = base64.b64encode(spool.raw_of(entry_id)).decode() if entry_id else None
         tickets.append(doc)
     return {
         "format": "oneassist-export/1",

@@ -25,6 +25,7 @@ from store.models import (
     Event,
     Message,
     Outbox,
+    OutboxBody,
     SpoolEntry,
     Ticket,
     Timer,
@@ -54,12 +55,16 @@ def create_ticket(client: Client, subject: str, prefix: str, now: datetime,
     )
 
 
-def _insert_outbox(message_id, ticket, kind, envelope_from, recipients, raw, status, attempts, resends,
+def _insert_outbox(message_id, ticket, kind, envelope_from, recipients, status, attempts, resends,
                    next_attempt_at, last_error, created_at, claimed_by):
     return Outbox.insert(message_id=message_id, ticket=ticket, kind=kind, envelope_from=envelope_from,
-                         recipients=recipients, raw=raw, status=status, attempts=attempts, resends=resends,
+                         recipients=recipients, status=status, attempts=attempts, resends=resends,
                          next_attempt_at=next_attempt_at, last_error=last_error, created_at=created_at,
                          claimed_by=claimed_by)
+
+
+def _insert_outbox_body(outbox, raw):
+    return OutboxBody.insert(outbox=outbox, raw=raw)
 
 
 def _insert_message(ticket, direction, kind, dedupe_key, message_id, sender, recipients, subject, text,
@@ -110,8 +115,10 @@ def add_event(ticket: Ticket | int | None, kind: str, detail: str, now: datetime
 
 def enqueue(mail: OutboundMail, now: datetime) -> int:
     """The outbox row of a rendered mail; returns its id."""
-    return prepared.insert(_insert_outbox, mail.message_id, mail.ticket_id, mail.kind, mail.envelope_from,
-                           "\n".join(mail.recipients), mail.raw, "pending", 0, 0, to_db(now), "", to_db(now), "")
+    outbox_id = prepared.insert(_insert_outbox, mail.message_id, mail.ticket_id, mail.kind, mail.envelope_from,
+                                "\n".join(mail.recipients), "pending", 0, 0, to_db(now), "", to_db(now), "")
+    prepared.execute(_insert_outbox_body, outbox_id, mail.raw)
+    return outbox_id
 
 
 def record_outgoing(ticket: Ticket | None, mail: OutboundMail, subject: str, now: datetime) -> None:

@@ -46,8 +46,22 @@ def _v4(db: peewee.Database) -> None:
     db.create_tables([models.QuotaUse, models.Invoice, models.LedgerEntry], safe=True)
 
 
+def _move_raw(db: peewee.Database, table: str, body: type[peewee.Model], key: str) -> None:
+    if "raw" not in {c.name for c in db.get_columns(table)}:
+        return
+    db.execute_sql(f'INSERT INTO "{body._meta.table_name}" ("{key}", "raw") SELECT "id", "raw" FROM "{table}"')
+    migrate(SchemaMigrator.from_database(db).drop_column(table, "raw"))
+
+
+def _v5(db: peewee.Database) -> None:
+    """Mail bytes in their own tables, so bookkeeping updates do not rewrite them."""
+    db.create_tables([models.SpoolBody, models.OutboxBody], safe=True)
+    _move_raw(db, "spool_entry", models.SpoolBody, "entry_id")
+    _move_raw(db, "outbox", models.OutboxBody, "outbox_id")
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 
 
 def current_version(db: peewee.Database) -> int:

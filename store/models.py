@@ -82,7 +82,6 @@ class SpoolEntry(BaseModel):
     sha256 = pw.CharField(max_length=64, index=True)
     size = pw.IntegerField()
     internaldate = pw.DateTimeField(null=True)
-    raw = pw.BlobField()
     # pending -> done | ignored | quarantined
     state = pw.CharField(max_length=16, default="pending", index=True)
     attempts = pw.IntegerField(default=0)
@@ -133,7 +132,6 @@ class Outbox(BaseModel):
     kind = pw.CharField(max_length=32)
     envelope_from = pw.CharField(max_length=320)
     recipients = pw.TextField()
-    raw = pw.BlobField()
     # pending -> sending -> sent | dead ; 'sending' rows found at start-up are ambiguous.
     status = pw.CharField(max_length=16, default="pending", index=True)
     attempts = pw.IntegerField(default=0)
@@ -143,6 +141,24 @@ class Outbox(BaseModel):
     created_at = pw.DateTimeField()
     sent_at = pw.DateTimeField(null=True)
     claimed_by = pw.CharField(max_length=64, default="")
+
+
+class SpoolBody(BaseModel):
+    """The bytes of a spooled mail, apart from its bookkeeping row (schema v5).
+
+    SQLite rewrites a whole row, overflow pages included, on every UPDATE: a
+    state change of a spool entry or an outbox row would copy a 2 MB mail again.
+    """
+
+    entry = pw.ForeignKeyField(SpoolEntry, primary_key=True, backref="bodies", on_delete="CASCADE")
+    raw = pw.BlobField()
+
+
+class OutboxBody(BaseModel):
+    """The bytes of an outgoing mail, apart from its send bookkeeping (schema v5)."""
+
+    outbox = pw.ForeignKeyField(Outbox, primary_key=True, backref="bodies", on_delete="CASCADE")
+    raw = pw.BlobField()
 
 
 class AutoReplyLog(BaseModel):
@@ -233,5 +249,5 @@ class FolderState(BaseModel):
         indexes = ((("account", "mailbox"), True),)
 
 
-MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, Message,
-          AttachmentMeta, Outbox, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry)
+MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, SpoolBody, Message,
+          AttachmentMeta, Outbox, OutboxBody, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry)

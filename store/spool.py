@@ -13,7 +13,7 @@ from datetime import datetime
 
 from store import prepared
 from store.db import from_db, to_db, write_transaction
-from store.models import SpoolEntry
+from store.models import SpoolBody, SpoolEntry
 
 MAX_ATTEMPTS = 3
 
@@ -45,15 +45,22 @@ def put_many(account: str, mailbox: str, uidvalidity: int, items: list[Fetched],
     rows = [{
         "account": account, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": item.uid,
         "sha256": hashlib.sha256(item.raw).hexdigest(), "size": len(item.raw),
-        "internaldate": to_db(item.internaldate), "raw": item.raw, "state": "pending",
-        "fetched_at": to_db(now),
+        "internaldate": to_db(item.internaldate), "state": "pending", "fetched_at": to_db(now),
     } for item in items]
+    raw_by_uid = {item.uid: item.raw for item in items}
     with write_transaction():
-        already = known_uids(account, mailbox, uidvalidity, (item.uid for item in items))
+        already = known_uids(account, mailbox, uidvalidity, raw_by_uid)
         fresh = [row for row in rows if row["uid"] not in already]
         for i in range(0, len(fresh), 50):
             # A concurrent fetcher may have won the race: the unique key makes it a no-op.
             SpoolEntry.insert_many(fresh[i:i + 50]).on_conflict_ignore().execute()
+        for i in range(0, len(fresh), 50):
+            uids = [row["uid"] for row in fresh[i:i + 50]]
+            ids = (SpoolEntry.select(SpoolEntry.id, SpoolEntry.uid)
+                   .where(SpoolEntry.account == account, SpoolEntry.mailbox == mailbox,
+                          SpoolEntry.uidvalidity == uidvalidity, SpoolEntry.uid.in_(uids)).tuples())
+            for entry_id, uid in ids:
+                SpoolBody.insert(entry=entry_id, raw=raw_by_uid[uid]).on_conflict_ignore().execute()
     return len(fresh)
 
 
@@ -66,6 +73,16 @@ def pending_ids(limit: int = 1000) -> list[int]:
 
 def _entry(entry_id):
     return SpoolEntry.select().where(SpoolEntry.id == entry_id)
+
+
+def _body(entry_id):
+    return SpoolBody.select(SpoolBody.raw).where(SpoolBody.entry == entry_id)
+
+
+def raw_of(entry_id: int) -> bytes:
+    """The mail's bytes as fetched (empty for a mail left on the server as oversized)."""
+    raw = prepared.scalar(_body, entry_id)
+    return bytes(raw) if raw is not None else b""
 
 
 def get(entry_id: int) -> SpoolEntry:

@@ -2,6 +2,7 @@
 
 from email import message_from_bytes, policy
 
+from daemon.outbox import bodies_of
 from store import spool
 from store.models import Message, Outbox, SpoolEntry, Ticket
 
@@ -21,7 +22,8 @@ def mail(sender="ivan@client.test", subject="Билеты в театр", body="
 def outgoing(audience="client."):
     """Outgoing mail for one audience (clients by default; staff notifications are separate)."""
     rows = Outbox.select().where(Outbox.kind.startswith(audience)).order_by(Outbox.id)
-    return [message_from_bytes(bytes(o.raw), policy=policy.default) for o in rows]
+    raw = bodies_of([o.id for o in rows])
+    return [message_from_bytes(raw[o.id], policy=policy.default) for o in rows]
 
 
 def test_new_task_creates_ticket_and_ack(desk):
@@ -88,7 +90,7 @@ def test_unknown_sender_join_once_per_day(desk):
 def test_header_injection_subject_is_flattened(desk):
     desk.client("ivan@client.test")
     desk.deliver(mail(subject="=?UTF-8?Q?Hello_=0ABcc:_victim@evil?="))
-    (raw,) = [bytes(o.raw) for o in Outbox.select().where(Outbox.kind == "client.notice.ack")]
+    (raw,) = bodies_of([o.id for o in Outbox.select().where(Outbox.kind == "client.notice.ack")]).values()
     head = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[0]
     assert b"\nBcc:" not in head and b"victim@evil" in head
     ack = message_from_bytes(raw, policy=policy.default)
@@ -110,7 +112,7 @@ def test_mail_without_a_sender_is_kept_and_never_answered(desk):
     raw = b"\x00" * 10 + b"not a mail"
     assert desk.deliver(raw) == "automatic"
     entry = SpoolEntry.get()
-    assert entry.state == "ignored" and bytes(entry.raw) == raw
+    assert entry.state == "ignored" and spool.raw_of(entry.id) == raw
     assert Outbox.select().count() == 0
 
 
