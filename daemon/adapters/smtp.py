@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
+from daemon.adapters import smtp_wire
 from daemon.adapters.imap import tls_context
 from daemon.config import SmtpSettings
 
 log = logging.getLogger("oneassist.smtp")
+smtp_wire.install()
 
 
 @dataclass(frozen=True)
