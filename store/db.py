@@ -40,7 +40,7 @@ def open_database(url: str) -> peewee.Database:
         # playhouse.db_url loads the PostgreSQL driver: imported here, not on a SQLite desk.
         from playhouse.db_url import connect
 
-        return connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+        return connect(url.replace("postgres://", "postgresql://", 1))
     raise ConfigError(f"store.url = {url!r} is not supported; use sqlite:///PATH or postgresql://…")
 
 

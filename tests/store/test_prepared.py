@@ -1,0 +1,61 @@
+"""store.prepared: a builder whose parameters do not line up fails loudly, and the same
+hot path runs on PostgreSQL (the machine's server on 127.0.0.1:5432, as in CI)."""
+
+import uuid
+from dataclasses import replace
+
+import peewee
+import pytest
+
+from store import prepared
+from store.db import close_db, init_db
+from store.models import Event, Message, Ticket
+from tests.store.conftest import Desk, make_settings
+from tests.store.test_pipeline import mail, outgoing
+
+
+def _swapped(kind, detail):
+    return Event.insert(ticket=None, at=None, kind=detail, detail=kind)
+
+
+def test_parameters_out_of_order_are_refused_naming_types_not_values(tmp_path):
+    init_db(f"sqlite:///{tmp_path / 'd.db'}")
+    try:
+        with pytest.raises(prepared.StatementOrderError) as caught:
+            prepared.execute(_swapped, "status", "секретный текст письма")
+        assert "секретный" not in str(caught.value) and "str" in str(caught.value)
+    finally:
+        close_db()
+
+
+@pytest.fixture
+def pg_desk(tmp_path):
+    try:
+        admin = peewee.PostgresqlDatabase("test", host="127.0.0.1", port=5432, user="postgres")
+        admin.connect()
+    except peewee.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
+    name = f"oneassist_{uuid.uuid4().hex[:12]}"
+    admin.execute_sql(f'CREATE DATABASE "{name}"')
+    settings = replace(make_settings(tmp_path), store_url=f"postgresql://postgres@127.0.0.1:5432/{name}")
+    init_db(settings.store_url)
+    try:
+        yield Desk(settings)
+    finally:
+        close_db()
+        admin.execute_sql(f'DROP DATABASE "{name}"')
+        admin.close()
+
+
+def test_new_task_and_reply_on_postgresql(pg_desk):
+    pg_desk.client("ivan@client.test")
+    assert pg_desk.deliver(mail()) == "new-ticket"
+    assert pg_desk.deliver(mail(subject="Re: Билеты в театр", mid="<t2@client.test>",
+                                extra="In-Reply-To: <t1@client.test>\r\n")) == "reply"
+    assert pg_desk.deliver(mail()) == "duplicate"
+    ticket = Ticket.get()
+    assert ticket.key == "OA-1"
+    assert Message.select().where(Message.ticket == ticket, Message.direction == "in").count() == 2
+    (ack,) = outgoing()  # the bytes come back from outbox_body (bytea) intact
+    assert ack["Subject"] == "[OA-1] Билеты в театр"
+    assert "Анна" in ack.get_body(("plain",)).get_content()
