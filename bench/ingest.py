@@ -351,6 +351,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "like_for_like_seconds": _r(fetch["seconds"] + per_send * expected_acks),
             "cpu_seconds": _r(fetch["cpu_seconds"] + send["cpu_seconds"]),
             "machine": floor_machine,
+            # The most mails per second one core can even fetch and parse with this stack.
+            "fetch_and_parse_per_cpu_second": _r(fetch["mails"] / max(
+                1e-9, fetch["cpu_seconds"] + fetch["stdlib_parse_cpu_seconds"])),
         }
 
     d, f = result["daemon"], result["floor"]
@@ -451,6 +454,9 @@ def summary(r: dict[str, Any]) -> str:
         f"  aiosmtplib send, 1 connection {sec(f['send']['seconds'])}   ({f['send']['mails']} mails)",
         f"  floor = fetch + send          {sec(f['seconds'])}   ({f['cpu_seconds']:.2f} s CPU; other processes "
         f"kept {f['machine']['other_processes_cpus']:.2f} CPUs busy meanwhile)",
+        f"  not in the floor: stdlib parse {f['fetch']['stdlib_parse_cpu_seconds']:.2f} s CPU "
+        f"(email.message_from_bytes); FETCH + parse alone = {f['fetch_and_parse_per_cpu_second']:.0f} "
+        "mails per CPU second",
         "",
         f"end-to-end / floor              {q['end_to_end_over_floor'] or float('nan'):.2f}   "
         f"(target <= {t['end_to_end_over_floor']}: {mark(t['ratio_met'])})",

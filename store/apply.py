@@ -175,7 +175,8 @@ def set_fields(ticket: Ticket, changes: tuple[tuple[str, object], ...], now: dat
     if dict(changes).get("status") in CLOSED:
         ticket.closed_at = to_db(now)
     ticket.updated_at = to_db(now)
-    ticket.save()
+    # Only what changed: a full-row UPDATE is mostly peewee writing SQL for unchanged columns.
+    ticket.save(only=ticket.dirty_fields)
 
 
 def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> None:

@@ -19,7 +19,7 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",
     "foreign_keys": 1,
     "busy_timeout": 30000,
-    "cache_size": -4000,
+    "cache_size": -2000,
 }
 
 
