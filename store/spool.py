@@ -59,8 +59,8 @@ def put_many(account: str, mailbox: str, uidvalidity: int, items: list[Fetched],
             ids = (SpoolEntry.select(SpoolEntry.id, SpoolEntry.uid)
                    .where(SpoolEntry.account == account, SpoolEntry.mailbox == mailbox,
                           SpoolEntry.uidvalidity == uidvalidity, SpoolEntry.uid.in_(uids)).tuples())
-            for entry_id, uid in ids:
-                SpoolBody.insert(entry=entry_id, raw=raw_by_uid[uid]).on_conflict_ignore().execute()
+            bodies = [{"entry": entry_id, "raw": raw_by_uid[uid]} for entry_id, uid in ids]
+            SpoolBody.insert_many(bodies).on_conflict_ignore().execute()
     return len(fresh)
 
 
