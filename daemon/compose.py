@@ -76,7 +76,11 @@ def _fold(name: str, value: str) -> str:
 
 
 def _header(name: str, value: str) -> str:
-    """One header line: cleaned of CR/LF, RFC 2047-encoded only where it must be."""
+    """One header line: cleaned of CR/LF, RFC 2047-encoded only where it must be.
+
+    Every header goes through here, so a non-ASCII value (an internationalized address
+    from a mail, say) is encoded rather than failing the whole notice.
+    """
     value = clean_header_text(value)
     if value.isascii():
         return _fold(name, value)
@@ -160,22 +164,22 @@ def build_message(
     headers = [
         _address(identity.display_name, identity.address, "From"),
         # Only the addresses the decision named: never a Cc of the inbound mail (test 25).
-        _fold("To", ", ".join(clean_header_text(a) for a in to)),
+        _header("To", ", ".join(clean_header_text(a) for a in to)),
         _header("Subject", subject),
         f"Date: {format_datetime(date)}",
         f"Message-ID: <{clean_header_text(message_id)}>",
     ]
     if identity.reply_to:
-        headers.append(_fold("Reply-To", clean_header_text(identity.reply_to)))
+        headers.append(_header("Reply-To", identity.reply_to))
     if in_reply_to:
-        headers.append(_fold("In-Reply-To", f"<{clean_header_text(in_reply_to)}>"))
+        headers.append(_header("In-Reply-To", f"<{clean_header_text(in_reply_to)}>"))
     refs = [r for r in references if r][-10:]
     if refs:
-        headers.append(_fold("References", " ".join(f"<{clean_header_text(r)}>" for r in refs)))
+        headers.append(_header("References", " ".join(f"<{clean_header_text(r)}>" for r in refs)))
     headers.append(f"Auto-Submitted: {'auto-replied' if autoreply else 'auto-generated'}")
     # Ask robots not to answer, and mark the mail as ours for loop detection (test 18, 19).
     headers.append("X-Auto-Response-Suppress: All")
-    headers.append(_fold("X-Loop", clean_header_text(loop_id)))
+    headers.append(_header("X-Loop", loop_id))
     for name, value in (extra_headers or {}).items():
         headers.append(_header(name, value))
     headers.append("MIME-Version: 1.0")

@@ -44,3 +44,12 @@ def test_attachments_keep_names_and_bytes():
     assert parts[0].get_content() == payload and parts[1].get_content() == b"a\r\nb\n"
     assert mail.get_body(("html",)).get_content().strip() == "<p>Текст</p>"
     assert mail["Auto-Submitted"] == "auto-replied" and mail["X-Loop"] == "support@desk.test"
+
+
+def test_long_ascii_headers_fold_and_non_ascii_ones_are_encoded_not_fatal():
+    refs = tuple(f"{i}.abcdefabcdef.reference@client.example" for i in range(10))
+    raw, mail = roundtrip(references=refs, in_reply_to=refs[-1], to=("иван@почта.рф",))
+    head = raw.split(b"\n\n", 1)[0].decode("ascii")
+    assert all(len(line) <= 78 for line in head.splitlines() if not line.startswith(("Subject", " =?")))
+    assert mail["References"].split() == [f"<{r}>" for r in refs]
+    assert "иван@почта.рф" in str(mail["To"])
