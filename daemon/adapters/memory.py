@@ -11,7 +11,6 @@ daemon's CPU (bench/README.md).
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
 
 _trim: Callable[[int], int] | None = None
@@ -19,9 +18,13 @@ _trim: Callable[[int], int] | None = None
 
 def _load() -> Callable[[int], int] | None:
     try:
+        # Imported here: a unit with MemoryDenyWriteExecute= must lose only this, never
+        # the daemon (ctypes makes a callback at import; libffi 3.4 manages under W^X).
+        import ctypes
+
         # The interpreter's own symbols include libc's: no ldconfig lookup.
         return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
+    except (ImportError, OSError, AttributeError, MemoryError):  # not glibc (musl, macOS), or no ctypes
         return None
 
 
