@@ -539,6 +539,12 @@ def floor_send(host: str, port: int, mails: list[tuple[str, str, bytes]]) -> dic
     """Send (from, to, raw) mails one after another over one aiosmtplib connection."""
     import aiosmtplib
 
+    from daemon.adapters import smtp_wire
+
+    # This process imported the daemon's SMTP adapter (through the rig); the floor is the
+    # library as shipped, without the daemon's faster line-end handling.
+    smtp_wire.uninstall()
+
     async def run() -> dict[str, Any]:
         started, cpu = time.monotonic(), time.process_time()
         client = aiosmtplib.SMTP(hostname=host, port=port, timeout=60, start_tls=False, use_tls=False)

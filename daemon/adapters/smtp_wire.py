@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 log = logging.getLogger("oneassist.smtp")
+_originals: dict[str, object] = {}
 
 
 def crlf_line_endings(message: bytes) -> bytes:
@@ -45,7 +46,20 @@ def install() -> bool:
         log.warning("smtp: this aiosmtplib has no normalize_message_line_endings/PERIOD_REGEX; "
                     "sending with its own (slower) line-end handling")
         return False
+    if not _originals:
+        _originals.update(protocol_crlf=protocol.normalize_message_line_endings,
+                          smtp_crlf=smtp.normalize_message_line_endings, periods=protocol.PERIOD_REGEX)
     protocol.normalize_message_line_endings = crlf_line_endings
     smtp.normalize_message_line_endings = crlf_line_endings
     protocol.PERIOD_REGEX = LineStartPeriods()
     return True
+
+
+def uninstall() -> None:
+    """aiosmtplib as shipped again: the benchmark's floor measures the plain library."""
+    from aiosmtplib import protocol, smtp
+
+    if _originals:
+        protocol.normalize_message_line_endings = _originals["protocol_crlf"]
+        smtp.normalize_message_line_endings = _originals["smtp_crlf"]
+        protocol.PERIOD_REGEX = _originals["periods"]

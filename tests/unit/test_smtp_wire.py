@@ -6,6 +6,7 @@ import re
 from aiosmtplib import protocol, smtp
 
 import daemon.adapters.smtp  # noqa: F401 - installs the fast paths
+from daemon.adapters import smtp_wire
 from daemon.adapters.smtp_wire import LineStartPeriods, crlf_line_endings
 
 LIBRARY_LINE_ENDINGS = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
@@ -32,7 +33,14 @@ def test_same_bytes_as_the_library_on_edges_and_random_input():
         assert periods.sub(b"..", normalized) == LIBRARY_PERIODS.sub(b"..", normalized), sample
 
 
-def test_installed_where_aiosmtplib_looks_them_up():
+def test_installed_where_aiosmtplib_looks_them_up_and_removable():
     assert protocol.normalize_message_line_endings is crlf_line_endings
     assert smtp.normalize_message_line_endings is crlf_line_endings
     assert isinstance(protocol.PERIOD_REGEX, LineStartPeriods)
+    smtp_wire.uninstall()
+    try:
+        assert protocol.normalize_message_line_endings is not crlf_line_endings
+        assert smtp.normalize_message_line_endings is protocol.normalize_message_line_endings
+        assert protocol.PERIOD_REGEX.pattern == rb"(?m)^\."
+    finally:
+        smtp_wire.install()
