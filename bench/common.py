@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemon.sandbox.dovecot import DEFAULT_PASSWORD, DovecotServer, dovecot_binary
+from daemon.sandbox.dovecot import DEFAULT_PASSWORD, DovecotServer, dovecot_binary, proc_stats
 from daemon.sandbox.smtp import SmtpSink
 from tests.integration.deskrig import ROOT, DeskRig
 
@@ -243,18 +243,8 @@ def group_cpu_seconds(pgid: int | None) -> float:
     """
     if not pgid:
         return 0.0
-    total = 0.0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / _TICK
-    return total
+    return sum((int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / _TICK
+               for _pid, f in proc_stats() if int(f[2]) == pgid)
 
 
 def _machine_ticks() -> tuple[int, int]:

@@ -98,6 +98,11 @@ def ticket_by_key(key: str) -> Ticket | None:
     return prepared.model(Ticket, _ticket_with_key, key.upper())
 
 
+def _ref_of_key(key: str | None) -> TicketRef | None:
+    row = ticket_by_key(key) if key else None
+    return ticket_ref(row) if row else None
+
+
 def dedupe_exists(key: str) -> bool:
     return bool(prepared.rows(_message_with_key, key, 1))
 
@@ -120,19 +125,11 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
     prefix = settings.service.ticket_prefix
     client = client_by_address(mail.from_addr) if mail.from_addr else None
 
-    token_ticket = None
-    key = ticket_key_from_recipients(mail.recipients, settings.smtp.from_address,
-                                     settings.service.reply_token_secret)
-    if key:
-        row = ticket_by_key(key)
-        token_ticket = ticket_ref(row) if row else None
-
-    staff_token_ticket = None
-    staff_key = ticket_key_from_recipients(mail.recipients, settings.smtp.from_address,
-                                           settings.service.staff_token_secret)
-    if staff_key:
-        row = ticket_by_key(staff_key)
-        staff_token_ticket = ticket_ref(row) if row else None
+    # The client's and the staff's reply tokens are signed with different keys.
+    token_ticket = _ref_of_key(ticket_key_from_recipients(
+        mail.recipients, settings.smtp.from_address, settings.service.reply_token_secret))
+    staff_token_ticket = _ref_of_key(ticket_key_from_recipients(
+        mail.recipients, settings.smtp.from_address, settings.service.staff_token_secret))
 
     thread: list[TicketRef] = []
     ids = list(dict.fromkeys((mail.in_reply_to + mail.references)[-30:]))
@@ -140,11 +137,8 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
         rows = (Ticket.select().join(Message).where(Message.message_id.in_(ids)).distinct())
         thread = [ticket_ref(t) for t in rows]
 
-    tag_ticket = None
     keys = ticket_keys_in_subject(mail.subject, prefix)
-    if keys:
-        row = ticket_by_key(keys[0])
-        tag_ticket = ticket_ref(row) if row else None
+    tag_ticket = _ref_of_key(keys[0] if keys else None)
 
     candidates: list[TicketRef] = []
     if client is not None and has_reply_prefix(mail.subject):

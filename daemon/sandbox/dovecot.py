@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -675,21 +675,25 @@ def _terminate_group(proc: subprocess.Popen[bytes], graceful: bool = False) -> N
         time.sleep(0.005)
 
 
-def _group_members(pgid: int) -> list[int]:
-    """PIDs of live (non-zombie) processes in process group `pgid`, read from /proc."""
-    members = []
+def proc_stats() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, the /proc/PID/stat fields after the command name) of every process now.
+
+    After the ")" closing the command name: state, ppid, pgrp, ..., utime (11), stime,
+    cutime, cstime. A process that exits meanwhile is skipped.
+    """
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
+                yield int(entry.name), fh.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        # After the ")" closing the command name: state, ppid, pgrp, ...
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            members.append(int(entry.name))
-    return members
+
+
+def _group_members(pgid: int) -> list[int]:
+    """PIDs of live (non-zombie) processes in process group `pgid`, read from /proc."""
+    return [pid for pid, fields in proc_stats() if int(fields[2]) == pgid and fields[0] != b"Z"]
 
 
 def _logout_quietly(client: IMAPClient) -> None:

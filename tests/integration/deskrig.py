@@ -198,6 +198,11 @@ around_the_clock = true
     def run_once(self) -> dict[str, int]:
         return Service(self.settings).run_once()
 
+    def answer(self, notice: EmailMessage, sender: str, body: str, **kw) -> dict[str, int]:
+        """`sender` replies to `notice` (see reply_to) and the daemon takes one pass."""
+        self.deliver(reply_to(notice, sender, body, **kw))
+        return self.run_once()
+
     def run_process(
         self, *args: str, crash_at: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess:

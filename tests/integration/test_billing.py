@@ -12,7 +12,7 @@ import pytest
 from daemon.billing_ops import billing_tick
 from daemon.notices import Notifier
 from store.models import Client, Invoice, LedgerEntry, QuotaUse, Ticket
-from tests.integration.deskrig import client_mail, reply_to
+from tests.integration.deskrig import client_mail
 
 
 def text_of(mail) -> str:
@@ -34,8 +34,7 @@ def invoice_pdf(mail) -> bytes:
 
 
 def accept(desk, notice, body="#accept +1d"):
-    desk.deliver(reply_to(notice, desk.manager, body))
-    desk.run_once()
+    desk.answer(notice, desk.manager, body)
     return desk.latest(desk.manager)
 
 
@@ -71,12 +70,10 @@ def test_cancel_gives_the_count_back_and_force_is_for_admins(desk):
         accept(desk, notice)
     refused = accept(desk, notices[3], "#accept force")
     assert "only an admin" in text_of(refused)
-    desk.deliver(reply_to(notices[3], desk.admin, "#accept force +1d", name="Ops"))
-    desk.run_once()
+    desk.answer(notices[3], desk.admin, "#accept force +1d", name="Ops")
     assert Ticket.get(Ticket.key == "OA-4").status == "accepted"
     assert QuotaUse.get(QuotaUse.ticket == Ticket.get(Ticket.key == "OA-4")).forced
-    desk.deliver(reply_to(notices[0], desk.manager, "#cancel клиент передумал"))
-    desk.run_once()
+    desk.answer(notices[0], desk.manager, "#cancel клиент передумал")
     assert QuotaUse.select().where(QuotaUse.released_at.is_null()).count() == 3
 
 
@@ -87,8 +84,7 @@ def test_expense_from_the_deposit_and_the_completion_notice(desk):
     accept(desk, notice)
     transcript = accept(desk, notice, "#expense 1 500,50 такси в аэропорт")
     assert "charged" in text_of(transcript)
-    desk.deliver(reply_to(notice, desk.manager, "#done\nТакси заказано, машина будет в 6:00"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "#done\nТакси заказано, машина будет в 6:00")
     done = text_of(desk.latest(client))
     assert "такси в аэропорт — 1 500,50 ₽" in done and "Остаток депозита: 3 499,50 ₽" in done
     shown = json.loads(desk.run_process("--json", "client", "show", client).stdout)

@@ -26,8 +26,7 @@ def test_manager_notification_carries_the_task_and_a_cheat_sheet(desk):
 def test_accept_with_due_time_gmail_style(desk):
     client = desk.add_client()
     _, notice = desk.new_task(client)
-    desk.deliver(reply_to(notice, desk.manager, "#accept 2026-12-30 18:00\nКупим билеты в партер."))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "#accept 2026-12-30 18:00\nКупим билеты в партер.")
     accepted = desk.latest(client)
     assert "принята в работу" in accepted["Subject"]
     body = text_of(accepted)
@@ -44,8 +43,7 @@ def test_accept_with_due_time_gmail_style(desk):
 def test_plain_reply_outlook_style_is_relayed_in_the_managers_name(desk):
     client = desk.add_client()
     ack, notice = desk.new_task(client)
-    desk.deliver(reply_to(notice, desk.manager, "Добрый день! Уточню наличие и вернусь.", style="outlook"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "Добрый день! Уточню наличие и вернусь.", style="outlook")
     relayed = desk.latest(client)
     assert text_of(relayed).startswith("Добрый день! Уточню наличие и вернусь.")
     assert "Отправлено:" not in text_of(relayed)
@@ -57,8 +55,7 @@ def test_plain_reply_outlook_style_is_relayed_in_the_managers_name(desk):
 def test_ask_then_client_answers(desk):
     client = desk.add_client()
     _, notice = desk.new_task(client)
-    desk.deliver(reply_to(notice, desk.manager, "#ask\nНа какое время?"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "#ask\nНа какое время?")
     question = desk.latest(client)
     assert "Вопрос" in question["Subject"] and "На какое время?" in text_of(question)
     assert Ticket.get().status == "waiting"
@@ -75,8 +72,7 @@ def test_note_never_reaches_the_client(desk):
     desk.new_task(client)
     before = len(desk.inbox(client))
     notice = desk.inbox(desk.manager)[0]
-    desk.deliver(reply_to(notice, desk.manager, "#note\nКлиент просил не звонить до 10 утра"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "#note\nКлиент просил не звонить до 10 утра")
     assert len(desk.inbox(client)) == before
     (note,) = Message.select().where(Message.direction == "note")
     assert "не звонить" in note.text
@@ -87,8 +83,7 @@ def test_note_never_reaches_the_client(desk):
 def test_assign_then_assistant_finishes_with_attachments(desk):
     client = desk.add_client()
     _, notice = desk.new_task(client, "Найти отель", "В Казани на выходные")
-    desk.deliver(reply_to(notice, desk.manager, f"#assign {desk.assistant}\nПётр, возьми, пожалуйста"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, f"#assign {desk.assistant}\nПётр, возьми, пожалуйста")
     assigned = desk.latest(desk.assistant)
     assert "Вам назначена" in assigned["Subject"] and "В Казани" not in assigned["Subject"]
     pdf = b"%PDF-1.4\n" + bytes(range(256)) * 40
@@ -108,15 +103,12 @@ def test_assign_then_assistant_finishes_with_attachments(desk):
 def test_due_and_delay_tell_the_client(desk):
     client = desk.add_client()
     _, notice = desk.new_task(client)
-    desk.deliver(reply_to(notice, desk.manager, "#accept 2026-12-20 12:00"))
-    desk.run_once()
-    desk.deliver(reply_to(notice, desk.manager, "#delay 2026-12-22 15:00 кассы закрыты на ремонт"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "#accept 2026-12-20 12:00")
+    desk.answer(notice, desk.manager, "#delay 2026-12-22 15:00 кассы закрыты на ремонт")
     delay = desk.latest(client)
     assert "22.12.2026 15:00" in delay["Subject"]
     assert "кассы закрыты на ремонт" in text_of(delay)
-    desk.deliver(reply_to(notice, desk.manager, "#due 2026-12-21 10:00"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "#due 2026-12-21 10:00")
     assert "21.12.2026 10:00" in desk.latest(client)["Subject"]
 
 
@@ -125,8 +117,7 @@ def test_cancel_and_reject_close_and_tell_the_client(desk):
     _, n1 = desk.new_task(client, "Задача один", "Текст")
     _, n2 = desk.new_task(client, "Задача два", "Текст")
     desk.deliver(reply_to(n1, desk.manager, "#cancel клиент передумал"))
-    desk.deliver(reply_to(n2, desk.manager, "#reject это незаконно"))
-    desk.run_once()
+    desk.answer(n2, desk.manager, "#reject это незаконно")
     statuses = {t.key: t.status for t in Ticket.select()}
     assert statuses == {"OA-1": "cancelled", "OA-2": "rejected"}
     subjects = [m["Subject"] for m in desk.inbox(client)]
@@ -139,11 +130,9 @@ def test_merge_same_client_and_refuse_across_clients(desk):
     _, n1 = desk.new_task(a, "Билеты", "Текст")
     _, n2 = desk.new_task(a, "Ещё про билеты", "Текст")
     _, n3 = desk.new_task(b, "Чужая задача", "Текст")
-    desk.deliver(reply_to(n2, desk.manager, "#merge OA-1"))
-    desk.run_once()
+    desk.answer(n2, desk.manager, "#merge OA-1")
     assert Ticket.get(Ticket.key == "OA-2").status == "merged"
-    desk.deliver(reply_to(n3, desk.manager, "#merge OA-1"))
-    desk.run_once()
+    desk.answer(n3, desk.manager, "#merge OA-1")
     assert Ticket.get(Ticket.key == "OA-3").status == "new"
     refusal = desk.latest(desk.manager)
     assert "not applied" in refusal["Subject"] or "не применены" in refusal["Subject"]
@@ -157,8 +146,7 @@ def test_split_makes_a_new_ticket_of_the_same_client(desk):
                              "И ещё: закажите такси на субботу", in_reply_to=ack["Message-ID"]))
     desk.run_once()
     reply_notice = desk.latest(desk.manager)
-    desk.deliver(reply_to(reply_notice, desk.manager, "#split Такси на субботу"))
-    desk.run_once()
+    desk.answer(reply_notice, desk.manager, "#split Такси на субботу")
     new = Ticket.get(Ticket.key == "OA-2")
     assert new.subject == "Такси на субботу" and new.client.email == client
     (moved,) = [m for m in new.messages if m.direction == "in"]
@@ -171,8 +159,7 @@ def test_unknown_tag_bad_when_and_bad_amount_change_nothing(desk):
     _, notice = desk.new_task(client)
     sent_before = len(desk.inbox(client))
     for body in ("#acept\nтекст", "#accept 31.02 10:00", "#expense -5 такси"):
-        desk.deliver(reply_to(notice, desk.manager, body))
-        desk.run_once()
+        desk.answer(notice, desk.manager, body)
         refusal = desk.latest(desk.manager)
         assert "не применены" in refusal["Subject"], body
         assert "#accept" in text_of(refusal) and "#merge" in text_of(refusal)
@@ -184,8 +171,7 @@ def test_tags_in_the_quoted_part_are_ignored(desk):
     client = desk.add_client()
     _, notice = desk.new_task(client, "Задача", "#done сделайте быстро")
     # The notification quoted below contains "#done" from the client's text; only new text counts.
-    desk.deliver(reply_to(notice, desk.manager, "Сейчас посмотрю"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "Сейчас посмотрю")
     assert Ticket.get().status == "new"
     assert text_of(desk.latest(client)).startswith("Сейчас посмотрю")
 
@@ -239,36 +225,28 @@ def test_roles_and_ownership(desk):
     client = desk.add_client()
     _, notice = desk.new_task(client)
     # An assistant not assigned to the ticket may not touch it.
-    desk.deliver(reply_to(notice, desk.assistant, "#reply\nЗдравствуйте", name="Пётр"))
-    desk.run_once()
+    desk.answer(notice, desk.assistant, "#reply\nЗдравствуйте", name="Пётр")
     assert "you are not the manager" in text_of(desk.latest(desk.assistant))
     # Assigned, the assistant may work it but not cancel it.
-    desk.deliver(reply_to(notice, desk.manager, f"#assign {desk.assistant}"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, f"#assign {desk.assistant}")
     assigned = desk.latest(desk.assistant)
-    desk.deliver(reply_to(assigned, desk.assistant, "#cancel", name="Пётр"))
-    desk.run_once()
+    desk.answer(assigned, desk.assistant, "#cancel", name="Пётр")
     assert "not allowed for the assistant role" in text_of(desk.latest(desk.assistant))
     # Another client's manager may not drive this ticket.
-    desk.deliver(reply_to(notice, desk.manager2, "#done", name="Борис"))
-    desk.run_once()
+    desk.answer(notice, desk.manager2, "#done", name="Борис")
     assert "you are not the manager" in text_of(desk.latest(desk.manager2))
     # Admins may.
-    desk.deliver(reply_to(notice, desk.admin, "#accept +2d", name="Ops"))
-    desk.run_once()
+    desk.answer(notice, desk.admin, "#accept +2d", name="Ops")
     assert Ticket.get().status == "accepted"
 
 
 def test_closed_ticket_takes_only_notes(desk):
     client = desk.add_client()
     _, notice = desk.new_task(client)
-    desk.deliver(reply_to(notice, desk.manager, "#done\nГотово"))
-    desk.run_once()
-    desk.deliver(reply_to(notice, desk.manager, "#reply\nЕщё одно"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "#done\nГотово")
+    desk.answer(notice, desk.manager, "#reply\nЕщё одно")
     assert "closed" in text_of(desk.latest(desk.manager))
-    desk.deliver(reply_to(notice, desk.manager, "#note\nзакрыто по просьбе клиента"))
-    desk.run_once()
+    desk.answer(notice, desk.manager, "#note\nзакрыто по просьбе клиента")
     assert Message.select().where(Message.direction == "note").count() == 1
 
 
