@@ -89,6 +89,11 @@ class ServiceSettings:
     autoreply_limit_per_day: int
     join_url: str
     data_dir: Path
+    # Flood caps (issue 9, finding 9): per source and hour for admin alerts and staff
+    # notifications (the surplus goes into one digest), and "how to join" replies per hour.
+    alerts_per_source_per_hour: int = 3
+    staff_notifications_per_source_per_hour: int = 10
+    join_replies_per_hour: int = 20
 
     @property
     def staff_token_secret(self) -> bytes:
@@ -345,6 +350,9 @@ def _service(sec: _Section, base: Path) -> ServiceSettings:
         autoreply_limit_per_day=int(sec.positive("autoreply_limit_per_day", 40)),
         join_url=sec.get("join_url", str, ""),
         data_dir=data_dir,
+        alerts_per_source_per_hour=int(sec.positive("alerts_per_source_per_hour", 3)),
+        staff_notifications_per_source_per_hour=int(sec.positive("staff_notifications_per_source_per_hour", 10)),
+        join_replies_per_hour=int(sec.positive("join_replies_per_hour", 20)),
     )
 
 

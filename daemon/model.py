@@ -170,6 +170,11 @@ class RouteView:
     thread: ThreadInfo | None = None
     # A suspended sender's oldest open invoice, sent with the "subscription inactive" reply.
     open_invoice_id: int | None = None
+    # Flood caps (filled in by the pipeline from store.queries): notices of this mail's
+    # source sent in their open hour window, as (kind, recipients joined by LF, count),
+    # and "how to join" replies sent to anyone in the last hour.
+    notices_this_hour: tuple[tuple[str, str, int], ...] = ()
+    join_replies_last_hour: int = 0
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,9 @@ class Notice:
     scope: str = "route"
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    # Set on a capped kind (admin alerts, staff notifications): who caused it, so the
+    # store counts it in that source's hour window.
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -251,3 +259,5 @@ class Decision:
     quota_release: bool = False
     ledger: tuple[tuple[str, Decimal, str], ...] = ()
     invoices: tuple[InvoiceSpec, ...] = ()
+    # Notices over their source's hourly cap: not sent, counted for the window's digest.
+    held: tuple[Notice, ...] = ()

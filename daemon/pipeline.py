@@ -12,13 +12,13 @@ import logging
 from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.core.routing import dedupe_key, route
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
-from daemon.core.workflow import Policy, decide
+from daemon.core.workflow import FloodCaps, Policy, coalesce, decide
 from daemon.errors import QuarantineError
 from daemon.faults import checkpoint, fail_on
 from daemon.model import Decision, InboundMail, Notice, Route, RouteView
@@ -28,9 +28,10 @@ from parsers.addresses import domain_of, redact
 from parsers.auth_results import staff_mail_authenticated
 from parsers.automatic import automatic_reason
 from parsers.mime import parse
+from parsers.oneline import one_line
 from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags, parse_commands
-from store import queries, spool
+from store import floods, queries, spool
 from store.apply import AlreadyIngested, apply, enqueue
 from store.db import to_db, write_transaction
 from store.models import SpoolEntry
@@ -47,6 +48,11 @@ class Pipeline:
     def __post_init__(self) -> None:
         # Settings are frozen: the policies are built once, not once per mail.
         self.planner = TimerPlanner(self.settings)
+        self.caps = FloodCaps(
+            alerts_per_source=self.settings.service.alerts_per_source_per_hour,
+            staff_notifications_per_source=self.settings.service.staff_notifications_per_source_per_hour,
+            join_replies=self.settings.service.join_replies_per_hour,
+        )
         self.policy = self._policy()
         self.staff_policy = self._staff_policy()
 
@@ -59,6 +65,8 @@ class Pipeline:
             calendar=self.settings.sla.calendar,
             around_the_clock=frozenset(t.code for t in self.settings.tariffs if t.around_the_clock),
             pause_due_while_waiting=self.settings.sla.pause_due_while_waiting,
+            caps=self.caps,
+            trusted_authserv_ids=self.settings.staff_mail.trusted_authserv_ids,
         )
 
     def automatic(self, mail: InboundMail) -> str | None:
@@ -120,7 +128,7 @@ class Pipeline:
         if not ok:
             log.warning("spool=%s staff mail from %s not authenticated (%s)", entry_id,
                         redact(mail.from_addr), reason)
-            return unauthenticated(found, mail, reason, policy, entry_id)
+            return unauthenticated(found, mail, reason, policy, entry_id, view, self.caps)
         member = self.settings.staff_by_email(mail.from_addr)
         assert member is not None
         person = StaffPerson(member.email, member.name, member.role, member.language)
@@ -144,6 +152,9 @@ class Pipeline:
             parsed = self.parse_tags(mail, now) if is_staff else None
             named = tuple(c.ticket_key for c in parsed.commands if c.ticket_key) if parsed else ()
             view = queries.route_view(mail, self.settings, now, key, named)
+            # What the flood caps count: this sender's notices this hour, join replies in all.
+            view = replace(view, notices_this_hour=queries.notices_this_hour(mail.from_addr, now),
+                           join_replies_last_hour=queries.join_replies_since(now - timedelta(hours=1)))
             automatic = self.automatic(mail)
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
             stored = strip_reply(mail.text) if decision_route.kind == "client_reply" else mail.text
@@ -182,6 +193,7 @@ class Pipeline:
         return "quarantined"
 
     def alert_quarantine(self, entry: SpoolEntry, reason: str, now: datetime) -> None:
+        """Tell the admins, within the alert cap of the mail's sender (unknown: one shared source)."""
         recipients = tuple(m.email for m in self.settings.admins) or tuple(
             m.email for m in self.settings.staff if m.role == "manager")[:1]
         if not recipients:
@@ -190,12 +202,21 @@ class Pipeline:
         language = self.settings.admins[0].language if self.settings.admins else self.settings.service.language
         context = (("spool_id", entry.id), ("mailbox", entry.mailbox), ("uidvalidity", entry.uidvalidity),
                    ("uid", entry.uid), ("size", entry.size), ("sha256", entry.sha256),
-                   # The reason is our own exception text, never mail content.
-                   ("reason", reason[:300]), ("attempts", entry.attempts))
+                   # Our exception text, but it may quote the mail (a header): one line.
+                   ("reason", one_line(reason[:300])), ("attempts", entry.attempts))
         notice = Notice(template="staff.alert.quarantine", to=recipients, language=language,
                         autoreply=False, context=context)
+        source = entry.sender or "(unknown sender)"
         with write_transaction():
-            enqueue(self.notifier.render(notice, None, None, now), now)
+            sent = {(kind, to): count for kind, to, count in queries.notices_this_hour(source, now)}
+            send, held = coalesce((notice,), source, sent, self.caps)
+            for each in send:
+                enqueue(self.notifier.render(each, None, None, now), now)
+                floods.count_sent(each, now)
+            for each in held:
+                floods.count_held(each, f"spool #{entry.id}", now)
+                log.warning("spool=%s quarantine alert held for the digest (cap %s/h)", entry.id,
+                            self.caps.alerts_per_source)
 
     def process_pending(self, limit: int = 1000) -> Tally[str]:
         """Process what waits in the spool, oldest first; returns outcome counts."""

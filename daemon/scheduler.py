@@ -16,11 +16,12 @@ from datetime import datetime
 from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.core.timers import TimerPolicy, fire, plan
+from daemon.core.workflow import digest_notice
 from daemon.notices import Notifier
-from store import queries
-from store.apply import apply_timer, claim_timer
+from store import floods, queries
+from store.apply import apply_timer, claim_timer, enqueue
 from store.db import from_db, to_db, write_transaction
-from store.models import Ticket, Timer
+from store.models import NoticeWindow, Ticket, Timer
 
 log = logging.getLogger("oneassist.scheduler")
 
@@ -80,10 +81,41 @@ class Scheduler:
                  f" late={late:.0f}s" if late > 60 else "")
         return decision.outcome
 
-    def tick(self) -> Tally[str]:
-        """One pass: everything due now. Returns outcome counts."""
+    def send_digest(self, window: NoticeWindow, now: datetime) -> bool:
+        """One digest for a closed window that held notices back; False when already sent."""
+        with write_transaction():
+            if not floods.claim_digest(window.id, now):
+                return False
+            notice = digest_notice(window.kind, window.source, tuple(window.recipients.split("\n")),
+                                   window.language, window.held, from_db(window.opened_at),
+                                   from_db(window.closes_at), tuple(x for x in window.labels.split("\n") if x))
+            enqueue(self.notifier.render(notice, None, None, now), now)
+        log.info("digest window=%s kind=%s held=%s", window.id, window.kind, window.held)
+        return True
+
+    def digests(self, now: datetime) -> Tally[str]:
+        """Digests owed by hour windows that closed; the rows stay until pruned, so a restart resends none."""
         tally: Tally[str] = Tally()
+        for window in floods.due_digests(now):
+            try:
+                if self.send_digest(window, now):
+                    tally["digest"] += 1
+            except Exception:  # noqa: BLE001 - one bad digest must not stop timers or the others
+                log.exception("digest window=%s failed; it stays due", window.id)
+                tally["error"] += 1
+        with write_transaction():
+            floods.prune(now)
+        return tally
+
+    def tick(self) -> Tally[str]:
+        """One pass: everything due now (timers, then flood digests). Returns outcome counts."""
         now = self.clock.now()
+        tally = self.timers(now)
+        tally.update(self.digests(now))
+        return tally
+
+    def timers(self, now: datetime) -> Tally[str]:
+        tally: Tally[str] = Tally()
         while True:
             # One commit for the pass; each timer is its own savepoint, so a failing one
             # rolls back alone and stays due for the next tick.

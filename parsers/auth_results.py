@@ -190,3 +190,19 @@ def staff_mail_authenticated(
         names = ", ".join(sorted(set(other)))
         return AuthVerdict(False, f"pass for {names}, not aligned with {from_domain}")
     return AuthVerdict(False, "no dkim or dmarc pass in trusted Authentication-Results")
+
+
+def mx_saw_forgery(mail: InboundMail, trusted_authserv_ids: frozenset[str]) -> bool:
+    """Whether our MX's own Authentication-Results says spf=fail AND dmarc=fail.
+
+    Such a sender address is most likely forged, so an automatic reply to it would be
+    backscatter to an innocent mailbox. Either alone is not enough: SPF fails on every
+    forward, and DMARC fails on lists and on domains without a policy.
+    """
+    results = _our_header(mail, frozenset(t.lower() for t in trusted_authserv_ids))
+    if results is None:
+        return False
+    seen = {(res.method, res.result) for res in results}
+    # A pass anywhere (DMARC, or SPF for another identity) means the claim is not disproved.
+    return ("spf", "fail") in seen and ("dmarc", "fail") in seen \
+        and ("dmarc", "pass") not in seen and ("spf", "pass") not in seen

@@ -15,7 +15,7 @@ import peewee
 
 from daemon.model import Decision, InboundMail, Notice, OutboundMail
 from parsers.subjects import normalize_subject
-from store import prepared
+from store import floods, prepared
 from store.apply_counters import next_number
 from store.db import database, to_db, write_transaction
 from store.models import (
@@ -225,6 +225,8 @@ def send_notices(decision: Decision, ticket: Ticket | None, split_ticket: Ticket
         if notice.autoreply:
             for address in notice.to:
                 prepared.execute(_insert_autoreply, address, _autoreply_kind(notice), to_db(now))
+        if notice.source:
+            floods.count_sent(notice, now)
     return outbox_ids
 
 
@@ -258,6 +260,9 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
             add_event(decision.merge_into.id, "merged", f"{ticket.key} was merged into this ticket", now)
         invoice_ids = apply_billing(decision, ticket, now, now + INVOICE_DUE) if ticket is not None else []
         outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now, invoice_ids)
+        for notice in decision.held:
+            # Over its hourly cap: the digest will say it was held back, and about what.
+            floods.count_held(notice, ticket.key if ticket else f"spool #{entry_id}", now)
         for changed in (ticket, split_ticket):
             if changed is not None:
                 sync_timers(changed, planner, now)

@@ -60,8 +60,13 @@ def _v5(db: peewee.Database) -> None:
     _move_raw(db, "outbox", models.OutboxBody, "outbox_id")
 
 
+def _v6(db: peewee.Database) -> None:
+    """Flood caps: hour windows of capped notices per source, and what their digest owes."""
+    db.create_tables([models.NoticeWindow], safe=True)
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 
 
 def current_version(db: peewee.Database) -> int:

@@ -249,5 +249,29 @@ class FolderState(BaseModel):
         indexes = ((("account", "mailbox"), True),)
 
 
+class NoticeWindow(BaseModel):
+    """One hour of capped notices of one kind, from one source, to one set of recipients (v6).
+
+    The hour opens with the first notice. Notices over the cap are only counted here
+    (`held`, with a few ticket keys or spool ids in `labels`); when the hour has passed the
+    scheduler mails one digest and stamps `digest_at`, so a restart never loses or repeats it.
+    """
+
+    kind = pw.CharField(max_length=64)
+    source = pw.CharField(max_length=320)
+    recipients = pw.TextField()
+    language = pw.CharField(max_length=8)
+    opened_at = pw.DateTimeField()
+    closes_at = pw.DateTimeField()
+    sent = pw.IntegerField(default=0)
+    held = pw.IntegerField(default=0)
+    labels = pw.TextField(default="")
+    digest_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("source", "closes_at"), False), (("digest_at", "closes_at"), False))
+
+
 MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, SpoolBody, Message,
-          AttachmentMeta, Outbox, OutboxBody, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry)
+          AttachmentMeta, Outbox, OutboxBody, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry,
+          NoticeWindow)

@@ -12,7 +12,7 @@ from parsers.subjects import has_reply_prefix, normalize_subject, ticket_keys_in
 from parsers.tokens import ticket_key_from_recipients
 from store import prepared
 from store.db import from_db, to_db
-from store.models import AutoReplyLog, Client, ClientAddress, Message, Ticket
+from store.models import AutoReplyLog, Client, ClientAddress, Message, NoticeWindow, Ticket
 
 SUBJECT_WINDOW = timedelta(days=30)
 
@@ -162,3 +162,17 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
         named_tickets=tuple(ticket_ref(t) for t in Ticket.select().where(Ticket.key.in_(list(named_keys))))
         if named_keys else (),
     )
+
+
+def notices_this_hour(source: str, now: datetime) -> tuple[tuple[str, str, int], ...]:
+    """(kind, recipients, sent) of every open hour window of one source, for the flood caps."""
+    rows = (NoticeWindow.select(NoticeWindow.kind, NoticeWindow.recipients, NoticeWindow.sent)
+            .where(NoticeWindow.source == source, NoticeWindow.opened_at <= to_db(now),
+                   NoticeWindow.closes_at > to_db(now)).tuples())
+    return tuple((kind, recipients, sent) for kind, recipients, sent in rows)
+
+
+def join_replies_since(since: datetime) -> int:
+    """"How to join" replies sent to anyone since a moment (the global backscatter cap)."""
+    return (AutoReplyLog.select()
+            .where(AutoReplyLog.kind == "join", AutoReplyLog.sent_at >= to_db(since)).count())

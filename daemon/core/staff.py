@@ -16,6 +16,7 @@ from decimal import Decimal
 from daemon.core.billing import expense_check, format_money, invoice_lines
 from daemon.core.quota import may_accept
 from daemon.core.routing import CLOSED_STATUSES
+from daemon.core.workflow import FloodCaps, coalesce_decision
 from daemon.model import (
     BillingView,
     Decision,
@@ -27,6 +28,7 @@ from daemon.model import (
     ThreadInfo,
     TicketRef,
 )
+from parsers.oneline import one_line
 from parsers.tags import TAGS, Command, ParsedTags
 
 # When several client-facing tags share one mail, the client gets one mail: the strongest.
@@ -404,14 +406,22 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
 
 
 def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffPolicy,
-                    spool_id: int) -> Decision:
-    """A staff From without a staff token or a trusted DKIM pass: keep it, change nothing, tell admins."""
+                    spool_id: int, view: RouteView | None = None, caps: FloodCaps | None = None) -> Decision:
+    """A staff From without a staff token or a trusted DKIM pass: keep it, change nothing, tell admins.
+
+    Alerts are capped per sender address and hour (30 forged mails are 3 alerts and a digest).
+    """
     label = route.ticket.key if route.ticket else "-"
+    # The reason can quote the mail (a DKIM d= with CR LF): one line, so no forged alert line.
+    reason = one_line(reason)
     notices = tuple(
         Notice(template="staff.alert.unauthenticated", to=(admin.email,), language=admin.language,
-               autoreply=False, context=(("sender", mail.from_addr), ("reason", reason),
+               autoreply=False, context=(("sender", one_line(mail.from_addr)), ("reason", reason),
                                          ("ticket_label", label), ("spool_id", spool_id)))
         for admin in policy.admins
     )
     # The ticket is left out of the route so that nothing about it is touched.
-    return Decision(outcome="staff-unauthenticated", route=Route("staff", reason=reason), notices=notices)
+    decision = Decision(outcome="staff-unauthenticated", route=Route("staff", reason=reason), notices=notices)
+    if view is None or caps is None:
+        return decision
+    return coalesce_decision(decision, mail.from_addr, view, caps)

@@ -4,16 +4,95 @@ The rules of DESIGN section 1 for client mail live here: a new task opens a
 ticket and gets one acknowledgement; a reply joins its ticket silently; an
 unknown sender gets at most one "how to join" reply per 24 h; automatic mail
 is never answered.
+
+Floods (issue 9, finding 9): admin alerts and staff notifications are capped per
+source and hour by coalesce(); the surplus is held, counted in the store and
+mailed as one digest when the hour ends (digest_notice()). "How to join"
+replies are capped for all senders together, and none goes to an address our
+MX says is forged (SPF and DMARC both failed).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from daemon.core.routing import CLOSED_STATUSES
 from daemon.core.sla import first_response_deadline
 from daemon.model import ClientRef, Decision, InboundMail, Notice, Route, RouteView, TicketRef
+from parsers.auth_results import mx_saw_forgery
+
+DIGEST_TEMPLATE = "staff.alert.digest"
+# At most this many labels (ticket keys, spool ids) are listed in a digest; the count is exact.
+DIGEST_LABELS = 20
+
+
+@dataclass(frozen=True)
+class FloodCaps:
+    """Per hour: alerts and staff notifications per (kind, source, recipients); join replies in all."""
+
+    alerts_per_source: int = 3
+    staff_notifications_per_source: int = 10
+    join_replies: int = 20
+
+    def cap_of(self, template: str) -> int | None:
+        """The hourly cap of a notice kind, or None when the kind is never capped."""
+        if template == DIGEST_TEMPLATE:
+            return None
+        if template.startswith("staff.alert."):
+            return self.alerts_per_source
+        if template == "staff.notice.ticket":
+            return self.staff_notifications_per_source
+        return None
+
+
+def window_key(notice: Notice) -> tuple[str, str]:
+    """(kind, recipients): with the source, what one hour window of the store counts."""
+    return notice.template, "\n".join(notice.to)
+
+
+def coalesce(notices: tuple[Notice, ...], source: str, sent: Mapping[tuple[str, str], int],
+             caps: FloodCaps) -> tuple[tuple[Notice, ...], tuple[Notice, ...]]:
+    """(to send, to hold): capped kinds over their source's hourly count are held for the digest.
+
+    `sent` maps window_key() to what this source already had sent in the open window.
+    Notices of capped kinds that are sent carry `source`, so the store counts them.
+    """
+    send: list[Notice] = []
+    held: list[Notice] = []
+    counted = dict(sent)
+    for notice in notices:
+        cap = caps.cap_of(notice.template)
+        if cap is None:
+            send.append(notice)
+            continue
+        key = window_key(notice)
+        notice = replace(notice, source=source)
+        if counted.get(key, 0) >= cap:
+            held.append(notice)
+        else:
+            counted[key] = counted.get(key, 0) + 1
+            send.append(notice)
+    return tuple(send), tuple(held)
+
+
+def coalesce_decision(decision: Decision, source: str, view: RouteView, caps: FloodCaps) -> Decision:
+    """The decision with its capped notices over the hourly count moved to `held`."""
+    sent = {(kind, to): count for kind, to, count in view.notices_this_hour}
+    send, held = coalesce(decision.notices, source, sent, caps)
+    if not held and send == decision.notices:
+        return decision
+    return replace(decision, notices=send, held=decision.held + held)
+
+
+def digest_notice(kind: str, source: str, recipients: tuple[str, ...], language: str, held: int,
+                  opened_at: datetime, closes_at: datetime, labels: tuple[str, ...]) -> Notice:
+    """The one mail that stands for every notice of a window that was held back."""
+    return Notice(template=DIGEST_TEMPLATE, to=recipients, language=language, autoreply=False,
+                  context=(("kind", kind), ("source", source), ("count", held), ("opened_at", opened_at),
+                           ("closes_at", closes_at), ("labels", labels[:DIGEST_LABELS]),
+                           ("more_labels", max(0, len(labels) - DIGEST_LABELS))))
 
 
 @dataclass(frozen=True)
@@ -27,6 +106,9 @@ class Policy:
     calendar: object | None = None
     around_the_clock: frozenset[str] = frozenset()
     pause_due_while_waiting: bool = True
+    caps: FloodCaps = FloodCaps()
+    # Our MX's authserv-ids: its Authentication-Results may veto a "how to join" reply.
+    trusted_authserv_ids: frozenset[str] = frozenset()
 
     def calendar_for(self, client: ClientRef) -> object | None:
         return None if client.tariff in self.around_the_clock else self.calendar
@@ -58,7 +140,13 @@ def staff_notification(event: str, mail: InboundMail, text: str, ticket: TicketR
 
 def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy,
            text: str = "") -> Decision:
-    """What one inbound mail changes and which mails it causes."""
+    """What one inbound mail changes and which mails it causes (staff notices within their caps)."""
+    return coalesce_decision(_decide(route, mail, view, arrived, policy, text), mail.from_addr, view,
+                             policy.caps)
+
+
+def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy,
+            text: str) -> Decision:
     kind = route.kind
     if kind in ("loop", "bounce", "duplicate"):
         return Decision(outcome=kind, route=route)
@@ -71,6 +159,11 @@ def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, 
     if kind == "unknown":
         if view.join_notices_to_sender_24h > 0:
             return Decision(outcome="unknown-limited", route=route)
+        if mx_saw_forgery(mail, policy.trusted_authserv_ids):
+            # The sender is most likely forged: a reply would be backscatter to a bystander.
+            return Decision(outcome="unknown-forged", route=route)
+        if view.join_replies_last_hour >= policy.caps.join_replies:
+            return Decision(outcome="unknown-capped", route=route)
         language = route.client.language if route.client else policy.default_language
         notice = Notice(template="unknown.notice.join", to=(mail.from_addr,), language=language,
                         context=(("inactive", route.client is not None),
