@@ -51,6 +51,12 @@ class InboundMail:
     defects: tuple[str, ...]
     size: int
     sha256: str
+    # Mailboxes named by the first From header (RFC 5322 allows several authors).
+    from_mailbox_count: int = 1
+    # Lower-cased names of the headers that occur more than once. A DKIM pass covers the
+    # bottom-most instance of a header while the parser reads the top-most, so staff mail
+    # with a repeated From, Subject, Message-ID ... is refused (RELIABILITY 36).
+    repeated_headers: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         """First value of a header, or None."""
