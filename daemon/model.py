@@ -176,6 +176,10 @@ class RouteView:
     thread: ThreadInfo | None = None
     # A suspended sender's oldest open invoice, sent with the "subscription inactive" reply.
     open_invoice_id: int | None = None
+    # (Message-ID, ticket) for each Message-ID of In-Reply-To/References that the desk itself
+    # minted for a mail it sent; filled in for staff mail only. Clients choose their own
+    # Message-IDs (two can share one), so staff mail is threaded by these alone.
+    minted_tickets: tuple[tuple[str, TicketRef], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,7 @@ class Route:
     """Who sent a mail and where it belongs.
 
     kind: client_new | client_reply | staff | unknown | automatic | loop |
-          bounce | duplicate
+          bounce | duplicate | unreadable (no sender address could be read: quarantined)
     via: how the ticket was found (token, staff-token, thread, subject-tag, subject, new) or ''.
     """
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from daemon.core.billing import expense_check, format_money, invoice_lines
 from daemon.core.quota import may_accept
-from daemon.core.routing import CLOSED_STATUSES
+from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET
 from daemon.model import (
     BillingView,
     Decision,
@@ -298,8 +298,9 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
                  now: datetime, policy: StaffPolicy) -> Decision:
     ticket = route.ticket
     if ticket is None or view.thread is None:
-        return refuse(route, sender, ["no ticket found: reply to a notification mail, or put [OA-N] "
-                                      "in the subject"], mail)
+        # The routing's reason says whether no ticket or several were named (RELIABILITY 37).
+        return refuse(route, sender, [route.reason if ticket is None and route.reason
+                                      and route.reason != "staff mail" else NO_STAFF_TICKET], mail)
     if not may_drive(sender, ticket):
         return refuse(route, sender, [f"you are not the manager, the assigned assistant or an admin of "
                                       f"{ticket.key}"], mail, ticket.key)
@@ -404,8 +405,13 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
 
 
 def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffPolicy,
-                    spool_id: int) -> Decision:
-    """A staff From without a staff token or a trusted DKIM pass: keep it, change nothing, tell admins."""
+                    spool_id: int, tell_sender: bool = False) -> Decision:
+    """A staff From without a staff token or a trusted DKIM pass: keep it, change nothing, tell admins.
+
+    With `tell_sender` (a header block no signature can vouch for: a repeated Subject,
+    several From mailboxes) the staff member named in From also gets a transcript, at
+    her configured address, so a replay of her mail does not go unnoticed (RELIABILITY 36).
+    """
     label = route.ticket.key if route.ticket else "-"
     notices = tuple(
         Notice(template="staff.alert.unauthenticated", to=(admin.email,), language=admin.language,
@@ -413,5 +419,11 @@ def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffP
                                          ("ticket_label", label), ("spool_id", spool_id)))
         for admin in policy.admins
     )
+    sender = next((m for m in policy.staff if m.email == mail.from_addr), None)
+    if tell_sender and sender is not None and sender not in policy.admins:
+        # An admin sender already has the alert; In-Reply-To stays empty, as the mail's
+        # Message-ID may be the replayed one.
+        notices += (_transcript([], [f"not authenticated, nothing was applied: {reason}"], sender, "-",
+                                None),)
     # The ticket is left out of the route so that nothing about it is touched.
     return Decision(outcome="staff-unauthenticated", route=Route("staff", reason=reason), notices=notices)
