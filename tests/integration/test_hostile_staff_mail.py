@@ -166,3 +166,53 @@ def test_mail_whose_sender_cannot_be_read_is_quarantined_with_an_alert(desk):
     listed = desk.run_process("--json", "quarantine", "list")
     assert listed.returncode == 0 and [r["id"] for r in json.loads(listed.stdout)] == [entry.id]
     assert Ticket.select().count() == 0
+
+
+def test_own_dkim_check_refuses_a_prepended_subject_and_a_signature_that_does_not_over_sign(
+        desk, tmp_path):
+    """RELIABILITY 36 with staff_mail.verify_dkim: From and Subject must be over-signed."""
+    import base64
+    import subprocess
+
+    import dkim
+
+    from daemon.config import load
+
+    private = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                             check=True, capture_output=True).stdout
+    public = subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=private, check=True,
+                            capture_output=True).stdout
+    domain = desk.manager.split("@")[1]
+    keys = tmp_path / "dkim.json"
+    keys.write_text(json.dumps({f"s1._domainkey.{domain}.": "v=DKIM1; k=rsa; p="
+                                + base64.b64encode(public).decode()}))
+    desk.config_path.write_text(desk.config_path.read_text().replace(
+        "[staff_mail]", f'[staff_mail]\nverify_dkim = true\ndkim_keys_file = "{keys}"'))
+    desk.settings = load(desk.config_path)
+    client = desk.add_client()
+    _, notice = desk.new_task(client)
+    sent_before = len(desk.inbox(client))
+
+    def signed(body: str, headers: list[bytes]) -> bytes:
+        raw = reply_to(notice, desk.manager, body, to=desk.support).replace(b"\n", b"\r\n")
+        return dkim.sign(raw, b"s1", domain.encode(), private, include_headers=headers) + raw
+
+    plain = [b"from", b"to", b"subject", b"in-reply-to", b"references"]
+    over = [b"from", b"from", b"to", b"subject", b"subject", b"in-reply-to", b"references"]
+    # Signed as Gmail signs (no over-signing), with a Subject command put above: refused.
+    desk.deliver(f"Subject: Re: [#cancel] {notice['Subject']}\r\n".encode()
+                 + signed("Уточню наличие.", plain))
+    # Over-signed, with the same prepended Subject: the signature itself breaks.
+    desk.deliver(f"Subject: Re: [#cancel] {notice['Subject']}\r\n".encode()
+                 + signed("Уточню наличие.", over))
+    desk.run_once()
+    assert Ticket.get().status == "new" and len(desk.inbox(client)) == sent_before
+    assert len(unverified_alerts(desk)) == 2
+    # Not over-signed, not tampered with: still refused, the signer must over-sign.
+    desk.deliver(signed("#cancel", plain))
+    desk.run_once()
+    assert Ticket.get().status == "new"
+    assert "does not over-sign" in text_of(unverified_alerts(desk)[-1])
+    desk.deliver(signed("#accept +1d\nБерём.", over))
+    desk.run_once()
+    assert Ticket.get().status == "accepted"
