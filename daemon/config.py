@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.errors import ConfigError
+from parsers.addresses import safe_lower
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 ROLES = ("manager", "assistant", "admin")
@@ -161,7 +162,8 @@ class Settings:
     source: Path | None = None
 
     def staff_by_email(self, email: str) -> StaffMember | None:
-        email = email.lower()
+        # Not str.lower(): it folds a Kelvin sign into 'k' and so into a staff address.
+        email = safe_lower(email)
         for member in self.staff:
             if member.email == email:
                 return member

@@ -51,6 +51,12 @@ class InboundMail:
     defects: tuple[str, ...]
     size: int
     sha256: str
+    # Mailboxes named by the first From header (RFC 5322 allows several authors).
+    from_mailbox_count: int = 1
+    # Lower-cased names of the headers that occur more than once. A DKIM pass covers the
+    # bottom-most instance of a header while the parser reads the top-most, so staff mail
+    # with a repeated From, Subject, Message-ID ... is refused (RELIABILITY 36).
+    repeated_headers: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         """First value of a header, or None."""
@@ -175,6 +181,10 @@ class RouteView:
     # and "how to join" replies sent to anyone in the last hour.
     notices_this_hour: tuple[tuple[str, str, int], ...] = ()
     join_replies_last_hour: int = 0
+    # (Message-ID, ticket) for each Message-ID of In-Reply-To/References that the desk itself
+    # minted for a mail it sent; filled in for staff mail only. Clients choose their own
+    # Message-IDs (two can share one), so staff mail is threaded by these alone.
+    minted_tickets: tuple[tuple[str, TicketRef], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,7 +192,7 @@ class Route:
     """Who sent a mail and where it belongs.
 
     kind: client_new | client_reply | staff | unknown | automatic | loop |
-          bounce | duplicate
+          bounce | duplicate | unreadable (no sender address could be read: quarantined)
     via: how the ticket was found (token, staff-token, thread, subject-tag, subject, new) or ''.
     """
 

@@ -25,7 +25,7 @@ from daemon.model import Decision, InboundMail, Notice, Route, RouteView
 from daemon.notices import Notifier
 from daemon.scheduler import TimerPlanner
 from parsers.addresses import domain_of, redact
-from parsers.auth_results import staff_mail_authenticated
+from parsers.auth_results import staff_header_refusal, staff_mail_authenticated
 from parsers.automatic import automatic_reason
 from parsers.mime import parse
 from parsers.oneline import one_line
@@ -107,8 +107,13 @@ class Pipeline:
         """Staff address AND (staff token of this ticket OR DKIM/DMARC pass), DESIGN section 2.
 
         The DKIM pass comes from our MX's Authentication-Results or, with
-        staff_mail.verify_dkim, from verifying the signature ourselves.
+        staff_mail.verify_dkim, from verifying the signature ourselves. A header block
+        that no signature can vouch for (a repeated Subject, several From mailboxes) is
+        refused first, whatever token or pass it carries (RELIABILITY 36).
         """
+        refusal = staff_header_refusal(mail)
+        if refusal is not None:
+            return False, refusal
         token = (found.ticket is not None and view.staff_token_ticket is not None
                  and view.staff_token_ticket.id == found.ticket.id)
         verdict = staff_mail_authenticated(mail, self.settings.staff_mail.trusted_authserv_ids)
@@ -128,7 +133,8 @@ class Pipeline:
         if not ok:
             log.warning("spool=%s staff mail from %s not authenticated (%s)", entry_id,
                         redact(mail.from_addr), reason)
-            return unauthenticated(found, mail, reason, policy, entry_id, view, self.caps)
+            return unauthenticated(found, mail, reason, policy, entry_id, view, self.caps,
+                                   tell_sender=staff_header_refusal(mail) is not None)
         member = self.settings.staff_by_email(mail.from_addr)
         assert member is not None
         person = StaffPerson(member.email, member.name, member.role, member.language)
@@ -157,6 +163,9 @@ class Pipeline:
                            join_replies_last_hour=queries.join_replies_since(now - timedelta(hours=1)))
             automatic = self.automatic(mail)
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
+            if decision_route.kind == "unreadable":
+                # Kept and shown (quarantine list, admin alert), never dropped (RELIABILITY 41).
+                return self.fail(entry, f"sender unreadable: {_defects(mail)}", final=True)
             stored = strip_reply(mail.text) if decision_route.kind == "client_reply" else mail.text
             if decision_route.kind == "staff" and parsed is not None:
                 decision = self.decide_staff(mail, decision_route, view, parsed, entry.id, now, raw)
@@ -224,6 +233,12 @@ class Pipeline:
         for entry_id in spool.pending_ids(limit):
             tally[self.process_one(entry_id)] += 1
         return tally
+
+
+def _defects(mail: InboundMail) -> str:
+    # Our own defect names only: the From value itself is mail content and stays out.
+    found = [d for d in mail.defects if d.startswith("from-")]
+    return ", ".join(found) or "no From address"
 
 
 def _hash(value: str | None) -> str:

@@ -157,12 +157,38 @@ def _our_header(mail: InboundMail, trusted: frozenset[str]) -> list[ResInfo] | N
     return None
 
 
+# A DKIM signature covers the bottom-most instance of each header it names, while the
+# parser reads the top-most (RFC 6376 section 5.4.2): anyone holding one signed mail of a
+# manager could prepend `Subject: [#cancel]`. These headers decide who wrote a staff mail,
+# what it commands and which ticket it is about, so on staff mail each may occur once.
+SINGLE_STAFF_HEADERS = (
+    "from", "sender", "subject", "to", "cc", "message-id", "in-reply-to", "references",
+)
+
+
+def staff_header_refusal(mail: InboundMail) -> str | None:
+    """Why a staff mail's header block cannot be authenticated, or None (RELIABILITY 36).
+
+    Refused: a repeated From, Sender, Subject, To, Cc, Message-ID, In-Reply-To or
+    References, and a From that is missing, repeated or names several mailboxes.
+    """
+    repeated = [name for name in SINGLE_STAFF_HEADERS if name in mail.repeated_headers]
+    if repeated:
+        return "repeated header " + ", ".join(repeated) + " (a signature covers one instance)"
+    if mail.from_header_count != 1:
+        return f"{mail.from_header_count} From headers, need exactly one"
+    if mail.from_mailbox_count != 1:
+        return f"{mail.from_mailbox_count} mailboxes in From, need exactly one"
+    return None
+
+
 def staff_mail_authenticated(
     mail: InboundMail, trusted_authserv_ids: frozenset[str]
 ) -> AuthVerdict:
     """Whether our MX saw a DMARC pass or an aligned DKIM pass for this mail's single From."""
-    if mail.from_header_count != 1:
-        return AuthVerdict(False, f"{mail.from_header_count} From headers, need exactly one")
+    refusal = staff_header_refusal(mail)
+    if refusal is not None:
+        return AuthVerdict(False, refusal)
     from_domain = _domain(mail.from_addr) if "@" in mail.from_addr else ""
     if not from_domain:
         return AuthVerdict(False, "no From address")

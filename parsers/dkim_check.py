@@ -3,7 +3,11 @@
 This is the "fresh dkimpy verification" alternative to trusting our MX's
 Authentication-Results (parsers.auth_results). A mail passes only when it has exactly one
 From header and at least one DKIM-Signature that dkimpy verifies, whose d= is aligned with
-the From domain, whose h= lists `from`, and which carries no `l=` body-length tag.
+the From domain, which carries no `l=` body-length tag, and whose h= over-signs From and
+Subject: lists each one more time than it occurs, so that a prepended instance breaks the
+signature (RELIABILITY 36). In-Reply-To and References, which route staff mail, must be
+signed wherever they occur. Signers that over-sign: rspamd by default, OpenDKIM with
+`OversignHeaders From,Subject`; Gmail does not, so Gmail staff use the reply token.
 
 Purity: the checks here are pure, but dkimpy itself looks up the signer's key in real DNS
 when `dnsfunc` is None (production only; tests always inject a lookup), and it reads the
@@ -17,17 +21,25 @@ from collections.abc import Callable
 import dkim
 from dkim.util import parse_tag_value
 
-from parsers.auth_results import AuthVerdict, _aligned, _domain
+from parsers.auth_results import SINGLE_STAFF_HEADERS, AuthVerdict, _aligned, _domain
 
 _SIG_HEADER = b"dkim-signature"
+# Signed one more time than they occur: h= then also covers "no further instance".
+_OVERSIGNED = (b"from", b"subject")
+# Signed wherever they occur: they name the ticket a staff mail acts on.
+_SIGNED_IF_PRESENT = (b"in-reply-to", b"references")
+_SINGLE = tuple(name.encode() for name in SINGLE_STAFF_HEADERS)
 
 
 def _signer(tags: dict[bytes, bytes]) -> str:
     return _domain(tags.get(b"d", b"").decode("ascii", "replace"))
 
 
-def _refusal(tags: dict[bytes, bytes], from_domain: str) -> str | None:
-    """Why this signature cannot vouch for the From domain, or None when it may."""
+def _refusal(tags: dict[bytes, bytes], from_domain: str, counts: dict[bytes, int]) -> str | None:
+    """Why this signature cannot vouch for the From domain, or None when it may.
+
+    `counts` is how often each header occurs in the mail, as dkimpy parsed it.
+    """
     signer = _signer(tags)
     if b"l" in tags:
         # l= signs only a prefix of the body: anything appended after it (a manager
@@ -35,9 +47,15 @@ def _refusal(tags: dict[bytes, bytes], from_domain: str) -> str | None:
         return f"d={signer} has an l= body length"
     # dkimpy's signer insists on From in h=, but its verifier does not: a signature
     # over other headers only would let anyone put a staff From above it.
-    signed = {h.strip().lower() for h in tags.get(b"h", b"").split(b":")}
-    if b"from" not in signed:
+    listed = [h.strip().lower() for h in tags.get(b"h", b"").split(b":")]
+    if b"from" not in listed:
         return f"d={signer} does not sign From"
+    for name in _OVERSIGNED:
+        if listed.count(name) <= counts.get(name, 0):
+            return f"d={signer} does not over-sign {name.decode()}"
+    for name in _SIGNED_IF_PRESENT:
+        if listed.count(name) < counts.get(name, 0):
+            return f"d={signer} does not sign {name.decode()}"
     # Same rule as the Authentication-Results path, so the two halves of I6 agree.
     if not _aligned(from_domain, signer):
         return f"d={signer} not aligned with {from_domain}"
@@ -78,8 +96,15 @@ def verify_staff_dkim(
         return AuthVerdict(False, f"dkim: {type(exc).__name__}")
     # The caller's count comes from our MIME parser; recount what dkimpy will hash so a
     # disagreement between the two parsers fails closed instead of passing.
-    if sum(1 for name, _ in checker.headers if name.lower() == b"from") != 1:
+    counts: dict[bytes, int] = {}
+    for name, _ in checker.headers:
+        key = name.strip().lower()
+        counts[key] = counts.get(key, 0) + 1
+    if counts.get(b"from", 0) != 1:
         return AuthVerdict(False, "dkim parser does not see exactly one From header")
+    repeated = [name.decode() for name in _SINGLE if counts.get(name, 0) > 1]
+    if repeated:
+        return AuthVerdict(False, "dkim parser sees a repeated " + ", ".join(repeated))
     sigs = [value for name, value in checker.headers if name.lower() == _SIG_HEADER]
     if not sigs:
         return AuthVerdict(False, "no DKIM-Signature")
@@ -90,7 +115,7 @@ def verify_staff_dkim(
     for idx, value in enumerate(sigs):
         try:
             tags = parse_tag_value(value)
-            refusal = _refusal(tags, from_domain)
+            refusal = _refusal(tags, from_domain, counts)
             if refusal is not None:
                 # Refused before verifying, so an attacker's d= never triggers a DNS query.
                 failures.append(refusal)

@@ -6,9 +6,9 @@ test 31. The MIME tree comes from the stdlib parser with the compat32 policy, wh
 what mail-parser itself runs underneath: mail-parser's full pass (forensic header, date
 and Received analysis, done twice) managed 650-930 typical replies/s here, under our
 1,000/s budget, where this module does 1,600-2,000/s; `policy.default` is slower still.
-mail-parser is used where its care pays: a From value that is not a plain "Name <a@b>"
-goes through its hardened address parser, which refuses ambiguous mailboxes instead of
-guessing, because the From address decides who is writing (client, staff, unknown).
+The From address decides who is writing (client, staff, unknown), so it is read from the
+addr-spec of the raw header (parsers.addresses.mailboxes) and display names are decoded
+apart: mail-parser decoded names first, and a name decoding to CR LF lost the sender.
 Every other header is decoded by parsers.headers so that no value carries CR/LF.
 """
 
@@ -23,11 +23,10 @@ from email.message import Message
 from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 
 import html2text
-from mailparser.utils import get_addresses
 
 from daemon.errors import QuarantineError
 from daemon.model import Attachment, InboundMail
-from parsers.addresses import normalize, parse_address_list
+from parsers.addresses import mailboxes, normalize, parse_address_list
 from parsers.headers import (
     clean_header_text,
     decode_bytes,
@@ -123,40 +122,47 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _sender(values: list[str], defects: list[str]) -> tuple[str, str]:
+def _display(phrase: str) -> str:
+    """A display name decoded apart from its address, with no control characters left."""
+    if len(phrase) > 1 and phrase.startswith('"') and phrase.endswith('"'):
+        # Outlook and old webmail quote "=?utf-8?...?=" words; this is display text only.
+        phrase = re.sub(r"\\(.)", r"\1", phrase[1:-1])
+    return decode_header_value(phrase) if "=?" in phrase else clean_header_text(phrase)
+
+
+def _sender(values: list[str], defects: list[str]) -> tuple[str, str, int]:
+    """(address, display name, number of mailboxes) of the From header.
+
+    The address is the addr-spec of the raw header; the display name is decoded on its
+    own, so a name that decodes to CR LF and "Bcc: ..." can neither hide nor replace
+    the address (issue 9 finding 6, RELIABILITY 41).
+    """
     if not values:
         defects.append("from-missing")
-        return "", ""
+        return "", "", 0
     value = raw_header_text(values[0])
     if len(values) > 1:
         defects.append("from-repeated")
     if len(value) > _MAX_FROM_CHARS:
         defects.append("from-too-long")
-        return "", ""
-    # A plain "Name <a@b>" or "a@b" is unambiguous, so mail-parser's scanner (~150 us,
-    # the largest single cost of a parse) is kept for the values that need it.
+        return "", "", 0
+    # A plain "Name <a@b>" or "a@b" is unambiguous: the common case skips the scanner.
     angle = _SIMPLE_ANGLE.fullmatch(value)
     if angle:
-        return normalize(angle.group(2)), decode_header_value(angle.group(1))
+        return normalize(angle.group(2)), _display(angle.group(1).strip()), 1
     bare = _SIMPLE_BARE.fullmatch(value)
     if bare:
-        return normalize(bare.group(1)), ""
-    evidence: list[dict[str, object]] = []
-    try:
-        found = get_addresses(value, defects=evidence, decode_names=True)
-    except Exception:  # A bug in the address parser costs the sender, not the mail.
-        found = []
-    mailboxes = [(n, a) for n, a in found if a]
-    if not mailboxes:
-        defects.append("from-unparseable")
-        return "", ""
-    if len(mailboxes) > 1:
+        return normalize(bare.group(1)), "", 1
+    boxes = mailboxes(value)
+    if len(boxes) > 1:
+        # RFC 5322 allows several authors; staff mail with them is refused (finding 11).
         defects.append("from-several-mailboxes")
-    name, address = mailboxes[0]
-    # mail-parser keeps a quoted "=?utf-8?...?=" literal, as RFC 2047 says; Outlook and
-    # old webmail write names that way, and this is display text only, so decode it.
-    display = decode_header_value(name) if "=?" in name else clean_header_text(name)
-    return normalize(address), display
+    for box in boxes:
+        address = normalize(box.addr_spec)
+        if address:
+            return address, _display(box.display), len(boxes)
+    defects.append("from-unparseable")
+    return "", "", len(boxes)
 
 
 def _strip_tags(markup: str) -> str:
@@ -278,7 +284,7 @@ def _build(raw: bytes) -> InboundMail:
     for name, value in items:
         by_name.setdefault(name.strip().lower(), []).append(value)
     defects: list[str] = []
-    from_addr, from_name = _sender(by_name.get("from", []), defects)
+    from_addr, from_name, from_mailboxes = _sender(by_name.get("from", []), defects)
     message_ids = _ids(by_name.get("message-id", [])[:1])
     if not message_ids:
         defects.append("message-id-missing")
@@ -289,6 +295,8 @@ def _build(raw: bytes) -> InboundMail:
         from_addr=from_addr,
         from_name=from_name,
         from_header_count=len(by_name.get("from", [])),
+        from_mailbox_count=from_mailboxes,
+        repeated_headers=tuple(sorted(name for name, values in by_name.items() if len(values) > 1)),
         to=parse_address_list(raw_header_text(v) for v in by_name.get("to", [])),
         cc=parse_address_list(raw_header_text(v) for v in by_name.get("cc", [])),
         reply_to=parse_address_list(raw_header_text(v) for v in by_name.get("reply-to", [])),

@@ -8,6 +8,7 @@ import peewee
 
 from daemon.config import Settings
 from daemon.model import ClientRef, InboundMail, RouteView, ThreadInfo, TicketRef
+from parsers.addresses import safe_lower
 from parsers.subjects import has_reply_prefix, normalize_subject, ticket_keys_in_subject
 from parsers.tokens import ticket_key_from_recipients
 from store import prepared
@@ -91,7 +92,8 @@ def thread_info(ticket_id: int, settings: Settings | None = None, now: datetime 
 
 
 def client_by_address(address: str) -> Client | None:
-    return prepared.model(Client, _client_of_address, address.lower())
+    # safe_lower: str.lower() would turn a Kelvin sign into 'k' (issue 9 finding 11).
+    return prepared.model(Client, _client_of_address, safe_lower(address))
 
 
 def ticket_by_key(key: str) -> Ticket | None:
@@ -137,6 +139,17 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
         rows = (Ticket.select().join(Message).where(Message.message_id.in_(ids)).distinct())
         thread = [ticket_ref(t) for t in rows]
 
+    is_staff = settings.staff_by_email(mail.from_addr) is not None
+    minted: list[tuple[str, TicketRef]] = []
+    if is_staff:
+        # Only ids the desk minted for mail it sent (direction 'out'): a client's own
+        # Message-ID never routes staff mail, since another client can reuse it.
+        wanted = list(dict.fromkeys(mail.in_reply_to[:5] + mail.references[-30:]))
+        if wanted:
+            rows = (Message.select(Message.message_id, Ticket).join(Ticket)
+                    .where(Message.message_id.in_(wanted), Message.direction == "out"))
+            minted = [(row.message_id, ticket_ref(row.ticket)) for row in rows]
+
     keys = ticket_keys_in_subject(mail.subject, prefix)
     tag_ticket = _ref_of_key(keys[0] if keys else None)
 
@@ -149,7 +162,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
     sent = autoreplies_since(mail.from_addr, now - timedelta(hours=24))
     return RouteView(
         sender_client=client_ref(client) if client else None,
-        sender_is_staff=settings.staff_by_email(mail.from_addr) is not None,
+        sender_is_staff=is_staff,
         token_ticket=token_ticket,
         thread_tickets=tuple(thread),
         tag_ticket=tag_ticket,
@@ -161,6 +174,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
         open_invoice_id=_open_invoice_id(client) if client is not None and not client.active else None,
         named_tickets=tuple(ticket_ref(t) for t in Ticket.select().where(Ticket.key.in_(list(named_keys))))
         if named_keys else (),
+        minted_tickets=tuple(minted),
     )
 
 

@@ -87,6 +87,12 @@ class SmtpSender:
         except aiosmtplib.SMTPException as exc:
             self.pool[index] = self._client()
             return SendResult(env.key, None, f"{type(exc).__name__}: {exc}"[:300])
+        except UnicodeEncodeError:
+            # A non-ASCII address (an EAI mailbox, or a lookalike kept unfolded) cannot go
+            # into MAIL/RCPT without SMTPUTF8: a permanent failure of this mail, not of the
+            # outbox pass. The transaction was left half-open, so the connection is dropped.
+            self.pool[index] = self._client()
+            return SendResult(env.key, 553, "address is not ASCII; SMTPUTF8 is not used")
         return SendResult(env.key, 250, response[:300] if isinstance(response, str) else "ok")
 
     async def _send_all(self, envelopes: list[Envelope]) -> list[SendResult]:

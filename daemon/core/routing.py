@@ -39,15 +39,29 @@ def find_ticket(mail: InboundMail, view: RouteView, client: ClientRef, prefix: s
     return None, "new"
 
 
-def find_staff_ticket(view: RouteView) -> tuple[TicketRef | None, str]:
-    """Staff may act on any ticket; which one is named by their token, thread or subject tag."""
+NO_STAFF_TICKET = ("no ticket found: nothing was applied. Reply to the desk's mail about the "
+                   "ticket (its staff reply address or its thread); a subject tag or a "
+                   "client's Message-ID does not name a ticket for staff mail")
+
+
+def find_staff_ticket(mail: InboundMail, view: RouteView) -> tuple[TicketRef | None, str, str]:
+    """(ticket, via, why none) for staff mail: their token, else Message-IDs the desk minted.
+
+    Staff may act on any ticket, so nothing a client chose may name it (RELIABILITY 37):
+    not a client's Message-ID (client B can reuse client A's) and not a subject tag.
+    When the desk's own Message-IDs name several tickets, none is guessed.
+    """
     if view.staff_token_ticket is not None:
-        return view.staff_token_ticket, "staff-token"
-    if view.thread_tickets:
-        return max(view.thread_tickets, key=lambda t: t.id), "thread"
-    if view.tag_ticket is not None:
-        return view.tag_ticket, "subject-tag"
-    return None, ""
+        return view.staff_token_ticket, "staff-token", ""
+    wanted = set(mail.in_reply_to) | set(mail.references)
+    named = {ticket.id: ticket for msg_id, ticket in view.minted_tickets if msg_id in wanted}
+    if len(named) == 1:
+        return next(iter(named.values())), "thread", ""
+    if named:
+        keys = ", ".join(sorted(t.key for t in named.values()))
+        return None, "", (f"this mail's thread names several tickets ({keys}): nothing was "
+                          "applied. Reply to the desk's latest mail about the one you mean")
+    return None, "", NO_STAFF_TICKET
 
 
 def route(mail: InboundMail, view: RouteView, automatic: str | None, prefix: str) -> Route:
@@ -57,13 +71,14 @@ def route(mail: InboundMail, view: RouteView, automatic: str | None, prefix: str
     if automatic == "bounce":
         return Route("bounce", reason="delivery status notification")
     if not mail.from_addr:
-        # Nobody to answer and nobody to attribute it to: kept in the spool, never replied to.
-        return Route("automatic", reason="no sender address")
+        # Nobody to answer and nobody to attribute it to: a client whose From we misread
+        # must not be dropped as automatic, so it is quarantined where admins see it.
+        return Route("unreadable", reason="no sender address could be read")
     if view.already_ingested:
         return Route("duplicate", reason="same sender and Message-ID already on a ticket")
     if view.sender_is_staff:
-        ticket, via = find_staff_ticket(view)
-        return Route("staff", via=via, ticket=ticket, reason="staff mail")
+        ticket, via, why_none = find_staff_ticket(mail, view)
+        return Route("staff", via=via, ticket=ticket, reason=why_none or "staff mail")
     client = view.sender_client
     if client is None or not client.active:
         if automatic:

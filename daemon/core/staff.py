@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from daemon.core.billing import expense_check, format_money, invoice_lines
 from daemon.core.quota import may_accept
-from daemon.core.routing import CLOSED_STATUSES
+from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET
 from daemon.core.workflow import FloodCaps, coalesce_decision
 from daemon.model import (
     BillingView,
@@ -300,8 +300,9 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
                  now: datetime, policy: StaffPolicy) -> Decision:
     ticket = route.ticket
     if ticket is None or view.thread is None:
-        return refuse(route, sender, ["no ticket found: reply to a notification mail, or put [OA-N] "
-                                      "in the subject"], mail)
+        # The routing's reason says whether no ticket or several were named (RELIABILITY 37).
+        return refuse(route, sender, [route.reason if ticket is None and route.reason
+                                      and route.reason != "staff mail" else NO_STAFF_TICKET], mail)
     if not may_drive(sender, ticket):
         return refuse(route, sender, [f"you are not the manager, the assigned assistant or an admin of "
                                       f"{ticket.key}"], mail, ticket.key)
@@ -406,10 +407,14 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
 
 
 def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffPolicy,
-                    spool_id: int, view: RouteView | None = None, caps: FloodCaps | None = None) -> Decision:
+                    spool_id: int, view: RouteView | None = None, caps: FloodCaps | None = None,
+                    tell_sender: bool = False) -> Decision:
     """A staff From without a staff token or a trusted DKIM pass: keep it, change nothing, tell admins.
 
     Alerts are capped per sender address and hour (30 forged mails are 3 alerts and a digest).
+    With `tell_sender` (a header block no signature can vouch for: a repeated Subject,
+    several From mailboxes) the staff member named in From also gets a transcript, at
+    her configured address, so a replay of her mail does not go unnoticed (RELIABILITY 36).
     """
     label = route.ticket.key if route.ticket else "-"
     # The reason can quote the mail (a DKIM d= with CR LF): one line, so no forged alert line.
@@ -420,6 +425,12 @@ def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffP
                                          ("ticket_label", label), ("spool_id", spool_id)))
         for admin in policy.admins
     )
+    sender = next((m for m in policy.staff if m.email == mail.from_addr), None)
+    if tell_sender and sender is not None and sender not in policy.admins:
+        # An admin sender already has the alert; In-Reply-To stays empty, as the mail's
+        # Message-ID may be the replayed one.
+        notices += (_transcript([], [f"not authenticated, nothing was applied: {reason}"], sender, "-",
+                                None),)
     # The ticket is left out of the route so that nothing about it is touched.
     decision = Decision(outcome="staff-unauthenticated", route=Route("staff", reason=reason), notices=notices)
     if view is None or caps is None:

@@ -302,8 +302,9 @@ def test_dkim_verified_by_the_daemon_itself(desk, tmp_path):
 
     def signed(body: str, length: bool = False) -> bytes:
         raw = reply_to(notice, desk.manager, body, to=desk.support).replace(b"\n", b"\r\n")
-        signature = dkim.sign(raw, b"s1", domain.encode(), private, include_headers=[b"from", b"to", b"subject"],
-                              length=length)
+        # From and Subject over-signed and the threading headers signed, as the daemon requires.
+        headers = [b"from", b"from", b"to", b"subject", b"subject", b"in-reply-to", b"references"]
+        signature = dkim.sign(raw, b"s1", domain.encode(), private, include_headers=headers, length=length)
         return signature + raw
 
     # A body-length limited signature with a command appended after the signed part: refused.

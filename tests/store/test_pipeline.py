@@ -108,12 +108,17 @@ def test_template_injection_is_inert(desk):
     assert "{{ 7*7 }}" in ack["Subject"] and "49" not in ack["Subject"]
 
 
-def test_mail_without_a_sender_is_kept_and_never_answered(desk):
+def test_mail_without_a_sender_is_quarantined_never_dropped(desk):
+    """RELIABILITY 41: a mail whose sender cannot be read is kept, shown and alerted, never
+    filed as automatic (a client whose From we misread would never hear back)."""
     raw = b"\x00" * 10 + b"not a mail"
-    assert desk.deliver(raw) == "automatic"
+    assert desk.deliver(raw) == "quarantined"
     entry = SpoolEntry.get()
-    assert entry.state == "ignored" and spool.raw_of(entry.id) == raw
-    assert Outbox.select().count() == 0
+    assert entry.state == "quarantined" and spool.raw_of(entry.id) == raw
+    assert entry.error.startswith("sender unreadable")
+    (alert,) = outgoing("staff.alert")
+    assert alert["To"] == "ops@desk.test"
+    assert Outbox.select().count() == 1
 
 
 def test_unparseable_mail_is_quarantined_with_one_alert(desk):

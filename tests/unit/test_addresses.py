@@ -8,9 +8,11 @@ import pytest
 from parsers.addresses import (
     MAX_ADDRESSES,
     domain_of,
+    mailboxes,
     normalize,
     parse_address_list,
     redact,
+    safe_lower,
     split_plus,
 )
 
@@ -153,3 +155,57 @@ def test_normalize_is_idempotent_on_random_text():
         once = normalize(value)
         assert normalize(once) == once
         assert not any(c in once for c in ' \t\r\n"<>,;\x00')
+
+
+# --- no compatibility folding (issue 9 finding 11) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    [
+        "\u212aate@desk.example",  # KELVIN SIGN: str.lower() gives an ASCII 'k'
+        "kate@\uff44esk.example",  # FULLWIDTH d: IDNA 2003 nameprep folds it to 'd'
+        "kate@DESK.\uff45xample",
+        "kate@\u212aesk.example",
+        "\uff4bate@desk.example",  # fullwidth k in the local part
+    ],
+)
+def test_compatibility_characters_never_fold_into_another_mailbox(lookalike):
+    folded = normalize(lookalike)
+    assert folded != "kate@desk.example"
+    assert folded == "" or not folded.isascii()
+    # And the comparison the daemon makes for staff and clients agrees.
+    assert safe_lower(lookalike) != "kate@desk.example"
+
+
+def test_idna_domains_still_compare_in_ascii():
+    assert normalize("Иван@Почта.РФ") == "иван@xn--80a1acny.xn--p1ai"
+    assert normalize("ivan@xn--80a1acny.xn--p1ai") == "ivan@xn--80a1acny.xn--p1ai"
+    # 'ß' is its own letter in IDNA 2008; IDNA 2003 would make it "strasse".
+    assert normalize("a@straße.de") != normalize("a@strasse.de")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # Finding 6: the name decodes to CR LF and a header; the addr-spec is what counts.
+        ("=?UTF-8?Q?=D0=A4=D1=91=D0=B4=D0=BE=D1=80=0D=0ABcc:_x@evil.test?= <ivan@example.org>",
+         [("=?UTF-8?Q?=D0=A4=D1=91=D0=B4=D0=BE=D1=80=0D=0ABcc:_x@evil.test?=", "ivan@example.org")]),
+        ('"Petrov, Ivan" <ivan@x.example>', [('"Petrov, Ivan"', "ivan@x.example")]),
+        ("ivan@x.example (Ivan Petrov)", [("Ivan Petrov", "ivan@x.example")]),
+        ("anna@desk.example, eve@evil.example", [("", "anna@desk.example"), ("", "eve@evil.example")]),
+        ("Team: a@x.example, b@y.example;", [("", "a@x.example"), ("", "b@y.example")]),
+        ("<@relay.example:ivan@x.example>", [("", "ivan@x.example")]),
+        ("Ivan <ivan@x.example> <other@y.example>", [("Ivan", "")]),
+        ("undisclosed-recipients:;", []),
+    ],
+)
+def test_mailboxes_read_the_addr_spec_of_the_raw_header(value, expected):
+    assert [(m.display, m.addr_spec) for m in mailboxes(value)] == expected
+
+
+@pytest.mark.parametrize("chunk", ["=?", "=?u?q?", "(", '"', "<", ":", "=?utf-8?q?a"])
+def test_mailboxes_is_linear_on_hostile_headers(chunk):
+    start = time.perf_counter()
+    mailboxes(chunk * 20_000)
+    assert time.perf_counter() - start < 0.5

@@ -189,7 +189,7 @@ def test_relaxed_alignment(signer: str, from_line: str, ok: bool):
 
 def test_two_from_headers_fail_even_with_a_pass():
     result = verdict(OPENDMARC_PASS, from_lines=(STAFF, "client@evil.example"))
-    assert result == AuthVerdict(False, "2 From headers, need exactly one")
+    assert result == AuthVerdict(False, "repeated header from (a signature covers one instance)")
 
 
 @pytest.mark.parametrize("from_line", ["", "undisclosed-recipients:;"])
@@ -271,3 +271,37 @@ def test_unbalanced_input_ends_and_hides_nothing(value: str, expected: list[ResI
 def test_no_authserv_id_raises(value: str):
     with pytest.raises(ValueError):
         parse_authentication_results(value)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Subject: [OA-1] [#cancel]", "Sender: anna@oneassist.example", "To: desk@oneassist.example",
+     "Cc: x@oneassist.example", "Message-ID: <replay@evil.example>",
+     "In-Reply-To: <oneassist.1@oneassist.example>", "References: <oneassist.1@oneassist.example>"],
+)
+def test_prepended_header_fails_even_with_a_pass(header):
+    """RELIABILITY 36: our MX's pass covers the bottom-most instance; the parser reads the top."""
+    name = header.split(":", 1)[0]
+    # The signed original: it has its own instance of every header under test.
+    original = {"Sender": STAFF, "Cc": "boss@oneassist.example", "In-Reply-To": "<v@vendor.example>",
+                "References": "<v@vendor.example>"}
+    lines = [f"Authentication-Results: {OPENDMARC_PASS}", header]
+    if name in original:
+        lines.append(f"{name}: {original[name]}")
+    raw = "\r\n".join(lines).encode() + b"\r\n" + _RAW_SIGNED
+    result = staff_mail_authenticated(parse(raw), TRUSTED)
+    assert not result.ok and result.reason.startswith(f"repeated header {name.lower()}")
+    assert staff_mail_authenticated(parse(lines[0].encode() + b"\r\n" + _RAW_SIGNED), TRUSTED).ok
+
+
+_RAW_SIGNED = (
+    f"From: {STAFF}\r\nTo: vendor@vendor.example\r\nSubject: Re: delivery\r\n"
+    "Message-ID: <CAF1x2y3@mail.gmail.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    "Thanks, see you Monday.\r\n"
+).encode()
+
+
+def test_from_with_two_mailboxes_fails_even_with_a_pass():
+    """Issue 9 finding 11: `From: staff, other` is not one author."""
+    result = verdict(OPENDMARC_PASS, from_lines=(f"{STAFF}, client@evil.example",))
+    assert result == AuthVerdict(False, "2 mailboxes in From, need exactly one")

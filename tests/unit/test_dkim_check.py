@@ -52,9 +52,12 @@ def _mail(sender: str = STAFF, body: bytes = b"Please close it.\r\n", extra: byt
     return b"From: Anna <%s>\r\n" % sender.encode() + HEAD + extra + b"\r\n" + body
 
 
-def _sign(raw: bytes, key: Key, domain: bytes = b"example.com", length: bool = False) -> bytes:
-    headers = [b"from", b"to", b"subject", b"message-id"]
-    return dkim.sign(raw, SEL, domain, key[0], include_headers=headers, length=length) + raw
+def _sign(raw: bytes, key: Key, domain: bytes = b"example.com", length: bool = False,
+          headers: tuple[bytes, ...] = (b"from", b"from", b"to", b"subject", b"subject",
+                                        b"message-id")) -> bytes:
+    # From and Subject over-signed, as rspamd does by default and OpenDKIM with
+    # OversignHeaders: h= names them once more than they occur.
+    return dkim.sign(raw, SEL, domain, key[0], include_headers=list(headers), length=length) + raw
 
 
 def _sign_without_from(raw: bytes, key: Key) -> bytes:
@@ -146,3 +149,44 @@ def test_broken_signature_does_not_hide_a_good_one(key, dns):
     assert verify_staff_dkim(raw, STAFF, 1, dns).ok
     alone = b"DKIM-Signature: v=1; garbage\r\n" + _mail()
     assert verify_staff_dkim(alone, STAFF, 1, dns).reason.startswith("dkim: ")
+
+
+REPLAYED_SUBJECT = b"Subject: [OA-1] [#cancel]\r\n"
+
+
+def test_prepended_subject_breaks_an_over_signed_signature(key, dns):
+    """RELIABILITY 36: a second Subject above a signed mail of a manager is not a command."""
+    raw = REPLAYED_SUBJECT + _sign(_mail(), key)
+    assert not _dkimpy_accepts(raw, dns)
+    assert not verify_staff_dkim(raw, STAFF, 1, dns).ok
+
+
+@pytest.mark.parametrize("name", [b"from", b"subject"])
+def test_signature_that_does_not_over_sign_from_and_subject_fails(key, dns, name):
+    """RELIABILITY 36: without over-signing, a prepended Subject still verifies in dkimpy."""
+    headers = tuple(h for h in (b"from", b"from", b"to", b"subject", b"subject") if h != name) + (name,)
+    raw = _sign(_mail(), key, headers=headers)
+    verdict = verify_staff_dkim(raw, STAFF, 1, dns)
+    assert not verdict.ok and verdict.reason == f"d=example.com does not over-sign {name.decode()}"
+    if name == b"subject":
+        # The hole the rule closes: dkimpy itself accepts the replayed command.
+        assert _dkimpy_accepts(REPLAYED_SUBJECT + raw, dns)
+
+
+def test_repeated_routing_header_fails_though_signature_verifies(key, dns):
+    """RELIABILITY 36: a second References (not signed) would re-route the manager's text."""
+    raw = b"References: <oneassist.1@desk.example>\r\n" + _sign(
+        _mail(extra=b"References: <x@example.com>\r\n"), key)
+    assert _dkimpy_accepts(raw, dns)
+    verdict = verify_staff_dkim(raw, STAFF, 1, dns)
+    assert not verdict.ok and verdict.reason == "dkim parser sees a repeated references"
+
+
+def test_unsigned_references_fail(key, dns):
+    """References names the ticket of staff mail; where it occurs it must be signed."""
+    raw = _sign(_mail(extra=b"References: <oneassist.1@desk.example>\r\n"), key)
+    verdict = verify_staff_dkim(raw, STAFF, 1, dns)
+    assert not verdict.ok and verdict.reason == "d=example.com does not sign references"
+    signed = _sign(_mail(extra=b"References: <oneassist.1@desk.example>\r\n"), key,
+                   headers=(b"from", b"from", b"subject", b"subject", b"references"))
+    assert verify_staff_dkim(signed, STAFF, 1, dns).ok

@@ -119,3 +119,54 @@ def test_dedupe_key_is_sender_and_message_id_never_message_id_alone():
     assert no_id_1.message_id is None
     assert dedupe_key(no_id_1) != dedupe_key(no_id_2)
     assert dedupe_key(no_id_1) == dedupe_key(mail(mid=""))
+
+
+# --- staff mail is threaded only by the desk's own Message-IDs (RELIABILITY 37) ---------
+
+STAFF_REPLY = "In-Reply-To: <m-a@client.test>\r\nReferences: <oneassist.1@desk.test> <m-a@client.test>\r\n"
+
+
+def test_staff_mail_is_never_routed_by_a_clients_message_id():
+    """Client B reused client A's Message-ID: a thread of client ids names no ticket for staff."""
+    staff_mail = mail("anna@desk.test", "Re: Билеты", extra="In-Reply-To: <m-a@client.test>\r\n")
+    v = view(sender_is_staff=True, thread_tickets=(A_TICKET, B_TICKET))
+    r = route(staff_mail, v, None, "OA")
+    assert r.kind == "staff" and r.ticket is None and r.reason.startswith("no ticket found")
+
+
+def test_staff_mail_is_not_routed_by_a_subject_tag_alone():
+    staff_mail = mail("anna@desk.test", "Re: [OA-11] Билеты")
+    r = route(staff_mail, view(sender_is_staff=True, tag_ticket=B_TICKET), None, "OA")
+    assert r.ticket is None and r.reason.startswith("no ticket found")
+
+
+def test_staff_mail_follows_a_minted_message_id():
+    staff_mail = mail("anna@desk.test", "Re: Билеты", extra=STAFF_REPLY)
+    v = view(sender_is_staff=True, thread_tickets=(B_TICKET,),
+             minted_tickets=(("oneassist.1@desk.test", A_TICKET),))
+    r = route(staff_mail, v, None, "OA")
+    assert (r.ticket, r.via) == (A_TICKET, "thread")
+
+
+def test_staff_mail_naming_two_tickets_asks_which():
+    staff_mail = mail("anna@desk.test", "Re: Билеты", extra=STAFF_REPLY.replace(
+        "<m-a@client.test>\r\n", "<oneassist.2@desk.test>\r\n", 1))
+    v = view(sender_is_staff=True, minted_tickets=(("oneassist.1@desk.test", A_TICKET),
+                                                   ("oneassist.2@desk.test", B_TICKET)))
+    r = route(staff_mail, v, None, "OA")
+    assert r.ticket is None and "several tickets (OA-10, OA-11)" in r.reason
+
+
+def test_staff_token_wins_over_the_thread():
+    staff_mail = mail("anna@desk.test", "Re: Билеты", extra=STAFF_REPLY)
+    v = view(sender_is_staff=True, staff_token_ticket=B_TICKET,
+             minted_tickets=(("oneassist.1@desk.test", A_TICKET),))
+    assert (route(staff_mail, v, None, "OA").ticket, route(staff_mail, v, None, "OA").via) == (
+        B_TICKET, "staff-token")
+
+
+def test_mail_whose_sender_cannot_be_read_is_unreadable_not_automatic():
+    """RELIABILITY 41: route() never files a mail with no readable sender as automatic."""
+    r = route(mail("Иван Петров"), view(sender_client=A), None, "OA")
+    assert r.kind == "unreadable"
+    assert route(mail("Иван Петров"), EMPTY, "auto-submitted", "OA").kind == "unreadable"
