@@ -12,6 +12,10 @@ The configured `service.reply_token_secret` is never used as a key itself: the c
 the staff keys are derived from it with HKDF (RFC 5869) under distinct labels, so knowing
 one key (or how the other is built) gives nothing about the other. `secret_weakness`
 refuses placeholder and low-entropy secrets before any key is derived from them.
+Addresses minted by Wave 1 (the raw secret, and the secret plus "/staff") do not verify and
+there is deliberately no fallback: Wave 1 was never deployed, and a fallback would keep the
+forgeable staff key alive. A client replying to such an address is threaded by the other
+steps of DESIGN's order (subject key, Message-IDs), as with any address we did not mint.
 """
 
 from __future__ import annotations
