@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sqlite3
 import statistics
 import sys
@@ -33,7 +34,7 @@ def settings_for(path: Path):
     return parse_settings({
         "imap": {"host": "imap.test", "username": "support@desk.test", "password": "x"},
         "smtp": {"host": "smtp.test", "from_address": "support@desk.test"},
-        "service": {"reply_token_secret": "bench-secret-0123456789"},
+        "service": {"reply_token_secret": secrets.token_urlsafe(32)},
         "store": {"url": f"sqlite:///{path}"},
         "staff": [{"email": "anna@desk.test", "name": "Анна", "role": "manager"},
                   {"email": "ops@desk.test", "name": "Ops", "role": "admin"}],

@@ -8,6 +8,7 @@ Every list and show command prints a readable table for people or, with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -252,18 +253,52 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_private(path: str, write: Callable[[Any], None]) -> None:
+    """Write a file only its owner can read (0600), whatever the umask.
+
+    It is written under a temporary name in the same folder (mkstemp: 0600, O_EXCL) and
+    renamed over `path`: an existing file, perhaps one another user made readable or holds
+    open, is replaced, never written into.
+    """
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with open(fd, "w", encoding="utf-8") as out:
+            write(out)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     with_store(args)
     document = views.export_all()
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
-    try:
+
+    def dump(out: Any) -> None:
         json.dump(document, out, ensure_ascii=False, indent=2, default=str)
         out.write("\n")
-    finally:
-        if args.output:
-            out.close()
+
+    if args.output:
+        # The export holds every raw mail: owner-only, like the store.
+        write_private(args.output, dump)
+    else:
+        dump(sys.stdout)
     if args.output:
         print(f"exported {len(document['tickets'])} ticket(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_secret(args: argparse.Namespace) -> int:
+    import secrets
+
+    # 32 random bytes (256 bits) as 43 URL-safe characters: fits TOML and shell quoting.
+    print(secrets.token_urlsafe(32))
     return 0
 
 
@@ -293,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="process what waits, send what is due, exit")
     add("check", cmd_check, "validate the config and try IMAP, SMTP and the store")
     p = add("export", cmd_export, "every ticket with its messages as one JSON document")
-    p.add_argument("--output", "-o", help="write to this file instead of stdout")
+    p.add_argument("--output", "-o", help="write to this file (mode 0600) instead of stdout")
+    add("secret", cmd_secret, "print a fresh random service.reply_token_secret")
 
     client = sub.add_parser("client", help="clients").add_subparsers(dest="action", required=True)
     p = add("add", cmd_client_add, "register a client", client)

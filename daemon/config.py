@@ -7,6 +7,7 @@ Secrets (password_file, password_command) are resolved once, at load.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import subprocess
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.errors import ConfigError
 from parsers.addresses import safe_lower
+from parsers.tokens import CLIENT_TOKEN_LABEL, STAFF_TOKEN_LABEL, derive_key, secret_weakness
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 ROLES = ("manager", "assistant", "admin")
@@ -42,6 +44,8 @@ class ImapSettings:
     fetch_batch: int
     max_message_bytes: int
     insecure_skip_verify: bool
+    # AUTH over a connection without TLS to a host that is not loopback (explicit opt-in).
+    allow_plaintext_auth: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class SmtpSettings:
     timeout_seconds: float
     max_attempts: int
     insecure_skip_verify: bool
+    allow_plaintext_auth: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ class ServiceSettings:
     timezone: ZoneInfo
     language: str
     ticket_prefix: str
-    reply_token_secret: bytes = field(repr=False)
+    # service.reply_token_secret as configured; never a key itself (see derived_key).
+    token_secret: bytes = field(repr=False)
     autoreply_limit_per_day: int
     join_url: str
     data_dir: Path
@@ -96,11 +102,20 @@ class ServiceSettings:
     staff_notifications_per_source_per_hour: int = 10
     join_replies_per_hour: int = 20
 
+    def derived_key(self, label: bytes) -> bytes:
+        """A key of its own for one use of the secret (HKDF, parsers.tokens.derive_key)."""
+        return derive_key(self.token_secret, label)
+
+    @property
+    def reply_token_secret(self) -> bytes:
+        """The key of clients' reply addresses."""
+        return self.derived_key(CLIENT_TOKEN_LABEL)
+
     @property
     def staff_token_secret(self) -> bytes:
-        # Staff reply addresses use a key of their own: a client who knows the
-        # reply address of their own ticket must not be able to act as staff.
-        return self.reply_token_secret + b"/staff"
+        # Staff reply addresses use a key of their own, derived apart: a client who knows
+        # the reply address of their own ticket must not be able to act as staff.
+        return self.derived_key(STAFF_TOKEN_LABEL)
 
 
 @dataclass(frozen=True)
@@ -247,6 +262,7 @@ class _Section:
         if source.endswith("_file"):
             path = Path(value).expanduser()
             try:
+                check_file_mode(path, what=self._key(source))
                 return path.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigError(f"{self._key(source)}: cannot read {path}: {exc.strerror}") from None
@@ -281,9 +297,46 @@ def _email(section: _Section, key: str, default: Any = ...) -> str:
     return value.strip().lower()
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for a loopback address or the name localhost (RFC 6761); no DNS lookup.
+
+    A name that merely resolves to 127.0.0.1 does not count: /etc/hosts or DNS can change.
+    """
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def plaintext_auth_refusal(section: str, settings: ImapSettings | SmtpSettings) -> str | None:
+    """Why the settings of [section] would send a password in clear, or None if they do not.
+
+    AUTH without TLS is refused unless the server is on loopback (the sandbox and the
+    test rig) or the admin said `allow_plaintext_auth = true` for that section.
+    """
+    logs_in = bool(settings.username) or bool(getattr(settings, "oauth2_token_command", None))
+    if settings.security != "none" or not logs_in:
+        return None
+    if settings.allow_plaintext_auth or is_loopback_host(settings.host):
+        return None
+    return (f"{section}.security = \"none\" would send the password of {section}.username in "
+            f"clear text to {settings.host}: set {section}.security = \"ssl\" or \"starttls\" "
+            f"(the server must offer TLS), or, only on a network you trust, "
+            f"{section}.allow_plaintext_auth = true")
+
+
+def _refuse_plaintext_auth(section: str, settings: ImapSettings | SmtpSettings) -> None:
+    problem = plaintext_auth_refusal(section, settings)
+    if problem:
+        raise ConfigError(problem)
+
+
 def _imap(sec: _Section) -> ImapSettings:
     security = sec.choice("security", SECURITY_MODES, "ssl")
-    return ImapSettings(
+    settings = ImapSettings(
         host=sec.get("host", str, hint="Set it to your IMAP server, e.g. host = \"imap.example.com\""),
         port=sec.port("port", {"ssl": 993}.get(security, 143)),
         security=security,
@@ -299,13 +352,16 @@ def _imap(sec: _Section) -> ImapSettings:
         fetch_batch=int(sec.positive("fetch_batch", 100)),
         max_message_bytes=int(sec.positive("max_message_bytes", 40 * 1024 * 1024)),
         insecure_skip_verify=sec.get("insecure_skip_verify", bool, False),
+        allow_plaintext_auth=sec.get("allow_plaintext_auth", bool, False),
     )
+    _refuse_plaintext_auth("imap", settings)
+    return settings
 
 
 def _smtp(sec: _Section) -> SmtpSettings:
     security = sec.choice("security", SECURITY_MODES, "starttls")
     from_address = _email(sec, "from_address", ...)
-    return SmtpSettings(
+    settings = SmtpSettings(
         host=sec.get("host", str, hint="Set it to your SMTP relay, e.g. host = \"smtp.example.com\""),
         port=sec.port("port", {"ssl": 465, "starttls": 587}.get(security, 25)),
         security=security,
@@ -317,7 +373,10 @@ def _smtp(sec: _Section) -> SmtpSettings:
         timeout_seconds=sec.positive("timeout_seconds", 60),
         max_attempts=int(sec.positive("max_attempts", 12)),
         insecure_skip_verify=sec.get("insecure_skip_verify", bool, False),
+        allow_plaintext_auth=sec.get("allow_plaintext_auth", bool, False),
     )
+    _refuse_plaintext_auth("smtp", settings)
+    return settings
 
 
 def _bounce_default(from_address: str) -> str:
@@ -327,16 +386,20 @@ def _bounce_default(from_address: str) -> str:
     return f"{local}+bounces@{domain}"
 
 
+MAKE_SECRET = ("Make one with `oneassist secret` and paste it in; changing it invalidates the "
+               "reply addresses already sent")
+
+
 def _service(sec: _Section, base: Path) -> ServiceSettings:
     tz_name = sec.get("timezone", str, "Europe/Moscow")
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"service.timezone = {tz_name!r} is not a known zone, e.g. \"Europe/Moscow\"") from None
-    secret = sec.get("reply_token_secret", str, hint="Generate one: python -c 'import secrets; print(secrets.token_hex(32))'")
-    if len(secret) < 16:
-        raise ConfigError("service.reply_token_secret must be at least 16 characters; "
-                          "generate one: python -c 'import secrets; print(secrets.token_hex(32))'")
+    secret = sec.get("reply_token_secret", str, hint=MAKE_SECRET)
+    weakness = secret_weakness(secret)
+    if weakness:
+        raise ConfigError(f"service.reply_token_secret is refused: {weakness}. {MAKE_SECRET}")
     prefix = sec.get("ticket_prefix", str, "OA")
     if not prefix.isalnum() or not prefix.isascii():
         raise ConfigError(f"service.ticket_prefix = {prefix!r} must be ASCII letters/digits, e.g. \"OA\"")
@@ -348,7 +411,7 @@ def _service(sec: _Section, base: Path) -> ServiceSettings:
         timezone=tz,
         language=sec.choice("language", LANGUAGES, "ru"),
         ticket_prefix=prefix.upper(),
-        reply_token_secret=secret.encode(),
+        token_secret=secret.encode(),
         autoreply_limit_per_day=int(sec.positive("autoreply_limit_per_day", 40)),
         join_url=sec.get("join_url", str, ""),
         data_dir=data_dir,
@@ -478,14 +541,17 @@ def _dkim_keys(path: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(data.items()))
 
 
-def check_file_mode(path: Path) -> None:
-    """Refuse a config readable by others when it holds secrets (the fetchmail model)."""
+def check_file_mode(path: Path, what: str = "") -> None:
+    """Refuse a file readable by others when it holds secrets (the fetchmail model).
+
+    For the config itself and for every `*_file` secret it names.
+    """
     mode = path.stat().st_mode
     # Group read stays allowed so a service group can read it; world access never.
     if mode & (stat.S_IRWXO | stat.S_IWGRP):
         raise ConfigError(
-            f"{path} is readable or writable by other users (mode {stat.S_IMODE(mode):o}); "
-            f"it holds passwords: chmod 600 {path}"
+            f"{what + ': ' if what else ''}{path} is readable or writable by other users "
+            f"(mode {stat.S_IMODE(mode):o}); it holds passwords: chmod 600 {path}"
         )
 
 

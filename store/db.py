@@ -1,13 +1,26 @@
-"""The one database handle: bound once at start from a URL (SQLite or PostgreSQL)."""
+"""The one database handle: bound once at start from a URL (SQLite or PostgreSQL).
+
+A SQLite store holds every raw mail, so it is owner-only whatever the umask: its file
+is created 0600 before SQLite opens it (SQLite gives -wal and -shm the mode of the
+database file), and folders created for it are 0700.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 import peewee
 
 from daemon.errors import ConfigError
+
+log = logging.getLogger("oneassist.store")
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
 
 # Models bind to this proxy; init_db() points it at the real database once.
 database = peewee.DatabaseProxy()
@@ -27,7 +40,7 @@ def open_database(url: str) -> peewee.Database:
     """A peewee Database for a store.url value; SQLite files get their folder created."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         path = Path(url[len("sqlite:///"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_private_sqlite(path)
         return peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     if url in ("sqlite://:memory:", "sqlite:///:memory:"):
         return peewee.SqliteDatabase(":memory:", pragmas={"foreign_keys": 1})
@@ -42,6 +55,62 @@ def open_database(url: str) -> peewee.Database:
 
         return connect(url.replace("postgres://", "postgresql://", 1))
     raise ConfigError(f"store.url = {url!r} is not supported; use sqlite:///PATH or postgresql://…")
+
+
+def make_private_dirs(folder: Path) -> None:
+    """Create `folder` and any missing parents 0700 (Path.mkdir(parents=True) uses the umask)."""
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for candidate in reversed(missing):
+        try:
+            candidate.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue  # made a moment ago by another process: its mode is checked below
+        os.chmod(candidate, PRIVATE_DIR)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod `path` to `mode` when it allows more; a file we cannot chmod is named in a warning."""
+    try:
+        current = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if current & ~mode == 0:
+        return
+    try:
+        os.chmod(path, mode)
+    except PermissionError:
+        log.warning("store: %s has mode %o and is not ours to chmod; run: chmod %o %s",
+                    path, current, mode, path)
+
+
+def prepare_private_sqlite(path: Path) -> None:
+    """The SQLite file, its -wal/-shm and the folders made for it, owner-only (0600/0700)."""
+    make_private_dirs(path.parent)
+    mode = stat.S_IMODE(path.parent.stat().st_mode)
+    if mode & stat.S_IRWXO:
+        # An existing folder is the admin's (it may be a home directory): we do not chmod
+        # it, but say so. The files in it are 0600 all the same.
+        log.warning("store: the folder %s is open to other users (mode %o); the store "
+                    "files are 0600, but consider: chmod 700 %s", path.parent, mode, path.parent)
+    try:
+        # Created empty and 0600 first: SQLite would create it 0644 minus the umask.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"store.url: cannot create {path}: {exc.strerror}") from None
+    else:
+        try:
+            os.fchmod(fd, PRIVATE_FILE)  # exactly 0600, even under an odd umask such as 0277
+        finally:
+            os.close(fd)
+    # Also files left by an older version that created them with the umask.
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        _tighten(path.with_name(path.name + suffix), PRIVATE_FILE)
 
 
 def init_db(url: str) -> peewee.Database:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import imapclient
 from imapclient.exceptions import IMAPClientError
 
-from daemon.config import ImapSettings
+from daemon.config import ImapSettings, plaintext_auth_refusal
 from daemon.errors import PermanentError, TransientError
 from store.spool import Fetched
 
@@ -50,6 +50,11 @@ class ImapMailbox:
 
     def connect(self) -> None:
         s = self.settings
+        # The config refuses this already; checked again here because Settings can be built
+        # without the config (tests, replace()), and a password must never cross in clear.
+        refusal = plaintext_auth_refusal("imap", s)
+        if refusal:
+            raise PermanentError(f"imap: {refusal}")
         if s.insecure_skip_verify and s.security != "none":
             log.warning("imap: certificate checks are OFF (imap.insecure_skip_verify = true)")
         try:

@@ -16,7 +16,8 @@ import aiosmtplib
 
 from daemon.adapters import smtp_wire
 from daemon.adapters.imap import tls_context
-from daemon.config import SmtpSettings
+from daemon.config import SmtpSettings, plaintext_auth_refusal
+from daemon.errors import PermanentError
 
 log = logging.getLogger("oneassist.smtp")
 smtp_wire.install()
@@ -47,6 +48,11 @@ class SmtpSender:
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self.settings
+        # The config refuses this already; checked again before any connection because
+        # Settings can be built without the config, and a password must never cross in clear.
+        refusal = plaintext_auth_refusal("smtp", s)
+        if refusal:
+            raise PermanentError(f"smtp: {refusal}")
         return aiosmtplib.SMTP(
             hostname=s.host, port=s.port, timeout=s.timeout_seconds,
             use_tls=s.security == "ssl", start_tls=s.security == "starttls",
@@ -60,10 +66,16 @@ class SmtpSender:
         client = self.pool[index]
         if not client.is_connected:
             client = self.pool[index] = self._client()
+            self._warn_if_unverified()
             await client.connect()
             if self.settings.username:
                 await client.login(self.settings.username, self.settings.password)
         return client
+
+    def _warn_if_unverified(self) -> None:
+        # Every connect, as the IMAP side does: an insecure mode must stay loud.
+        if self.settings.insecure_skip_verify and self.settings.security != "none":
+            log.warning("smtp: certificate checks are OFF (smtp.insecure_skip_verify = true)")
 
     async def _send_one(self, index: int, env: Envelope) -> SendResult:
         try:
@@ -119,6 +131,7 @@ class SmtpSender:
         """Connect (and log in) once; returns the server greeting for `oneassist check`."""
         async def probe() -> str:
             client = self._client()
+            self._warn_if_unverified()
             response = await client.connect()
             if self.settings.username:
                 await client.login(self.settings.username, self.settings.password)

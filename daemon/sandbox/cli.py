@@ -50,9 +50,14 @@ def add_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> None:
 def write_config(base: Path, imap_port: int, smtp_port: int) -> Path:
     state = base / "state"
     state.mkdir(parents=True, exist_ok=True)
+    # The store and the secret live here: owner-only, like a real desk's data_dir.
+    state.chmod(0o700)
     secret_file = state / "reply_token_secret"
     if not secret_file.exists():
-        secret_file.write_text(secrets.token_hex(32))
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "w", encoding="utf-8") as out:
+            out.write(secrets.token_urlsafe(32))
+    secret_file.chmod(0o600)
     config = base / "oneassist.toml"
     config.write_text(f"""# Written by `oneassist sandbox`: private loopback servers, demo staff.
 [imap]

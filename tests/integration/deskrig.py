@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -123,7 +124,7 @@ url = "sqlite:///{self.tmp / "desk.db"}"
 
 [service]
 name = "OneAssist"
-reply_token_secret = "integration-secret-0123456789"
+reply_token_secret = "{secrets.token_urlsafe(32)}"
 
 [[staff]]
 email = "{self.manager}"

@@ -1,5 +1,6 @@
 """An in-memory store and settings for tests of the glue without servers."""
 
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def make_settings(tmp_path: Path, **service) -> Settings:
     return parse_settings({
         "imap": {"host": "imap.test", "username": "support@desk.test", "password": "x"},
         "smtp": {"host": "smtp.test", "from_address": "support@desk.test"},
-        "service": {"reply_token_secret": "0123456789abcdef0123", "autoreply_limit_per_day": 3, **service},
+        "service": {"reply_token_secret": secrets.token_urlsafe(32), "autoreply_limit_per_day": 3, **service},
         "store": {"url": "sqlite:///:memory:"},
         "staff": [{"email": "anna@desk.test", "name": "Анна", "role": "manager"},
                   {"email": "ops@desk.test", "name": "Ops", "role": "admin", "language": "en"}],

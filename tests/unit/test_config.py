@@ -1,6 +1,7 @@
 """Config errors name the key and say how to fix it (STYLE rule 6)."""
 
 import os
+import secrets
 import tomllib
 from pathlib import Path
 
@@ -10,13 +11,14 @@ from daemon.config import load, parse_settings
 from daemon.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+STRONG = secrets.token_urlsafe(32)
 
 
 def minimal() -> dict:
     return {
         "imap": {"host": "imap.test", "username": "support@desk.test", "password": "x"},
         "smtp": {"host": "smtp.test", "from_address": "support@desk.test"},
-        "service": {"reply_token_secret": "0123456789abcdef0123"},
+        "service": {"reply_token_secret": STRONG},
     }
 
 
@@ -25,6 +27,10 @@ def test_example_config_is_valid(tmp_path):
     # The example points at password files that do not exist here.
     data["imap"].pop("password_file")
     data["smtp"].pop("password_file")
+    # Its placeholder secret is refused (test_secrets.py); with a real one it is valid.
+    with pytest.raises(ConfigError, match="oneassist secret"):
+        parse_settings(data, tmp_path)
+    data["service"]["reply_token_secret"] = STRONG
     s = parse_settings(data, tmp_path)
     assert s.imap.port == 993 and s.smtp.security == "starttls"
     assert [t.code for t in s.tariffs] == ["basis", "optimum", "unlimited", "one"]
@@ -51,7 +57,7 @@ def test_defaults(tmp_path):
     (lambda d: d["imap"].update(pasword="x"), "unknown key imap.pasword"),
     (lambda d: d["smtp"].update(from_address="nobody"), "smtp.from_address = 'nobody' is not an email"),
     (lambda d: d["service"].update(timezone="Mars/Base"), "service.timezone = 'Mars/Base'"),
-    (lambda d: d["service"].update(reply_token_secret="short"), "at least 16 characters"),
+    (lambda d: d["service"].update(reply_token_secret="short"), "service.reply_token_secret is refused"),
     (lambda d: d.update(imapp={}), "unknown section [imapp]"),
     (lambda d: d.update(staff=[{"email": "a@b.c", "name": "A", "role": "boss"}]), "staff[0].role = 'boss'"),
     (lambda d: d.update(tariffs=[{"code": "b", "name": "B", "price": "4.9.0"}]), "tariffs[0].price"),
@@ -70,6 +76,7 @@ def test_errors_name_the_key(tmp_path, mutate, key):
 
 def test_password_sources(tmp_path):
     (tmp_path / "pw").write_text("s3cret\n")
+    (tmp_path / "pw").chmod(0o600)
     data = minimal()
     data["imap"].pop("password")
     data["imap"]["password_file"] = str(tmp_path / "pw")
@@ -86,7 +93,7 @@ def test_password_sources(tmp_path):
 def test_world_readable_config_refused(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[imap]\nhost="h"\nusername="u"\n[smtp]\nhost="h"\nfrom_address="a@b.c"\n'
-                    '[service]\nreply_token_secret="0123456789abcdef"\n')
+                    f'[service]\nreply_token_secret="{STRONG}"\n')
     os.chmod(path, 0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         load(path)
