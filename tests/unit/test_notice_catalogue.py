@@ -133,7 +133,7 @@ def test_check_names_a_template_using_a_variable_nobody_passes(tmp_path):
 def test_check_names_a_syntax_error_and_a_file_no_kind_owns(tmp_path):
     folder = _copy_templates(tmp_path)
     (folder / "ru" / "staff.notice.ticket.txt.j2").write_text("{% if event %}\n", encoding="utf-8")
-    (folder / "ru" / "staff.alert.digest.txt.j2").write_text("x\n", encoding="utf-8")
+    (folder / "ru" / "staff.alert.nonesuch.txt.j2").write_text("x\n", encoding="utf-8")
     problems = check_templates(make_environment(jinja2.FileSystemLoader(str(folder))))
     assert problems[0].startswith("ru/staff.notice.ticket.txt.j2: line ")
-    assert problems[1:] == ["ru/staff.alert.digest.txt.j2: not in the catalogue (daemon/notice_catalogue.py)"]
+    assert problems[1:] == ["ru/staff.alert.nonesuch.txt.j2: not in the catalogue (daemon/notice_catalogue.py)"]
