@@ -81,7 +81,7 @@ def percentile(values: Iterable[float], p: float) -> float:
 def code_state() -> dict[str, Any]:
     """Which daemon code was measured: HEAD, the files changed since, and a hash of the whole tree.
 
-    The hash covers every file under daemon/, store/, parsers/ and templates/ (committed or
+    The hash covers every file under daemon/ (templates too), store/ and parsers/ (committed or
     not), so two results with the same `tree_sha256` measured the same code. Outside a git
     checkout (an export made with `git archive`, see README.md) the commit is read from a
     BENCH_SOURCE file at the top of the tree, when there is one.
@@ -96,13 +96,13 @@ def code_state() -> dict[str, Any]:
         return done.stdout.strip() if done.returncode == 0 else None
 
     digest = hashlib.sha256()
-    for folder in ("daemon", "store", "parsers", "templates"):
+    for folder in ("daemon", "store", "parsers"):
         for path in sorted((ROOT / folder).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     commit = git("rev-parse", "--short", "HEAD")
     if commit is not None:
-        status = git("status", "--porcelain", "--", "daemon", "store", "parsers", "templates") or ""
+        status = git("status", "--porcelain", "--", "daemon", "store", "parsers") or ""
         changed: int | None = len(status.splitlines())
     else:
         source = ROOT / "BENCH_SOURCE"

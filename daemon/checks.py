@@ -14,6 +14,33 @@ def _result(name: str, ok: bool, detail: str) -> dict[str, Any]:
     return {"name": name, "ok": ok, "detail": detail}
 
 
+def check_templates() -> dict[str, Any]:
+    """Render every notice kind in every language from the templates this install reads.
+
+    A wheel without its templates (or with one broken) fails here, at `check`, rather
+    than on the first mail or the billing pass at start (RELIABILITY case 42).
+    """
+    from importlib.resources import files
+
+    import jinja2
+
+    from daemon.compose import make_environment
+    from daemon.notice_catalogue import KINDS, LANGUAGES, PACKAGE, TEMPLATE_FOLDER, check_templates
+
+    where = str(files(PACKAGE) / TEMPLATE_FOLDER)
+    try:
+        problems = check_templates(make_environment())
+    except (OSError, ValueError, jinja2.TemplateError) as exc:
+        # PackageLoader itself refuses a package that has no templates folder at all.
+        problems = [f"{type(exc).__name__}: {exc}"]
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        return _result("templates", False, f"{len(problems)} problem(s) in {where}: {shown} "
+                       "(reinstall the package, or fix the template named)")
+    return _result("templates", True, f"{len(KINDS)} notice kinds x {len(LANGUAGES)} languages rendered "
+                   f"from {where}")
+
+
 def check_store(settings: Settings) -> dict[str, Any]:
     from store.db import init_db
     from store.migrations import current_version
@@ -61,4 +88,4 @@ def run_checks(settings: Settings) -> list[dict[str, Any]]:
         problems.append("no [[staff]] with role = \"admin\": quarantine alerts go to the first manager")
     if problems:
         config = _result("config", True, config["detail"] + "; warning: " + "; ".join(problems))
-    return [config, check_store(settings), check_imap(settings), check_smtp(settings)]
+    return [config, check_templates(), check_store(settings), check_imap(settings), check_smtp(settings)]

@@ -62,9 +62,25 @@ def with_store(args: argparse.Namespace) -> Settings:
 
 # -- commands ---------------------------------------------------------------
 
+def require_templates() -> None:
+    """Refuse to start without every notice template: mail would be taken, then quarantined."""
+    from daemon.compose import make_environment
+    from daemon.notice_catalogue import missing_files
+
+    try:
+        missing = missing_files(make_environment())
+    except ValueError as exc:  # PackageLoader: the package has no templates folder at all
+        missing = [str(exc)]
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise OneAssistError(f"notice templates missing from the installed package: "
+                             f"{', '.join(missing[:5])}{more}; reinstall it (`oneassist check` names each one)")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from daemon.service import Service
 
+    require_templates()
     settings = with_store(args)
     service = Service(settings)
     if args.once:

@@ -19,20 +19,24 @@ from datetime import datetime
 from email.header import Header
 from email.message import Message
 from email.utils import format_datetime, formataddr
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from daemon import notice_catalogue
 from daemon.model import Attachment, OutboundMail
 from parsers.headers import clean_header_text
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
+def make_environment(loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+    """The daemon's jinja2 setup; templates come from the installed package by default.
 
-def make_environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
+    Loaded through the package (not a path beside the source), so a wheel in
+    site-packages or a zip finds daemon/templates wherever `daemon` was imported from
+    (RELIABILITY case 42).
+    """
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir)),
+        loader=loader or jinja2.PackageLoader(notice_catalogue.PACKAGE, notice_catalogue.TEMPLATE_FOLDER),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
         keep_trailing_newline=True,
@@ -50,16 +54,16 @@ class Identity:
 
 def render_parts(env: jinja2.Environment, template: str, language: str,
                  context: Mapping[str, Any]) -> tuple[str, str, str | None]:
-    """(subject, text, html or None) from templates/<lang>/<template>.*.j2."""
+    """(subject, text, html or None) from templates/<lang>/<template>.*.j2.
+
+    The catalogue says which parts a kind has: a missing HTML part is an error, not a
+    quiet fall-back to text only.
+    """
+    kind = notice_catalogue.kind(template)
     base = f"{language}/{template}"
     subject = env.get_template(f"{base}.subject.j2").render(context)
     text = env.get_template(f"{base}.txt.j2").render(context)
-    try:
-        html_template = env.get_template(f"{base}.html.j2")
-    except jinja2.TemplateNotFound:
-        html = None
-    else:
-        html = html_template.render(context)
+    html = env.get_template(f"{base}.html.j2").render(context) if "html" in kind.parts else None
     return clean_header_text(subject), text, html
 
 

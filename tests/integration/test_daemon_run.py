@@ -111,7 +111,7 @@ def test_check_reports_each_server(desk):
     ok = desk.run_process("--json", "check")
     assert ok.returncode == 0, ok.stderr
     result = json.loads(ok.stdout)
-    assert [c["name"] for c in result["checks"]] == ["config", "store", "imap", "smtp"]
+    assert [c["name"] for c in result["checks"]] == ["config", "templates", "store", "imap", "smtp"]
     assert all(c["ok"] for c in result["checks"])
     # A wrong password: the check fails and names the key to look at.
     desk.config_path.write_text(desk.config_path.read_text().replace('password = "secret"', 'password = "wrong"'))

@@ -1,0 +1,190 @@
+"""Every kind of mail the desk sends, in one table: the notice catalogue.
+
+A kind is named `<audience>.<class>.<name>` and is rendered from
+`daemon/templates/<language>/<kind>.<part>.j2`, one file per part and language.
+The table says who reads it, which parts it has, and which template variables it
+uses: `needs` must be in the context whenever it is rendered, `may` is used only
+behind `is defined` or `| default`. `oneassist check` and
+tests/unit/test_notice_catalogue.py render every kind in every language from it
+with StrictUndefined, and fail on a template file the table does not know, so a
+kind that ships without a file (or a file without a kind) is found before a mail
+needs it (RELIABILITY case 42).
+
+Adding a kind is one line in KINDS (plus its template files, and a SAMPLE value
+for any variable no other kind uses yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+LANGUAGES = ("ru", "en")
+AUDIENCES = ("client", "staff", "unknown")  # "unknown": a stranger, answered about joining
+TEXT = ("subject", "txt")
+WITH_HTML = ("subject", "txt", "html")
+PACKAGE, TEMPLATE_FOLDER = "daemon", "templates"
+
+# What the Notifier puts into every ticket's context (daemon/notices.py ticket_context).
+TICKET = ("ticket_key", "subject", "client_name", "manager_name", "service_name")
+
+
+@dataclass(frozen=True)
+class NoticeKind:
+    name: str
+    audience: str
+    needs: tuple[str, ...]
+    may: tuple[str, ...] = ()
+    parts: tuple[str, ...] = TEXT
+    # Values that take the other branches of the templates' {% if %}s.
+    variants: tuple[Mapping[str, Any], ...] = field(default=())
+
+    def files(self, language: str) -> tuple[str, ...]:
+        """Template names as the jinja2 loader knows them: `ru/client.notice.ack.txt.j2`."""
+        return tuple(f"{language}/{self.name}.{part}.j2" for part in self.parts)
+
+    def sample_contexts(self) -> Iterator[dict[str, Any]]:
+        """The needed variables alone, then with every optional one, then each variant."""
+        needed = {key: SAMPLE[key] for key in self.needs}
+        yield needed
+        full = needed | {key: SAMPLE[key] for key in self.may}
+        yield full
+        for variant in self.variants:
+            yield full | dict(variant)
+
+
+def _kind(name: str, needs: tuple[str, ...], may: tuple[str, ...] = (), parts: tuple[str, ...] = TEXT,
+          variants: tuple[Mapping[str, Any], ...] = ()) -> tuple[str, NoticeKind]:
+    return name, NoticeKind(name, name.split(".", 1)[0], needs, may, parts, variants)
+
+
+KINDS: dict[str, NoticeKind] = dict((
+    # -- to the client, in the personal manager's name ------------------------------------------
+    _kind("client.notice.ack", (*TICKET, "due_local", "sla_minutes", "tasks_left"),
+          may=("quota_period_word",), parts=WITH_HTML),
+    _kind("client.notice.accepted", (*TICKET, "task_due_local", "text"), may=("next_period",),
+          variants=({"text": ""},)),
+    _kind("client.notice.question", (*TICKET, "text")),
+    _kind("client.notice.reply", ("ticket_key", "subject", "manager_name", "service_name", "text")),
+    _kind("client.notice.due", ("ticket_key", "client_name", "manager_name", "service_name", "new_due",
+                                "text")),
+    _kind("client.notice.delay", ("ticket_key", "client_name", "manager_name", "service_name", "new_due",
+                                  "reason", "text")),
+    _kind("client.notice.delay_auto", (*TICKET, "due")),
+    _kind("client.notice.done", (*TICKET, "text"), may=("expenses", "deposit_left"),
+          variants=({"expenses": ()},)),
+    _kind("client.notice.cancelled", (*TICKET, "reason", "text")),
+    _kind("client.notice.rejected", (*TICKET, "reason", "text")),
+    _kind("client.notice.waiting_reminder", TICKET),
+    _kind("client.notice.auto_closed", TICKET),
+    _kind("client.notice.invoice", ("client_name", "service_name", "invoice_number", "invoice_kind",
+                                    "invoice_total", "invoice_due", "invoice_lines", "reason"),
+          may=("manager_name", "ticket_key"), parts=WITH_HTML,
+          variants=({"invoice_kind": "topup"}, {"invoice_kind": "topup", "reason": ""})),
+    _kind("client.notice.invoice_reminder", ("client_name", "manager_name", "service_name",
+                                             "invoice_number", "invoice_total", "invoice_due")),
+    _kind("client.notice.suspended", ("client_name", "manager_name", "service_name", "invoice_number",
+                                      "invoice_total")),
+    # -- to a stranger (or a client whose tariff is not active) ---------------------------------
+    _kind("unknown.notice.join", ("service_name", "join_url", "inactive"),
+          may=("invoice_number", "invoice_total", "invoice_due"),
+          variants=({"inactive": True}, {"join_url": ""})),
+    # -- to staff ---------------------------------------------------------------------------------
+    _kind("staff.notice.ticket", ("ticket_key", "subject", "client_name", "client_email", "tariff_name",
+                                  "tasks_left", "deposit", "manager_name", "assignee_name", "status",
+                                  "due_local", "task_due_local", "event", "by", "text", "cheat_sheet"),
+          may=("quota_period_word",),
+          variants=({"event": "assigned", "by": "Анна"}, {"event": "replied"})),
+    _kind("staff.notice.transcript", ("applied", "refused", "cheat_sheet", "ticket_label"),
+          variants=({"refused": ()},)),
+    _kind("staff.alert.sla_reminder", ("ticket_key", "subject", "client_name", "deadline", "late_minutes")),
+    _kind("staff.alert.sla_breach", ("ticket_key", "subject", "client_name", "client_email",
+                                     "manager_name", "assignee_name", "deadline", "late_minutes")),
+    _kind("staff.alert.due_warning", ("ticket_key", "subject", "client_name", "due", "late_minutes")),
+    _kind("staff.alert.due_escalation", ("ticket_key", "subject", "client_name", "manager_name", "due")),
+    _kind("staff.alert.quarantine", ("service_name", "spool_id", "mailbox", "uidvalidity", "uid", "size",
+                                     "sha256", "reason", "attempts")),
+    _kind("staff.alert.unauthenticated", ("service_name", "sender", "reason", "spool_id",
+                                          "ticket_label")),
+    _kind("staff.alert.undeliverable", ("service_name", "kind", "outbox_id", "ticket_key", "attempts",
+                                        "error")),
+))
+
+# One made-up value per template variable, of the type the Notifier passes.
+SAMPLE: dict[str, Any] = {
+    "service_name": "OneAssist", "join_url": "https://oneassist.example/tariffs",
+    "ticket_key": "OA-7", "subject": "Столик на пятницу", "client_name": "Иван Петров",
+    "client_email": "ivan@example.org", "tariff_name": "Basis", "tasks_left": "2 из 3",
+    "quota_period_word": "в этом месяце", "deposit": "1 500,00 ₽", "manager_name": "Анна",
+    "assignee_name": "Пётр", "status": "open", "sla_minutes": "15", "due_local": "04.12.2026 10:15",
+    "task_due_local": "04.12.2026 19:00", "cheat_sheet": "#done, #ask, #delay WHEN …",
+    "text": "Столик забронирован на 19:00.", "reason": "ресторан закрыт",
+    "next_period": "01.01.2027 00:00", "new_due": "05.12.2026 19:00",
+    "expenses": (("500,00 ₽", "такси"),), "deposit_left": "1 000,00 ₽",
+    "invoice_number": "OA-2026-0001", "invoice_kind": "renewal", "invoice_total": "4 900,00 ₽",
+    "invoice_due": "31.12.2026", "invoice_lines": (("Тариф Basis, 01.01–31.01.2027", "4 900,00 ₽"),),
+    "inactive": False, "due": "04.12.2026 19:00", "late_minutes": 5, "deadline": "04.12.2026 10:15",
+    "spool_id": 12, "mailbox": "INBOX", "uidvalidity": 1700000000, "uid": 42, "size": 2048,
+    "sha256": "ab" * 32, "attempts": 3, "sender": "a***@desk.test", "ticket_label": "OA-7",
+    "kind": "client.notice.ack", "outbox_id": 4, "error": "550 5.1.1 mailbox unavailable",
+    "applied": ("#done",), "refused": ("#delay: no date",), "event": "new", "by": "",
+}
+
+
+class UnknownNoticeKind(KeyError):
+    def __str__(self) -> str:
+        return f"notice kind {self.args[0]!r} is not in daemon/notice_catalogue.py KINDS"
+
+
+def kind(name: str) -> NoticeKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise UnknownNoticeKind(name) from None
+
+
+def template_files(loader: jinja2.BaseLoader) -> set[str]:
+    """Every `*.j2` the loader can find, as `ru/client.notice.ack.txt.j2`."""
+    return {name for name in loader.list_templates() if name.endswith(".j2")}
+
+
+def missing_files(env: jinja2.Environment) -> list[str]:
+    """The catalogue's template files `env` cannot find: a cheap test at start-up."""
+    present = template_files(env.loader) if env.loader is not None else set()
+    return [name for notice in KINDS.values() for language in LANGUAGES
+            for name in notice.files(language) if name not in present]
+
+
+def check_templates(env: jinja2.Environment) -> list[str]:
+    """Render every kind in every language with its sample contexts; one line per problem.
+
+    `env` must use StrictUndefined, as the daemon's does: a variable a template uses but
+    the catalogue does not pass is an error here, not a blank in a client's mail.
+    """
+    if env.loader is None:
+        return ["the jinja2 environment has no loader"]
+    problems = []
+    for notice in KINDS.values():
+        for language in LANGUAGES:
+            for name in notice.files(language):
+                try:
+                    template = env.get_template(name)
+                except jinja2.TemplateNotFound:
+                    problems.append(f"{name}: missing")
+                    continue
+                except jinja2.TemplateSyntaxError as exc:
+                    problems.append(f"{name}: line {exc.lineno}: {exc.message}")
+                    continue
+                for context in notice.sample_contexts():
+                    try:
+                        template.render(context)
+                    except Exception as exc:  # noqa: BLE001 - any render failure is the answer
+                        problems.append(f"{name}: {type(exc).__name__}: {exc}")
+                        break
+    known = {name for notice in KINDS.values() for language in LANGUAGES for name in notice.files(language)}
+    problems += [f"{name}: not in the catalogue (daemon/notice_catalogue.py)"
+                 for name in sorted(template_files(env.loader) - known)]
+    return problems
