@@ -32,7 +32,7 @@ def make_environment(loader: jinja2.BaseLoader | None = None) -> jinja2.Environm
     """The daemon's jinja2 setup; templates come from the installed package by default.
 
     Loaded through the package (not a path beside the source), so a wheel in
-    site-packages or a zip finds daemon/templates wherever `daemon` was imported from
+    site-packages or a zip finds the `templates` package wherever it was installed
     (RELIABILITY case 42).
     """
     return jinja2.Environment(

@@ -1,7 +1,7 @@
 """Every kind of mail the desk sends, in one table: the notice catalogue.
 
 A kind is named `<audience>.<class>.<name>` and is rendered from
-`daemon/templates/<language>/<kind>.<part>.j2`, one file per part and language.
+`templates/<language>/<kind>.<part>.j2`, one file per part and language.
 The table says who reads it, which parts it has, and which template variables it
 uses: `needs` must be in the context whenever it is rendered, `may` is used only
 behind `is defined` or `| default`. `oneassist check` and
@@ -26,7 +26,8 @@ LANGUAGES = ("ru", "en")
 AUDIENCES = ("client", "staff", "unknown")  # "unknown": a stranger, answered about joining
 TEXT = ("subject", "txt")
 WITH_HTML = ("subject", "txt", "html")
-PACKAGE, TEMPLATE_FOLDER = "daemon", "templates"
+# The top-level `templates` package; "." because its files sit at the package root.
+PACKAGE, TEMPLATE_FOLDER = "templates", "."
 
 # What the Notifier puts into every ticket's context (daemon/notices.py ticket_context).
 TICKET = ("ticket_key", "subject", "client_name", "manager_name", "service_name")
@@ -111,6 +112,9 @@ KINDS: dict[str, NoticeKind] = dict((
                                           "ticket_label")),
     _kind("staff.alert.undeliverable", ("service_name", "kind", "outbox_id", "ticket_key", "attempts",
                                         "error")),
+    _kind("staff.alert.digest", ("service_name", "kind", "source", "count", "opened_at", "closes_at",
+                                 "labels", "more_labels"),
+          variants=({"kind": "staff.notice.ticket", "labels": ()},)),
 ))
 
 # One made-up value per template variable, of the type the Notifier passes.
@@ -130,6 +134,8 @@ SAMPLE: dict[str, Any] = {
     "spool_id": 12, "mailbox": "INBOX", "uidvalidity": 1700000000, "uid": 42, "size": 2048,
     "sha256": "ab" * 32, "attempts": 3, "sender": "a***@desk.test", "ticket_label": "OA-7",
     "kind": "client.notice.ack", "outbox_id": 4, "error": "550 5.1.1 mailbox unavailable",
+    "source": "ivan@example.org", "count": 7, "opened_at": "04.12.2026 10:00",
+    "closes_at": "04.12.2026 11:00", "labels": ("OA-7", "OA-8"), "more_labels": 0,
     "applied": ("#done",), "refused": ("#delay: no date",), "event": "new", "by": "",
 }
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 import daemon
+import templates
 from daemon.sandbox.cli import ADMIN, CLIENT, MANAGER, SUPPORT, write_config
 from daemon.sandbox.dovecot import DovecotServer
 from daemon.sandbox.smtp import SmtpSink, deliver_to_dovecot
@@ -69,7 +70,8 @@ def test_the_installed_package_runs_from_site_packages_alone():
     for entry in sys.path:
         folder = Path(entry or ".").resolve()
         assert folder == SITE or not (folder / "daemon" / "__init__.py").exists(), f"a checkout on sys.path: {entry}"
-    assert (Path(daemon.__file__).parent / "templates" / "ru" / "client.notice.ack.txt.j2").is_file()
+    assert Path(templates.__file__).resolve().is_relative_to(SITE), templates.__file__
+    assert (Path(templates.__file__).parent / "ru" / "client.notice.ack.txt.j2").is_file()
 
 
 def test_installed_wheel_acknowledges_a_client_mail_through_dovecot(servers, tmp_path):

@@ -24,9 +24,9 @@ GONE = "ru/staff.alert.quarantine.subject.j2"
 
 
 def installed_copy(tmp_path: Path) -> Path:
-    """The three packages as `pip install .` lays them out, in a folder of their own."""
+    """The four packages as `pip install .` lays them out, in a folder of their own."""
     site = tmp_path / "site"
-    for package in ("daemon", "parsers", "store"):
+    for package in ("daemon", "parsers", "store", "templates"):
         # Bytecode too (copytree keeps mtimes, so it stays valid): each run starts faster.
         shutil.copytree(ROOT / package, site / package)
     return site
@@ -49,13 +49,13 @@ def test_check_renders_the_templates_of_the_package_it_runs_from(desk, tmp_path)
     done = oneassist(site, desk.config_path, "--json", "check")
     assert done.returncode == 0, done.stdout + done.stderr
     templates = checks_of(done)["templates"]
-    assert templates["ok"] and str(site / "daemon" / "templates") in templates["detail"]
+    assert templates["ok"] and str(site / "templates") in templates["detail"]
     assert f"{len(KINDS)} notice kinds x 2 languages" in templates["detail"]
 
 
 def test_check_names_a_missing_template_and_exits_1(desk, tmp_path):
     site = installed_copy(tmp_path)
-    (site / "daemon" / "templates" / GONE).unlink()
+    (site / "templates" / GONE).unlink()
     done = oneassist(site, desk.config_path, "--json", "check")
     assert done.returncode == 1
     checks = checks_of(done)
@@ -69,7 +69,7 @@ def test_check_names_a_missing_template_and_exits_1(desk, tmp_path):
 
 def test_check_names_a_broken_template(desk, tmp_path):
     site = installed_copy(tmp_path)
-    broken = site / "daemon" / "templates" / "en" / "client.notice.ack.txt.j2"
+    broken = site / "templates" / "en" / "client.notice.ack.txt.j2"
     broken.write_text(broken.read_text(encoding="utf-8") + "{{ client_phone }}\n{% if %}\n", encoding="utf-8")
     done = oneassist(site, desk.config_path, "check")
     assert done.returncode == 1
@@ -78,7 +78,7 @@ def test_check_names_a_broken_template(desk, tmp_path):
 
 def test_run_without_a_template_refuses_to_start_and_leaves_the_mail_on_the_server(desk, tmp_path):
     site = installed_copy(tmp_path)
-    (site / "daemon" / "templates" / GONE).unlink()
+    (site / "templates" / GONE).unlink()
     client = desk.add_client()
     desk.deliver(client_mail(client, desk.support, "Билеты в театр", "Два билета на субботу"))
     done = oneassist(site, desk.config_path, "run", "--once")
@@ -87,7 +87,7 @@ def test_run_without_a_template_refuses_to_start_and_leaves_the_mail_on_the_serv
     assert len(desk.intake_left()) == 1
     assert desk.inbox(client) == []
     # Installed whole again, the same mail is answered: nothing was taken or quarantined.
-    shutil.copy(ROOT / "daemon" / "templates" / GONE, site / "daemon" / "templates" / GONE)
+    shutil.copy(ROOT / "templates" / GONE, site / "templates" / GONE)
     again = oneassist(site, desk.config_path, "--json", "run", "--once")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["fetched"] == 1

@@ -16,7 +16,7 @@ import jinja2
 import jinja2.meta
 import pytest
 
-import daemon
+import templates
 from daemon import notice_catalogue
 from daemon.compose import make_environment, render_parts
 from daemon.notice_catalogue import KINDS, LANGUAGES, check_templates
@@ -71,7 +71,7 @@ def test_template_files_and_catalogue_kinds_match_one_to_one():
     known = {name for notice in KINDS.values() for lang in LANGUAGES for name in notice.files(lang)}
     assert on_disk == known
     # The files are read from the package, wherever `daemon` was imported from.
-    folder = Path(daemon.__file__).parent / "templates"
+    folder = Path(templates.__file__).parent
     assert {str(p.relative_to(folder)) for p in folder.rglob("*.j2")} == on_disk
 
 
@@ -98,7 +98,7 @@ def test_render_refuses_a_kind_the_catalogue_does_not_know():
 
 def _copy_templates(tmp_path: Path) -> Path:
     folder = tmp_path / "templates"
-    shutil.copytree(Path(daemon.__file__).parent / "templates", folder)
+    shutil.copytree(Path(templates.__file__).parent, folder)
     return folder
 
 
