@@ -19,6 +19,7 @@ from datetime import datetime
 from email.header import Header
 from email.message import Message
 from email.utils import format_datetime, formataddr
+from html import escape
 from typing import Any
 
 import jinja2
@@ -65,6 +66,39 @@ def render_parts(env: jinja2.Environment, template: str, language: str,
     text = env.get_template(f"{base}.txt.j2").render(context)
     html = env.get_template(f"{base}.html.j2").render(context) if "html" in kind.parts else None
     return clean_header_text(subject), text, html
+
+
+_FILES_LEFT = {
+    "ru": "Ещё {count} файл(ов) не вложены в это письмо, они сохранены в системе:",
+    "en": "{count} more file(s) are not attached to this mail; they are kept in the desk:",
+}
+
+
+def _size(size: int) -> str:
+    for unit, step in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= step:
+            return f"{size / step:.1f} {unit}"
+    return f"{size} B"
+
+
+def cap_files(text: str, html: str | None, attachments: tuple[Attachment, ...], limit: int,
+              language: str) -> tuple[str, str | None, tuple[Attachment, ...]]:
+    """At most `limit` files on one sent mail; the rest are listed by name and size.
+
+    A client's mail of 20,000 parts became a 20,000-file notice to the manager
+    (RELIABILITY case 40). The files left off stay in the store with the ticket.
+    """
+    if len(attachments) <= limit:
+        return text, html, attachments
+    rest = attachments[limit:]
+    lines = [_FILES_LEFT.get(language, _FILES_LEFT["en"]).format(count=len(rest))]
+    lines += [f"- {clean_header_text(a.filename)} ({_size(a.size)})" for a in rest]
+    listing = "\n".join(lines)
+    text = f"{text.rstrip()}\n\n{listing}\n"
+    if html is not None:
+        items = "".join(f"<li>{escape(line[2:])}</li>" for line in lines[1:])
+        html = f"{html}\n<p>{escape(lines[0])}</p><ul>{items}</ul>\n"
+    return text, html, attachments[:limit]
 
 
 def _fold(name: str, value: str) -> str:

@@ -163,6 +163,21 @@ class BillingSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """CPU per stage of one mail and files per sent mail (RELIABILITY cases 38 and 40)."""
+
+    stage_cpu_seconds: float = 2.0
+    max_files_per_mail: int = 20
+
+
+def _limits(sec: _Section) -> LimitsSettings:
+    return LimitsSettings(
+        stage_cpu_seconds=sec.positive("stage_cpu_seconds", 2.0),
+        max_files_per_mail=int(sec.positive("max_files_per_mail", 20)),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
@@ -174,6 +189,7 @@ class Settings:
     log_level: str
     staff_mail: StaffMailSettings = StaffMailSettings(True, frozenset(), "token-or-dkim", 24)
     billing: BillingSettings = BillingSettings(5, 7, Decimal("1000"))
+    limits: LimitsSettings = LimitsSettings()
     source: Path | None = None
 
     def staff_by_email(self, email: str) -> StaffMember | None:
@@ -557,11 +573,12 @@ def check_file_mode(path: Path, what: str = "") -> None:
 
 def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     """Validate a TOML document (already loaded) into Settings."""
-    known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail", "billing"}
+    known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail", "billing",
+             "limits"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section [{key}]: known sections are {', '.join(sorted(known))}")
-    sections = {name: _Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail", "billing")}
+    sections = {name: _Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail", "billing", "limits")}
     if "imap" not in data:
         raise ConfigError("[imap] section is missing: copy it from config.example.toml")
     if "smtp" not in data:
@@ -584,6 +601,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         log_level=sections["log"].choice("level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         staff_mail=_staff_mail(sections["staff_mail"]),
         billing=_billing(sections["billing"]),
+        limits=_limits(sections["limits"]),
     )
     for sec in sections.values():
         sec.check_unknown()

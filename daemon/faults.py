@@ -33,6 +33,9 @@ def checkpoint(name: str) -> None:
 
 _fail_spec = os.environ.get("ONEASSIST_FAIL_ON", "")
 _fail_stage, _, _fail_marker = _fail_spec.partition(":")
+# ONEASSIST_KILL_ON="stage:MARKER": the mail carrying MARKER kills the process with
+# SIGKILL in `stage`, as an OOM kill or the watchdog would (RELIABILITY case 39).
+_kill_stage, _, _kill_marker = os.environ.get("ONEASSIST_KILL_ON", "").partition(":")
 
 
 def fail_on(stage: str, data: bytes) -> None:
@@ -40,5 +43,7 @@ def fail_on(stage: str, data: bytes) -> None:
 
     Models a bug that one particular mail triggers (RELIABILITY test 9, poison mail).
     """
+    if _kill_stage == stage and _kill_marker and _kill_marker.encode() in data:
+        os.kill(os.getpid(), signal.SIGKILL)
     if _fail_stage == stage and _fail_marker and _fail_marker.encode() in data:
         raise RuntimeError(f"injected fault in {stage}")

@@ -16,7 +16,14 @@ from typing import Any
 
 import jinja2
 
-from daemon.compose import Identity, build_message, make_environment, render_parts, to_outbound
+from daemon.compose import (
+    Identity,
+    build_message,
+    cap_files,
+    make_environment,
+    render_parts,
+    to_outbound,
+)
 from daemon.config import Settings
 from daemon.core.billing import InvoiceLine, format_money
 from daemon.core.quota import format_quota, period_of, remaining
@@ -155,6 +162,8 @@ class Notifier:
             context.update(invoice_context)
             attachments = attachments + (pdf,)
         subject, text, html = render_parts(self.env, notice.template, notice.language, context)
+        text, html, attachments = cap_files(text, html, attachments,
+                                            self.settings.limits.max_files_per_mail, notice.language)
         message_id = self.new_message_id()
         raw = build_message(
             identity=self.identity(audience, ticket), to=notice.to, subject=subject, text=text, html=html,

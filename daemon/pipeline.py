@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from daemon.clock import Clock
 from daemon.config import Settings
@@ -37,6 +39,7 @@ from store.db import to_db, write_transaction
 from store.models import SpoolEntry
 
 log = logging.getLogger("oneassist.pipeline")
+T = TypeVar("T")
 
 
 @dataclass
@@ -144,11 +147,19 @@ class Pipeline:
 
     def process_one(self, entry_id: int) -> str:
         entry = spool.get(entry_id)
+        if entry.attempts >= spool.MAX_ATTEMPTS:
+            # Each earlier start was counted and none finished: the process died or stalled
+            # inside this mail (RELIABILITY case 39). Taking it again would be a crash loop.
+            return self.fail(entry, f"processing did not finish in {entry.attempts} attempts: "
+                             "the process died or stalled on this mail", final=True)
+        spool.start_attempt(entry_id)
         raw = spool.raw_of(entry_id)
         now = self.clock.now()
         arrived = spool.arrival_of(entry) or now
+        budget = CpuBudget(self.settings.limits.stage_cpu_seconds)
         try:
             mail = parse(raw, max_bytes=self.settings.imap.max_message_bytes)
+            budget.check("parse")
         except QuarantineError as exc:
             return self.fail(entry, f"unparseable: {exc}", final=True)
         try:
@@ -171,10 +182,14 @@ class Pipeline:
                 decision = self.decide_staff(mail, decision_route, view, parsed, entry.id, now, raw)
             else:
                 decision = decide(decision_route, mail, view, arrived, self.policy, text=stored)
+            budget.check("route and decide")
             try:
+                # Checked after each notice, inside apply's transaction: over budget, nothing
+                # of this mail is written.
                 result = apply(decision, mail, entry.id, dedupe_key=key, stored_text=stored,
                                prefix=self.settings.service.ticket_prefix, now=now,
-                               render=lambda n, t, m: self.notifier.render(n, t, m, now),
+                               render=lambda n, t, m: budget.checked(
+                                   "apply", self.notifier.render(n, t, m, now)),
                                planner=self.planner)
             except AlreadyIngested:
                 SpoolEntry.update(state="ignored", outcome="duplicate", processed_at=to_db(now)) \
@@ -233,6 +248,34 @@ class Pipeline:
         for entry_id in spool.pending_ids(limit):
             tally[self.process_one(entry_id)] += 1
         return tally
+
+
+class CpuBudget:
+    """CPU seconds of this thread per stage of one mail (RELIABILITY case 38).
+
+    time.thread_time() counts only this thread's CPU, so a busy machine or a slow
+    IMAP server does not spend a mail's budget; a quadratic regex does.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.thread_time()
+
+    def check(self, stage: str) -> None:
+        """Raise QuarantineError if `stage` (since the last check) used more than the budget."""
+        now = time.thread_time()
+        used, self.started = now - self.started, now
+        if used > self.seconds:
+            raise QuarantineError(f"{stage} used {used:.2f} s of CPU, over the "
+                                  f"{self.seconds:g} s budget per stage")
+
+    def checked(self, stage: str, value: T) -> T:
+        """`value`, after checking the running stage without starting a new one."""
+        used = time.thread_time() - self.started
+        if used > self.seconds:
+            raise QuarantineError(f"{stage} used {used:.2f} s of CPU, over the "
+                                  f"{self.seconds:g} s budget per stage")
+        return value
 
 
 def _defects(mail: InboundMail) -> str:

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 
-import html2text
-
 from daemon.errors import QuarantineError
 from daemon.model import Attachment, InboundMail
 from parsers.addresses import mailboxes, normalize, parse_address_list
@@ -34,11 +32,13 @@ from parsers.headers import (
     is_known_charset,
     raw_header_text,
 )
+from parsers.html_text import html_to_text
 from parsers.limits import check_limits
 
 _ID_IN_BRACKETS = re.compile(r"<([^<>\s]+)>")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-_TAG = re.compile(r"<[^>]*>")
+# Possessive: a `<` flood fails each attempt at once instead of scanning to the end.
+_TAG = re.compile(r"<[^<>]*+>")
 _MAX_FROM_CHARS = 4096
 # One angle-addr or one bare address, with a phrase free of quotes, commas, comments and
 # '@'. Each piece excludes what follows it, so matching is linear: an earlier version with
@@ -46,12 +46,6 @@ _MAX_FROM_CHARS = 4096
 _ADDR_CHARS = r'[^\s"<>,;:()\\@\[\]]+'
 _SIMPLE_ANGLE = re.compile(rf'([^"<>,;:()\\@\[\]]*)<({_ADDR_CHARS}@{_ADDR_CHARS})>[ \t]*')
 _SIMPLE_BARE = re.compile(rf"[ \t]*({_ADDR_CHARS}@{_ADDR_CHARS})[ \t]*")
-# html2text is pure Python (about 1 MB/s, slower on deep nesting); past this size the
-# linear tag stripper below gives the text form, so one huge HTML mail stays under the
-# 2 s budget of RELIABILITY test 31.
-_MAX_HTML_TO_TEXT = 512 * 1024
-_BLOCK_END = re.compile(r"<(?:br|/p|/div|/tr|/li|/h[1-6])\b[^>]*>", re.IGNORECASE)
-_BLANK_RUN = re.compile(r"\n\s*\n\s*\n+")
 _MAX_DEFECTS = 50
 
 _UNSAFE_NAME_CHARS = re.compile(r'[<>:"|?*\x00-\x1f\x7f]')
@@ -166,22 +160,15 @@ def _sender(values: list[str], defects: list[str]) -> tuple[str, str, int]:
 
 
 def _strip_tags(markup: str) -> str:
-    text = html.unescape(_TAG.sub("", _BLOCK_END.sub("\n", markup)))
-    return _BLANK_RUN.sub("\n\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
+    """Last resort if the converter fails: tags removed, entities decoded, still linear."""
+    return html.unescape(_TAG.sub(" ", markup)).strip()
 
 
 def _html_to_text(markup: str) -> str:
-    if len(markup) > _MAX_HTML_TO_TEXT:
-        return _strip_tags(markup)
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.ignore_images = True
-    converter.ignore_emphasis = True
-    converter.unicode_snob = True
+    # parsers.html_text is linear in its input at any size (RELIABILITY case 38), so no
+    # size threshold; html2text was quadratic on line breaks.
     try:
-        text = converter.handle(markup)
-        # html2text ends lines with two spaces for Markdown hard breaks; plain text has none.
-        return "\n".join(line.rstrip() for line in text.split("\n")).strip()
+        return html_to_text(markup)
     except Exception:  # Any converter failure falls back; it must not quarantine.
         return _strip_tags(markup)
 

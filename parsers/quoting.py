@@ -148,15 +148,16 @@ def _drop_signature(lines: list[str]) -> list[str]:
 
 
 def _drop_footer(lines: list[str]) -> list[str]:
-    while lines:
-        last = lines[-1].strip()
-        if not last or _RULE.match(last):
-            lines = lines[:-1]
-        elif _PHONE_FOOTER.match(last):
-            lines = lines[:-1]
+    # An index, not `lines = lines[:-1]`: 200,000 trailing blank lines copied the list
+    # each time and took 35 s (RELIABILITY case 38).
+    end = len(lines)
+    while end:
+        last = lines[end - 1].strip()
+        if not last or _RULE.match(last) or _PHONE_FOOTER.match(last):
+            end -= 1
         else:
             break
-    return lines
+    return lines[:end]
 
 
 def _bottom_posted(lines: list[str]) -> list[str]:

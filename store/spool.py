@@ -96,11 +96,26 @@ def arrival_of(entry: SpoolEntry) -> datetime | None:
     return from_db(entry.internaldate)
 
 
+def start_attempt(entry_id: int) -> None:
+    """Count an attempt BEFORE the mail is processed.
+
+    Counting only after an exception let a mail that kills or stalls the process (OOM,
+    watchdog, kill -9) be taken again at every start: a crash loop (RELIABILITY case 39).
+    One prepared UPDATE that commits on its own: in WAL with synchronous=NORMAL that is
+    a page append without fsync.
+    """
+    prepared.execute(_count_attempt, 1, entry_id)
+
+
+def _count_attempt(step, entry_id):
+    return SpoolEntry.update(attempts=SpoolEntry.attempts + step).where(SpoolEntry.id == entry_id)
+
+
 def record_failure(entry_id: int, error: str, now: datetime, *, final: bool) -> SpoolEntry:
-    """Count a failed attempt; quarantine after MAX_ATTEMPTS or when `final`."""
+    """Record why an attempt failed (start_attempt counted it); quarantine after
+    MAX_ATTEMPTS or when `final`."""
     with write_transaction():
         entry = SpoolEntry.get_by_id(entry_id)
-        entry.attempts += 1
         entry.error = error[:2000]
         if final or entry.attempts >= MAX_ATTEMPTS:
             entry.state = "quarantined"
