@@ -161,16 +161,27 @@ def _our_header(mail: InboundMail, trusted: frozenset[str]) -> list[ResInfo] | N
 # parser reads the top-most (RFC 6376 section 5.4.2): anyone holding one signed mail of a
 # manager could prepend `Subject: [#cancel]`. These headers decide who wrote a staff mail,
 # what it commands and which ticket it is about, so on staff mail each may occur once.
-SINGLE_STAFF_HEADERS = (
+# The MIME headers of the top level decide how the signed body is read: a prepended
+# `Content-Type: multipart/mixed; boundary=...` re-cuts the signed bytes so that a quoted
+# `#cancel` becomes the whole text, and a second Content-Transfer-Encoding or
+# Content-Disposition re-decodes or hides it. MIME-Version is inert in our parser but marks
+# the same MIME block for other readers. Reply-To and Date are not here: staff mail is
+# answered at its From address and never dated by its Date header.
+STAFF_ROUTING_HEADERS = (
     "from", "sender", "subject", "to", "cc", "message-id", "in-reply-to", "references",
 )
+STAFF_MIME_HEADERS = (
+    "content-type", "content-transfer-encoding", "content-disposition", "mime-version",
+)
+SINGLE_STAFF_HEADERS = STAFF_ROUTING_HEADERS + STAFF_MIME_HEADERS
 
 
 def staff_header_refusal(mail: InboundMail) -> str | None:
     """Why a staff mail's header block cannot be authenticated, or None (RELIABILITY 36).
 
-    Refused: a repeated From, Sender, Subject, To, Cc, Message-ID, In-Reply-To or
-    References, and a From that is missing, repeated or names several mailboxes.
+    Refused: a repeated From, Sender, Subject, To, Cc, Message-ID, In-Reply-To, References,
+    Content-Type, Content-Transfer-Encoding, Content-Disposition or MIME-Version, and a From
+    that is missing, repeated or names several mailboxes.
     """
     repeated = [name for name in SINGLE_STAFF_HEADERS if name in mail.repeated_headers]
     if repeated:

@@ -6,8 +6,13 @@ From header and at least one DKIM-Signature that dkimpy verifies, whose d= is al
 the From domain, which carries no `l=` body-length tag, and whose h= over-signs From and
 Subject: lists each one more time than it occurs, so that a prepended instance breaks the
 signature (RELIABILITY 36). In-Reply-To and References, which route staff mail, must be
-signed wherever they occur. Signers that over-sign: rspamd by default, OpenDKIM with
-`OversignHeaders From,Subject`; Gmail does not, so Gmail staff use the reply token.
+signed wherever they occur. The top-level MIME headers decide how the signed body bytes
+are cut and decoded, so Content-Type, Content-Transfer-Encoding and MIME-Version are
+over-signed too when present; Content-Type also when absent (one added to a mail without
+it re-cuts the body), and Content-Transfer-Encoding when absent from a single-part mail
+(one added there re-decodes quoted `=23cancel` into `#cancel`). Signers that over-sign:
+rspamd by default, OpenDKIM with `OversignHeaders From,Subject,Content-Type,...`; Gmail
+does not, so Gmail staff use the reply token.
 
 Purity: the checks here are pure, but dkimpy itself looks up the signer's key in real DNS
 when `dnsfunc` is None (production only; tests always inject a lookup), and it reads the
@@ -28,6 +33,8 @@ _SIG_HEADER = b"dkim-signature"
 _OVERSIGNED = (b"from", b"subject")
 # Signed wherever they occur: they name the ticket a staff mail acts on.
 _SIGNED_IF_PRESENT = (b"in-reply-to", b"references")
+# Over-signed when present: a second or swapped instance re-reads the signed body.
+_MIME_OVERSIGNED = (b"content-type", b"content-transfer-encoding", b"mime-version")
 _SINGLE = tuple(name.encode() for name in SINGLE_STAFF_HEADERS)
 
 
@@ -35,10 +42,21 @@ def _signer(tags: dict[bytes, bytes]) -> str:
     return _domain(tags.get(b"d", b"").decode("ascii", "replace"))
 
 
-def _refusal(tags: dict[bytes, bytes], from_domain: str, counts: dict[bytes, int]) -> str | None:
+def _must_sign_absent(name: bytes, multipart: bool) -> bool:
+    """Whether h= must name a MIME header the mail lacks, so that adding one breaks it."""
+    if name == b"content-type":
+        return True  # text/plain by default; an added multipart type re-cuts the body
+    # A transfer encoding on a multipart is inert (its parts carry their own), so only a
+    # single-part body can be re-decoded by one added later.
+    return name == b"content-transfer-encoding" and not multipart
+
+
+def _refusal(tags: dict[bytes, bytes], from_domain: str, counts: dict[bytes, int],
+             multipart: bool = False) -> str | None:
     """Why this signature cannot vouch for the From domain, or None when it may.
 
-    `counts` is how often each header occurs in the mail, as dkimpy parsed it.
+    `counts` is how often each header occurs in the mail, as dkimpy parsed it;
+    `multipart` whether its (single) Content-Type is multipart/*.
     """
     signer = _signer(tags)
     if b"l" in tags:
@@ -56,6 +74,10 @@ def _refusal(tags: dict[bytes, bytes], from_domain: str, counts: dict[bytes, int
     for name in _SIGNED_IF_PRESENT:
         if listed.count(name) < counts.get(name, 0):
             return f"d={signer} does not sign {name.decode()}"
+    for name in _MIME_OVERSIGNED:
+        present = counts.get(name, 0)
+        if (present or _must_sign_absent(name, multipart)) and listed.count(name) <= present:
+            return f"d={signer} does not over-sign {name.decode()}"
     # Same rule as the Authentication-Results path, so the two halves of I6 agree.
     if not _aligned(from_domain, signer):
         return f"d={signer} not aligned with {from_domain}"
@@ -105,6 +127,9 @@ def verify_staff_dkim(
     repeated = [name.decode() for name in _SINGLE if counts.get(name, 0) > 1]
     if repeated:
         return AuthVerdict(False, "dkim parser sees a repeated " + ", ".join(repeated))
+    content_type = [value for name, value in checker.headers
+                    if name.strip().lower() == b"content-type"]
+    multipart = bool(content_type) and content_type[0].strip().lower().startswith(b"multipart/")
     sigs = [value for name, value in checker.headers if name.lower() == _SIG_HEADER]
     if not sigs:
         return AuthVerdict(False, "no DKIM-Signature")
@@ -115,7 +140,7 @@ def verify_staff_dkim(
     for idx, value in enumerate(sigs):
         try:
             tags = parse_tag_value(value)
-            refusal = _refusal(tags, from_domain, counts)
+            refusal = _refusal(tags, from_domain, counts, multipart)
             if refusal is not None:
                 # Refused before verifying, so an attacker's d= never triggers a DNS query.
                 failures.append(refusal)

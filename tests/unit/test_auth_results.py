@@ -305,3 +305,50 @@ def test_from_with_two_mailboxes_fails_even_with_a_pass():
     """Issue 9 finding 11: `From: staff, other` is not one author."""
     result = verdict(OPENDMARC_PASS, from_lines=(f"{STAFF}, client@evil.example",))
     assert result == AuthVerdict(False, "2 mailboxes in From, need exactly one")
+
+
+# Anna's signed answer quotes a client's text under her own: harmless as text/plain.
+_ANNA_SIGNED = (
+    f"From: {STAFF}\r\nTo: support@desk.oneassist.example\r\nSubject: Re: [OA-1] flowers\r\n"
+    "Message-ID: <anna-1@oneassist.example>\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+    "Hi Petr, I will call the shop today.\r\n\r\nThe client wrote:\r\n\r\n"
+    "--cut\r\n\r\n#cancel\r\n=23cancel\r\n"
+).encode()
+
+
+def test_prepended_multipart_content_type_cuts_out_a_quoted_command_and_is_refused():
+    """RELIABILITY 36: the MX's pass covers the bottom Content-Type; the parser cuts by the top.
+
+    With `Content-Type: multipart/mixed; boundary="cut"` put above, the text the desk reads
+    is the client's quoted `#cancel` alone, though the signed bytes are Anna's unchanged.
+    """
+    head = f"Authentication-Results: {OPENDMARC_PASS}\r\n".encode()
+    original = parse(head + _ANNA_SIGNED)
+    assert original.text.startswith("Hi Petr")
+    assert staff_mail_authenticated(original, TRUSTED).ok
+    replayed = parse(head + b'Content-Type: multipart/mixed; boundary="cut"\r\n' + _ANNA_SIGNED)
+    assert replayed.text.startswith("#cancel")  # the hole: a command is all that is left
+    result = staff_mail_authenticated(replayed, TRUSTED)
+    assert result == AuthVerdict(
+        False, "repeated header content-type (a signature covers one instance)")
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Content-Transfer-Encoding: quoted-printable", "MIME-Version: 1.0",
+     "Content-Disposition: attachment"],
+)
+def test_prepended_mime_header_fails_even_with_a_pass(header):
+    """RELIABILITY 36: each top-level MIME header changes how the signed body is read."""
+    name = header.split(":", 1)[0].lower()
+    lines = [f"Authentication-Results: {OPENDMARC_PASS}", header]
+    signed = _ANNA_SIGNED.replace(b"MIME-Version: 1.0\r\n", b"MIME-Version: 1.0\r\n"
+                                  b"Content-Disposition: inline\r\n")
+    raw = "\r\n".join(lines).encode() + b"\r\n" + signed
+    if name == "content-transfer-encoding":
+        # What a second encoding does: the quoted `=23cancel` decodes to a command.
+        assert "\n#cancel" in parse(raw.replace(b"Content-Transfer-Encoding: 7bit\r\n", b"")).text
+    result = staff_mail_authenticated(parse(raw), TRUSTED)
+    assert not result.ok and result.reason.startswith(f"repeated header {name}")
+    assert staff_mail_authenticated(parse(lines[0].encode() + b"\r\n" + signed), TRUSTED).ok

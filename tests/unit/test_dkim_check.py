@@ -23,7 +23,12 @@ from parsers.dkim_check import verify_staff_dkim
 SEL = b"s1"
 STAFF = "anna@example.com"
 COMMAND = b"#approve refund 500 EUR\r\n"
-HEAD = b"To: desk@oneassist.example\r\nSubject: [OA-7] #close\r\nMessage-ID: <1@example.com>\r\n"
+HEAD = (b"To: desk@oneassist.example\r\nSubject: [OA-7] #close\r\nMessage-ID: <1@example.com>\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: 7bit\r\n")
+# The top-level MIME headers over-signed, as rspamd does by default (RELIABILITY 36).
+MIME = (b"mime-version", b"mime-version", b"content-type", b"content-type",
+        b"content-transfer-encoding", b"content-transfer-encoding")
 Lookup = Callable[[bytes], bytes]
 Key = tuple[bytes, bytes]  # (PEM private key, TXT record)
 
@@ -54,7 +59,7 @@ def _mail(sender: str = STAFF, body: bytes = b"Please close it.\r\n", extra: byt
 
 def _sign(raw: bytes, key: Key, domain: bytes = b"example.com", length: bool = False,
           headers: tuple[bytes, ...] = (b"from", b"from", b"to", b"subject", b"subject",
-                                        b"message-id")) -> bytes:
+                                        b"message-id", *MIME)) -> bytes:
     # From and Subject over-signed, as rspamd does by default and OpenDKIM with
     # OversignHeaders: h= names them once more than they occur.
     return dkim.sign(raw, SEL, domain, key[0], include_headers=list(headers), length=length) + raw
@@ -164,7 +169,8 @@ def test_prepended_subject_breaks_an_over_signed_signature(key, dns):
 @pytest.mark.parametrize("name", [b"from", b"subject"])
 def test_signature_that_does_not_over_sign_from_and_subject_fails(key, dns, name):
     """RELIABILITY 36: without over-signing, a prepended Subject still verifies in dkimpy."""
-    headers = tuple(h for h in (b"from", b"from", b"to", b"subject", b"subject") if h != name) + (name,)
+    headers = tuple(h for h in (b"from", b"from", b"to", b"subject", b"subject") if h != name) + (
+        name, *MIME)
     raw = _sign(_mail(), key, headers=headers)
     verdict = verify_staff_dkim(raw, STAFF, 1, dns)
     assert not verdict.ok and verdict.reason == f"d=example.com does not over-sign {name.decode()}"
@@ -188,5 +194,80 @@ def test_unsigned_references_fail(key, dns):
     verdict = verify_staff_dkim(raw, STAFF, 1, dns)
     assert not verdict.ok and verdict.reason == "d=example.com does not sign references"
     signed = _sign(_mail(extra=b"References: <oneassist.1@desk.example>\r\n"), key,
-                   headers=(b"from", b"from", b"subject", b"subject", b"references"))
+                   headers=(b"from", b"from", b"subject", b"subject", b"references", *MIME))
     assert verify_staff_dkim(signed, STAFF, 1, dns).ok
+
+
+# Anna's answer quotes a client under her own text; as text/plain the command is quoted.
+ANNA_BODY = (b"Hi Petr, I will call the shop today.\r\n\r\nThe client wrote:\r\n\r\n"
+             b"--cut\r\n\r\n#cancel\r\n")
+RECUT = b'Content-Type: multipart/mixed; boundary="cut"\r\n'
+# From and Subject over-signed, the MIME headers signed once: what the finding's signer did.
+SIGNED_ONCE = (b"from", b"from", b"to", b"subject", b"subject", b"mime-version",
+               b"content-type", b"content-transfer-encoding")
+
+
+def test_prepended_multipart_content_type_is_refused_though_dkimpy_accepts_it(key, dns):
+    """RELIABILITY 36: the signature covers the bottom Content-Type; the parser cuts by the top."""
+    from parsers.mime import parse
+
+    signed = _sign(_mail(body=ANNA_BODY), key, headers=SIGNED_ONCE)
+    replayed = RECUT + signed
+    assert _dkimpy_accepts(replayed, dns)
+    assert parse(replayed).text.startswith("#cancel")  # the quoted command is all that is left
+    verdict = verify_staff_dkim(replayed, STAFF, 1, dns)
+    assert verdict == AuthVerdict(False, "dkim parser sees a repeated content-type")
+    # Signed once is not enough even untampered: the signer must over-sign the MIME headers.
+    assert verify_staff_dkim(signed, STAFF, 1, dns).reason == \
+        "d=example.com does not over-sign content-type"
+    over = _sign(_mail(body=ANNA_BODY), key)
+    assert verify_staff_dkim(over, STAFF, 1, dns).ok
+    assert not _dkimpy_accepts(RECUT + over, dns)
+
+
+@pytest.mark.parametrize("name", [b"mime-version", b"content-type", b"content-transfer-encoding"])
+def test_signature_that_does_not_over_sign_a_present_mime_header_fails(key, dns, name):
+    """RELIABILITY 36: a MIME header listed only as often as it occurs can be prepended."""
+    headers = (b"from", b"from", b"subject", b"subject") + tuple(
+        h for h in MIME if h != name) + (name,)
+    verdict = verify_staff_dkim(_sign(_mail(), key, headers=headers), STAFF, 1, dns)
+    assert verdict == AuthVerdict(False, f"d=example.com does not over-sign {name.decode()}")
+
+
+def _bare(body: bytes, mime: bytes = b"") -> bytes:
+    """A mail without the MIME block of HEAD (older scripts and some agents send none)."""
+    return (b"From: Anna <%s>\r\n" % STAFF.encode() + b"To: desk@oneassist.example\r\n"
+            b"Subject: [OA-7] thanks\r\nMessage-ID: <2@example.com>\r\n" + mime + b"\r\n" + body)
+
+
+def test_content_type_added_to_a_mail_without_one_is_refused(key, dns):
+    """RELIABILITY 36: no Content-Type to repeat, so h= must name it once ("there is none")."""
+    unsigned = _sign(_bare(ANNA_BODY), key, headers=(b"from", b"from", b"subject", b"subject"))
+    replayed = RECUT + unsigned
+    assert _dkimpy_accepts(replayed, dns)
+    verdict = verify_staff_dkim(replayed, STAFF, 1, dns)
+    assert verdict == AuthVerdict(False, "d=example.com does not over-sign content-type")
+    oversigned = _sign(_bare(ANNA_BODY), key, headers=(
+        b"from", b"from", b"subject", b"subject", b"content-type", b"content-transfer-encoding"))
+    assert verify_staff_dkim(oversigned, STAFF, 1, dns).ok
+    assert not verify_staff_dkim(RECUT + oversigned, STAFF, 1, dns).ok
+
+
+def test_transfer_encoding_must_be_over_signed_on_a_single_part_mail_only(key, dns):
+    """RELIABILITY 36: an added quoted-printable turns a quoted `=23cancel` into `#cancel`.
+
+    On a multipart mail the top-level encoding is inert (each part has its own), so a signer
+    that signs Content-Transfer-Encoding only when present (rspamd's `(x)`) still passes.
+    """
+    from parsers.mime import parse
+
+    plain = b"Content-Type: text/plain; charset=utf-8\r\n"
+    headers = (b"from", b"from", b"subject", b"subject", b"content-type", b"content-type")
+    signed = _sign(_bare(b"The client wrote:\r\n=23cancel\r\n", plain), key, headers=headers)
+    replayed = b"Content-Transfer-Encoding: quoted-printable\r\n" + signed
+    assert _dkimpy_accepts(replayed, dns) and "\n#cancel" in parse(replayed).text
+    verdict = verify_staff_dkim(replayed, STAFF, 1, dns)
+    assert verdict == AuthVerdict(False, "d=example.com does not over-sign content-transfer-encoding")
+    multipart = b'Content-Type: multipart/alternative; boundary="b1"\r\n'
+    parts = b"--b1\r\nContent-Type: text/plain\r\n\r\nThanks.\r\n--b1--\r\n"
+    assert verify_staff_dkim(_sign(_bare(parts, multipart), key, headers=headers), STAFF, 1, dns).ok
