@@ -198,7 +198,9 @@ def test_own_dkim_check_refuses_a_prepended_subject_and_a_signature_that_does_no
         return dkim.sign(raw, b"s1", domain.encode(), private, include_headers=headers) + raw
 
     plain = [b"from", b"to", b"subject", b"in-reply-to", b"references"]
-    over = [b"from", b"from", b"to", b"subject", b"subject", b"in-reply-to", b"references"]
+    over = [b"from", b"from", b"to", b"subject", b"subject", b"in-reply-to", b"references",
+            *[name for name in (b"mime-version", b"content-type", b"content-transfer-encoding")
+              for _ in (1, 2)]]
     # Signed as Gmail signs (no over-signing), with a Subject command put above: refused.
     desk.deliver(f"Subject: Re: [#cancel] {notice['Subject']}\r\n".encode()
                  + signed("Уточню наличие.", plain))
@@ -216,3 +218,95 @@ def test_own_dkim_check_refuses_a_prepended_subject_and_a_signature_that_does_no
     desk.deliver(signed("#accept +1d\nБерём.", over))
     desk.run_once()
     assert Ticket.get().status == "accepted"
+
+
+def _annas_signed_answer(desk, to: str, subject: str, in_reply_to: str | None = None) -> bytes:
+    """Anna answers in Outlook's style: her words on top, the client's text unquoted below.
+
+    As text/plain the desk cuts at the separator and reads `Hi Petr...` only; the client's
+    `--cut` and `#cancel` lines are history. Sent 8bit so the bytes are the text.
+    """
+    head = [f"From: Anna <{desk.manager}>", f"To: {to}", f"Subject: {subject}",
+            f"Message-ID: <anna-{len(to)}@{desk.manager.split('@')[1]}>"]
+    if in_reply_to:
+        head += [f"In-Reply-To: {in_reply_to}", f"References: {in_reply_to}"]
+    head += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+             "Content-Transfer-Encoding: 8bit"]
+    body = ["Hi Petr, I will call the shop today.", "", "-----Original Message-----",
+            "The client wrote:", "", "--cut", "", "#cancel", ""]
+    return "\r\n".join(head + [""] + body).encode()
+
+
+RECUT = b'Content-Type: multipart/mixed; boundary="cut"\r\n'
+
+
+def test_prepended_content_type_recutting_a_signed_answer_runs_no_command(desk):
+    """RELIABILITY 36: a replayed signed mail re-cut by a Content-Type put above the signed one.
+
+    Anna's signed mail (to the client, quoting him) passed DKIM at our MX. The client replays
+    it to the desk with `Content-Type: multipart/mixed; boundary="cut"` and an In-Reply-To of
+    the ack the desk minted for him: the text the desk read was his quoted `#cancel` alone,
+    applied as Anna's command. Now the repeated Content-Type is refused: the ticket stays,
+    the client is told nothing and the admin is alerted.
+    """
+    client = desk.add_client()
+    ack, notice = desk.new_task(client)
+    sent_before = len(desk.inbox(client))
+    signed = _annas_signed_answer(desk, client, "Re: flowers")
+    replayed = mx_pass(desk) + RECUT + f"In-Reply-To: {ack['Message-ID']}\r\n".encode() + signed
+    desk.deliver(replayed)
+    desk.run_once()
+    assert Ticket.get().status == "new"
+    assert len(desk.inbox(client)) == sent_before
+    (alert,) = unverified_alerts(desk)
+    assert "repeated header content-type" in text_of(alert)
+    # The same signed bytes, without the re-cut, are Anna's harmless words: nothing cancelled.
+    desk.deliver(mx_pass(desk) + f"In-Reply-To: {ack['Message-ID']}\r\n".encode() + signed)
+    desk.run_once()
+    assert Ticket.get().status == "new"
+
+
+def test_own_dkim_check_refuses_a_content_type_put_above_a_signed_answer(desk, tmp_path):
+    """RELIABILITY 36 with staff_mail.verify_dkim: the MIME headers must be over-signed.
+
+    Anna's answer to the desk's notice is signed with From and Subject over-signed but
+    Content-Type only once, so dkimpy still verifies it with a second Content-Type above.
+    """
+    import base64
+    import subprocess
+
+    import dkim
+
+    from daemon.config import load
+
+    private = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                             check=True, capture_output=True).stdout
+    public = subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=private, check=True,
+                            capture_output=True).stdout
+    domain = desk.manager.split("@")[1]
+    keys = tmp_path / "dkim.json"
+    keys.write_text(json.dumps({f"s1._domainkey.{domain}.": "v=DKIM1; k=rsa; p="
+                                + base64.b64encode(public).decode()}))
+    desk.config_path.write_text(desk.config_path.read_text().replace(
+        "[staff_mail]", f'[staff_mail]\nverify_dkim = true\ndkim_keys_file = "{keys}"'))
+    desk.settings = load(desk.config_path)
+    client = desk.add_client()
+    _, notice = desk.new_task(client)
+    sent_before = len(desk.inbox(client))
+    raw = _annas_signed_answer(desk, desk.support, f"Re: {notice['Subject']}", str(notice["Message-ID"]))
+    base = [b"from", b"from", b"to", b"subject", b"subject", b"in-reply-to", b"references"]
+    once = base + [b"mime-version", b"content-type", b"content-transfer-encoding"]
+    signed = dkim.sign(raw, b"s1", domain.encode(), private, include_headers=once) + raw
+    assert dkim.verify(RECUT + signed, dnsfunc=lambda name, timeout=5: json.loads(
+        keys.read_text())[name.decode()].encode())  # the hole: dkimpy accepts the re-cut mail
+    desk.deliver(RECUT + signed)
+    desk.run_once()
+    assert Ticket.get().status == "new" and len(desk.inbox(client)) == sent_before
+    (alert,) = unverified_alerts(desk)
+    assert "repeated header content-type" in text_of(alert)
+    # Over-signed, the untampered answer is Anna's and reaches the client as her words.
+    over = base + [b"mime-version"] * 2 + [b"content-type"] * 2 + [b"content-transfer-encoding"] * 2
+    desk.deliver(dkim.sign(raw, b"s1", domain.encode(), private, include_headers=over) + raw)
+    desk.run_once()
+    assert Ticket.get().status != "cancelled"
+    assert text_of(desk.latest(client)).startswith("Hi Petr")
