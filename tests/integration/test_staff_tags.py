@@ -302,8 +302,11 @@ def test_dkim_verified_by_the_daemon_itself(desk, tmp_path):
 
     def signed(body: str, length: bool = False) -> bytes:
         raw = reply_to(notice, desk.manager, body, to=desk.support).replace(b"\n", b"\r\n")
-        # From and Subject over-signed and the threading headers signed, as the daemon requires.
-        headers = [b"from", b"from", b"to", b"subject", b"subject", b"in-reply-to", b"references"]
+        # From, Subject and the MIME headers over-signed and the threading headers signed, as
+        # the daemon requires.
+        headers = [b"from", b"from", b"to", b"subject", b"subject", b"in-reply-to", b"references",
+                   b"mime-version", b"mime-version", b"content-type", b"content-type",
+                   b"content-transfer-encoding", b"content-transfer-encoding"]
         signature = dkim.sign(raw, b"s1", domain.encode(), private, include_headers=headers, length=length)
         return signature + raw
 
