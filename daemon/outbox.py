@@ -17,9 +17,12 @@ import peewee
 
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
 from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
+from daemon.core.workflow import coalesce
 from daemon.faults import checkpoint
 from daemon.model import Notice
 from daemon.notices import Notifier
+from daemon.scheduler import flood_caps
+from store import floods, queries
 from store.apply import enqueue
 from store.db import is_postgres, to_db, write_transaction
 from store.models import Outbox, OutboxBody
@@ -85,6 +88,7 @@ class OutboxWorker:
         self.node = node
         self.max_attempts = max_attempts
         self.rng = rng or random.Random()
+        self.caps = flood_caps(notifier.settings)
 
     def flush(self, now: datetime, limit: int = 50) -> Tally[str]:
         tally: Tally[str] = Tally()
@@ -144,11 +148,24 @@ class OutboxWorker:
         settings = self.notifier.settings
         if row.kind.startswith("staff.alert") or not settings.admins:
             return  # never alert about an alert: that is how mail loops start
+        ticket_key = row.ticket.key if row.ticket_id else "-"
         notice = Notice(
             template="staff.alert.undeliverable", to=tuple(m.email for m in settings.admins),
             language=settings.admins[0].language, autoreply=False,
             context=(("outbox_id", row.id), ("kind", row.kind), ("error", row.last_error),
-                     ("attempts", row.attempts),
-                     ("ticket_key", row.ticket.key if row.ticket_id else "-")),
+                     ("attempts", row.attempts), ("ticket_key", ticket_key)),
         )
-        enqueue(self.notifier.render(notice, None, None, now), now)
+        # Capped per kind of the dead mail and hour (issue 9): a dead mailbox fed by a flood
+        # of tasks, or a relay that refuses everything, is a few alerts and one digest,
+        # however many recipients the dead mails had. We are inside flush()'s transaction,
+        # so the count read here and the one written below commit together.
+        source = row.kind
+        sent = {(kind, to): count for kind, to, count in queries.notices_this_hour(source, now)}
+        send, held = coalesce((notice,), source, sent, self.caps)
+        for each in send:
+            enqueue(self.notifier.render(each, None, None, now), now)
+            floods.count_sent(each, now)
+        for each in held:
+            floods.count_held(each, f"outbox #{row.id} ({ticket_key})", now)
+            log.warning("outbox=%s undeliverable alert held for the digest (cap %s/h)", row.id,
+                        self.caps.alerts_per_source)

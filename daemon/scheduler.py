@@ -15,8 +15,8 @@ from datetime import datetime
 
 from daemon.clock import Clock
 from daemon.config import Settings
-from daemon.core.timers import TimerPolicy, fire, plan
-from daemon.core.workflow import digest_notice
+from daemon.core.timers import TimerPolicy, alert_source, fire, plan
+from daemon.core.workflow import FloodCaps, digest_notice
 from daemon.notices import Notifier
 from store import floods, queries
 from store.apply import apply_timer, claim_timer, enqueue
@@ -28,6 +28,14 @@ log = logging.getLogger("oneassist.scheduler")
 BATCH = 500
 
 
+def flood_caps(settings: Settings) -> FloodCaps:
+    """The configured hourly caps (issue 9): one place for the scheduler and the outbox."""
+    service = settings.service
+    return FloodCaps(alerts_per_source=service.alerts_per_source_per_hour,
+                     staff_notifications_per_source=service.staff_notifications_per_source_per_hour,
+                     join_replies=service.join_replies_per_hour)
+
+
 def timer_policy(settings: Settings) -> TimerPolicy:
     sla = settings.sla
     escalate = tuple(m.email for m in settings.admins) + ((sla.backup_manager,) if sla.backup_manager else ())
@@ -37,6 +45,7 @@ def timer_policy(settings: Settings) -> TimerPolicy:
         auto_close_days=sla.auto_close_days,
         staff_languages=tuple((m.email, m.language) for m in settings.staff),
         escalate_to=tuple(dict.fromkeys(escalate)), default_language=settings.service.language,
+        caps=flood_caps(settings),
     )
 
 
@@ -73,12 +82,15 @@ class Scheduler:
             if not claim_timer(timer.id, now):
                 return "taken"
             ticket = Ticket.get_by_id(timer.ticket_id)
-            decision = fire(timer.kind, from_db(timer.fire_at), queries.ticket_ref(ticket),
-                            queries.thread_info(ticket.id), now, self.planner.policy)
+            ref, thread = queries.ticket_ref(ticket), queries.thread_info(ticket.id)
+            # Read in the transaction that counts: two ticks cannot both take the last slot.
+            sent = queries.notices_this_hour(alert_source(ref, thread), now)
+            decision = fire(timer.kind, from_db(timer.fire_at), ref, thread, now, self.planner.policy, sent)
             apply_timer(decision, ticket, now, lambda n, t, m: self.notifier.render(n, t, m, now), self.planner)
         late = (now - from_db(timer.fire_at)).total_seconds()
-        log.info("timer=%s ticket=%s kind=%s outcome=%s%s", timer.id, ticket.key, timer.kind, decision.outcome,
-                 f" late={late:.0f}s" if late > 60 else "")
+        log.info("timer=%s ticket=%s kind=%s outcome=%s%s%s", timer.id, ticket.key, timer.kind, decision.outcome,
+                 f" late={late:.0f}s" if late > 60 else "",
+                 f" held={len(decision.held)}" if decision.held else "")
         return decision.outcome
 
     def send_digest(self, window: NoticeWindow, now: datetime) -> bool:

@@ -289,6 +289,9 @@ def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Rende
     for kind, detail in decision.events:
         add_event(ticket, kind, detail, now)
     ids = send_notices(decision, ticket, None, None, render, now)
+    for notice in decision.held:
+        # A staff alert over its client's hourly cap: the window's digest names the ticket.
+        floods.count_held(notice, ticket.key, now)
     sync_timers(ticket, planner, now)
     return ids
 

@@ -4,6 +4,11 @@ plan() derives the ticket's timers from its state alone, so they can always be
 rebuilt from the store after a restart; fire() turns one passed timer into a
 Decision (reminders and escalations to staff, delay notices only to the
 ticket's client), or into nothing when the ticket has moved on meanwhile.
+
+Floods (issue 9): the staff alerts a timer raises are capped per client and hour
+like every other alert (workflow.coalesce), so thirty forged tasks cost the staff
+a few reminders and one digest, not ninety mails. What goes to the client (delay
+notice, waiting reminder, auto-close) is never held: it keeps a promise made to them.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from datetime import datetime, timedelta
 
 from daemon.core.routing import CLOSED_STATUSES
 from daemon.core.sla import add_working_time
+from daemon.core.workflow import FloodCaps, cap_decision
 from daemon.model import Decision, Notice, Route, ThreadInfo, TicketRef
 
 # A timer fired this much after its time says so: the daemon was down (issue: "says it is late").
@@ -30,6 +36,7 @@ class TimerPolicy:
     staff_languages: tuple[tuple[str, str], ...]
     escalate_to: tuple[str, ...]
     default_language: str
+    caps: FloodCaps = FloodCaps()
 
     def language_of(self, email: str) -> str:
         return dict(self.staff_languages).get(email, self.default_language)
@@ -63,8 +70,29 @@ def _staff(template: str, to: tuple[str, ...], policy: TimerPolicy, context: tup
                         context=context) for who in to)
 
 
+def alert_source(ticket: TicketRef, thread: ThreadInfo) -> str:
+    """Whose flood a timer's staff alert counts against: the ticket's client.
+
+    The client is who can open tickets in bulk (client mail needs no authentication),
+    so per client and hour is where a forged flood is cut off; other clients' alerts
+    are never held because of it.
+    """
+    return thread.client.email or ticket.key
+
+
 def fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, now: datetime,
-         policy: TimerPolicy) -> Decision:
+         policy: TimerPolicy, notices_this_hour: tuple[tuple[str, str, int], ...] = ()) -> Decision:
+    """The passed timer's decision, its staff alerts within the client's hourly caps.
+
+    `notices_this_hour` is what alert_source() already had sent in its open windows
+    (store.queries.notices_this_hour); alerts over the cap move to `held`.
+    """
+    decision = _fire(kind, fire_at, ticket, thread, now, policy)
+    return cap_decision(decision, alert_source(ticket, thread), notices_this_hour, policy.caps)
+
+
+def _fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, now: datetime,
+          policy: TimerPolicy) -> Decision:
     route = Route("timer", via=kind, ticket=ticket, client=thread.client)
     late = now - fire_at > LATE_AFTER
     context = (("late_minutes", int((now - fire_at).total_seconds() // 60) if late else 0),

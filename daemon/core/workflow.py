@@ -79,7 +79,16 @@ def coalesce(notices: tuple[Notice, ...], source: str, sent: Mapping[tuple[str, 
 
 def coalesce_decision(decision: Decision, source: str, view: RouteView, caps: FloodCaps) -> Decision:
     """The decision with its capped notices over the hourly count moved to `held`."""
-    sent = {(kind, to): count for kind, to, count in view.notices_this_hour}
+    return cap_decision(decision, source, view.notices_this_hour, caps)
+
+
+def cap_decision(decision: Decision, source: str, notices_this_hour: tuple[tuple[str, str, int], ...],
+                 caps: FloodCaps) -> Decision:
+    """coalesce_decision() for callers without a RouteView (timers, the outbox).
+
+    `notices_this_hour` is store.queries.notices_this_hour(source, now): (kind, recipients, sent).
+    """
+    sent = {(kind, to): count for kind, to, count in notices_this_hour}
     send, held = coalesce(decision.notices, source, sent, caps)
     if not held and send == decision.notices:
         return decision
