@@ -206,6 +206,6 @@ def test_mailboxes_read_the_addr_spec_of_the_raw_header(value, expected):
 
 @pytest.mark.parametrize("chunk", ["=?", "=?u?q?", "(", '"', "<", ":", "=?utf-8?q?a"])
 def test_mailboxes_is_linear_on_hostile_headers(chunk):
-    start = time.perf_counter()
+    start = time.process_time()
     mailboxes(chunk * 20_000)
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 1.0

@@ -35,14 +35,14 @@ def cpu_seconds(convert, markup: str) -> float:
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_one_megabyte_of_hostile_html_converts_in_half_a_second(name):
-    assert cpu_seconds(html_to_text, HOSTILE[name](MB)) < 0.5
+def test_one_megabyte_of_hostile_html_converts_in_under_a_second(name):
+    assert cpu_seconds(html_to_text, HOSTILE[name](MB)) < 1.0
 
 
 @pytest.mark.parametrize("name", ["line breaks after a paragraph", "a flood of <",
                                   "nesting of <div>"])
 def test_the_fallback_stripper_is_linear_too(name):
-    assert cpu_seconds(_strip_tags, HOSTILE[name](MB)) < 0.5
+    assert cpu_seconds(_strip_tags, HOSTILE[name](MB)) < 1.0
 
 
 def test_a_mail_of_line_breaks_parses_fast():
@@ -86,4 +86,5 @@ def test_a_link_showing_its_address_is_not_repeated():
 def test_reply_stripping_is_linear_in_trailing_lines(tail):
     started = time.thread_time()
     assert strip_reply("Новая задача" + tail * 200_000).startswith("Новая задача")
-    assert time.thread_time() - started < 0.5
+    # About 0.2 s of CPU here; the quadratic version took 35 s. The margin is for shared cores.
+    assert time.thread_time() - started < 2.0
