@@ -171,7 +171,7 @@ class BenchDesk(DeskRig):
         self.autoreply_limit = autoreply_limit
         self.log_level = log_level
         folder = servers.base / "desk"
-        folder.mkdir(mode=0o700)  # the store refuses to stay quiet in a folder others can read
+        folder.mkdir(mode=0o700)  # the store warns about a folder others can read
         super().__init__(folder, servers.dovecot, servers.sink, servers.new_user, fetch_batch=fetch_batch)
 
     def write_config(self, **config: Any) -> Path:
