@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import email
 import hashlib
-import html
 import re
 from datetime import UTC, datetime
 from email.message import Message
@@ -32,7 +31,7 @@ from parsers.headers import (
     is_known_charset,
     raw_header_text,
 )
-from parsers.html_text import html_to_text
+from parsers.html_text import html_to_text, unescape
 from parsers.limits import check_limits
 
 _ID_IN_BRACKETS = re.compile(r"<([^<>\s]+)>")
@@ -161,7 +160,7 @@ def _sender(values: list[str], defects: list[str]) -> tuple[str, str, int]:
 
 def _strip_tags(markup: str) -> str:
     """Last resort if the converter fails: tags removed, entities decoded, still linear."""
-    return html.unescape(_TAG.sub(" ", markup)).strip()
+    return unescape(_TAG.sub(" ", markup)).strip()
 
 
 def _html_to_text(markup: str) -> str:
