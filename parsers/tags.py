@@ -344,8 +344,8 @@ def _amount(text: str) -> tuple[Decimal, str]:
     # retried and quarantined the mail with no transcript (RELIABILITY case 39).
     if value.adjusted() >= _MAX_AMOUNT_DIGITS:
         raise _ArgError(
-            f"the amount {match.group('num')[:40]} has more than {_MAX_AMOUNT_DIGITS} digits"
-            " before the decimal point"
+            f"the amount {match.group('num')[:40]} is too large: more than"
+            f" {_MAX_AMOUNT_DIGITS} digits before the decimal point"
         )
     try:
         return value.quantize(Decimal("0.01")), text[match.end() :].strip()
