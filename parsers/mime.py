@@ -14,18 +14,18 @@ Every other header is decoded by parsers.headers so that no value carries CR/LF.
 
 from __future__ import annotations
 
-import email
 import hashlib
 import re
 from datetime import UTC, datetime
 from email.message import Message
-from email.utils import collapse_rfc2231_value, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from daemon.errors import QuarantineError
 from daemon.model import Attachment, InboundMail
 from parsers.addresses import mailboxes, normalize, parse_address_list
 from parsers.headers import (
     clean_header_text,
+    collapse_param,
     decode_bytes,
     decode_header_value,
     is_known_charset,
@@ -33,6 +33,7 @@ from parsers.headers import (
 )
 from parsers.html_text import html_to_text, unescape
 from parsers.limits import check_limits
+from parsers.tree import build_tree
 
 _ID_IN_BRACKETS = re.compile(r"<([^<>\s]+)>")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -184,7 +185,7 @@ def _params(part: Message, header: str) -> dict[str, str] | None:
         # The first item is the value itself ("attachment"), unless a broken header has
         # only parameters.
         pairs = found[1:] if found and found[0][1] == "" else found
-        return {key: collapse_rfc2231_value(value).strip() for key, value in pairs}
+        return {key: collapse_param(value).strip() for key, value in pairs}
     except (LookupError, UnicodeError, ValueError, TypeError):
         return None
 
@@ -263,8 +264,8 @@ def _walk(root: Message, defects: list[str]) -> tuple[str, str, tuple[Attachment
     return text, body_html, tuple(attachments)
 
 
-def _build(raw: bytes) -> InboundMail:
-    msg = email.message_from_bytes(raw)
+def _build(raw: bytes, max_parts: int, max_depth: int) -> InboundMail:
+    msg = build_tree(raw, max_parts=max_parts, max_depth=max_depth)
     items = [(str(name), str(value)) for name, value in msg.raw_items()]
     by_name: dict[str, list[str]] = {}
     for name, value in items:
@@ -322,7 +323,7 @@ def parse(
         max_header_bytes=max_header_bytes,
     )
     try:
-        return _build(raw)
+        return _build(raw, max_parts, max_depth)
     except QuarantineError:
         raise
     except RecursionError as exc:
