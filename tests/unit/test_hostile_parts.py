@@ -9,6 +9,7 @@ import pytest
 
 from daemon.errors import QuarantineError
 from parsers import mime
+from parsers.headers import _resolve, collapse_param
 from parsers.html_text import html_to_text
 from parsers.limits import _type_and_boundary, check_limits
 from parsers.mime import parse
@@ -156,3 +157,95 @@ def test_quoted_boundary_with_spaces_is_the_stdlib_boundary() -> None:
     )
     assert _type_and_boundary(b"Content-Type: text/plain; boundary=b") == (b"text/plain", None)
     assert _type_and_boundary(b"Content-Type: multipart/mixed") == (b"multipart/mixed", None)
+
+
+# ---- charset names that would stay in the codec caches forever --------------------
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["subject", "body-charset", "filename-charset", "boundary-charset"],
+)
+def test_random_charset_names_do_not_grow_the_codec_caches(where: str) -> None:
+    """RELIABILITY 31: encodings.search_function caches every unknown name it is asked."""
+    import encodings
+    import secrets
+
+    def mail(names: list[str]) -> bytes:
+        if where == "subject":
+            words = " ".join(f"=?{n}?q?a?=" for n in names)
+            return HEAD + f"Content-Type: text/plain\r\nSubject: {words}\r\n\r\nx\r\n".encode()
+        parts = []
+        for n in names:
+            if where == "body-charset":
+                parts.append(f"--b\r\nContent-Type: text/plain; charset={n}\r\n\r\nx\r\n")
+            elif where == "filename-charset":
+                parts.append(
+                    f"--b\r\nContent-Disposition: attachment; filename*={n}''f.txt\r\n\r\nx\r\n"
+                )
+            else:
+                parts.append(
+                    f"--b\r\nContent-Type: multipart/mixed; boundary*={n}''c\r\n\r\n--c--\r\n"
+                )
+        body = "".join(parts) + "--b--\r\n"
+        return HEAD + b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + body.encode()
+
+    parse(mail(["utf-8", "windows-1251"]))
+    before = len(encodings._cache)
+    for _ in range(25):
+        mail_names = [secrets.token_hex(8) for _ in range(400)]
+        parse(mail(mail_names), max_parts=1000)
+    assert len(encodings._cache) <= before + 5
+
+
+@pytest.mark.parametrize(
+    ("name", "codec"),
+    [
+        ("windows-1251", "cp1251"),
+        ("koi8-r", "koi8-r"),
+        ("iso-8859-5", "iso8859-5"),
+        ("x-mac-cyrillic", "mac-cyrillic"),
+        ("utf-8", "utf-8"),
+        ("us-ascii", "ascii"),
+        ("gb2312", "gb2312"),
+        ("iso-2022-jp", "iso2022_jp"),
+        ("cp1251", "cp1251"),
+        ('"UTF-8"', "utf-8"),
+        ("ansi_x3.4-1968", "ascii"),
+        ("base64", None),
+        ("unknown-8bit", None),
+        ("utf-8\u0456", None),
+        ("a" * 41, None),
+    ],
+)
+def test_real_charset_names_still_resolve(name: str, codec: str | None) -> None:
+    assert _resolve(name) == codec
+
+
+def test_every_stdlib_codec_name_resolves_as_codecs_lookup_does() -> None:
+    import codecs
+    from encodings.aliases import aliases
+
+    names = set(aliases) | set(aliases.values())
+    names |= {n.replace("_", "-") for n in names} | {n.upper() for n in names}
+    for name in names:
+        try:
+            info = codecs.lookup(name)
+            expected = info.name if getattr(info, "_is_text_encoding", True) else None
+        except LookupError:
+            expected = None
+        assert _resolve(name) == expected, name
+
+
+def test_rfc2231_values_collapse_as_the_stdlib_does_for_known_and_unknown_charsets() -> None:
+    from email.utils import collapse_rfc2231_value
+
+    for value in (
+        ("utf-8", "", "\xd0\xa1\xd1\x87.pdf"),
+        ("windows-1251", "ru", "\xd1\xf7\xe5\xf2.pdf"),
+        ("zz-top", "", "\xd1.pdf"),
+        ("base64", "", "abc"),
+        (None, None, "plain"),
+        '"quoted"',
+    ):
+        assert collapse_param(value) == collapse_rfc2231_value(value)  # type: ignore[arg-type]
