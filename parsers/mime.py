@@ -1,6 +1,7 @@
 """Raw RFC 5322 bytes to one immutable InboundMail, or QuarantineError; nothing else escapes.
 
-Caps are enforced on the raw bytes before any parser runs (parsers.limits), because the
+Caps are enforced on the raw bytes before any parser runs (parsers.limits), and again by
+the feedparser as it builds the tree (parsers.tree), because the
 stdlib `email` package goes quadratic or hits RecursionError on the bombs of RELIABILITY
 test 31. The MIME tree comes from the stdlib parser with the compat32 policy, which is
 what mail-parser itself runs underneath: mail-parser's full pass (forensic header, date
