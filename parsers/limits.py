@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from daemon.errors import QuarantineError
+from parsers.tree import Part
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 # Each event starts with the newline before its line: a literal first character lets the
@@ -25,8 +26,8 @@ _EVENTS = re.compile(
     rb"|(?P<mime>content-(?:type|disposition)[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*))",
     re.IGNORECASE,
 )
-_BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]*)"|([^\s;"]+))', re.IGNORECASE)
-_EMBEDDED = (b"message/rfc822", b"message/global")
+# What the feedparser takes for a header line (email.feedparser.headerRE).
+_HEADER_LINE = re.compile(rb"--[\x21-\x39\x3b-\x7e]*:")
 # A real Content-Type or Content-Disposition has a handful of parameters; RFC 2231
 # continuations of a long file name need a few dozen. The stdlib's parameter parser is
 # quadratic, so both the count and the length are capped.
@@ -45,6 +46,31 @@ def _check_mime_header(value: bytes) -> None:
         _refuse(f"a MIME header has more than {MAX_PARAMETERS} parameters")
 
 
+def _type_and_boundary(header: bytes) -> tuple[bytes, bytes | None]:
+    """Content type and boundary of one Content-Type header, read as the stdlib reads them.
+
+    A regex of our own missed RFC 2231 (`boundary*=''b`, `boundary*0="b"`) and str.strip's
+    idea of white space, so the stdlib's own code reads the value here: the feedparser
+    asks get_content_type and get_boundary of the same text (RELIABILITY case 40).
+    """
+    part = Part()
+    # As compat32's header_source_parse: the value after the colon, blanks stripped.
+    part["Content-Type"] = header.partition(b":")[2].lstrip(b" \t").decode(
+        "ascii", "surrogateescape"
+    )
+    content_type = part.get_content_type().encode("ascii", "surrogateescape")
+    # An empty boundary="" is a boundary to the stdlib: "--" lines separate parts.
+    boundary = part.get_boundary() if content_type.startswith(b"multipart/") else None
+    if boundary is None:
+        return content_type, None
+    try:
+        # 8-bit boundary bytes come back as surrogate escapes, as the body lines do.
+        return content_type, boundary.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        # Decoded from an RFC 2231 charset to characters no body line can hold.
+        return content_type, None
+
+
 def check_limits(
     raw: bytes, *, max_bytes: int, max_parts: int, max_depth: int, max_header_bytes: int
 ) -> None:
@@ -61,11 +87,14 @@ def check_limits(
         _refuse(f"header block is {header_bytes} bytes, over the {max_header_bytes}-byte cap")
 
     known: set[bytes] = set()
-    # Open boundaries, innermost last; b"" marks an embedded message.
-    stack: list[bytes] = []
+    # Open boundaries, innermost last; None marks an embedded message.
+    stack: list[bytes | None] = []
     in_headers = True
     block_type = b""
-    block_boundary = b""
+    block_boundary: bytes | None = None
+    block_seen = False
+    block_default = b""
+    digests: set[bytes] = set()
     parts = 1
     mime_headers = 0
     # The leading newline lets the first header line match like every other line.
@@ -79,26 +108,33 @@ def check_limits(
             if mime_headers > max_parts * 2:
                 _refuse(f"more than {max_parts * 2} MIME headers (part cap {max_parts})")
             _check_mime_header(value)
-            if value[:12].lower() == b"content-type":
-                block_type = value.partition(b":")[2].split(b";", 1)[0].strip().lower()
-                found = _BOUNDARY.search(value)
-                block_boundary = (
-                    (found.group(1) or found.group(2) or b"").rstrip() if found else b""
-                )
-        elif kind == "blank":
+            if value[:12].lower() == b"content-type" and not block_seen:
+                # The stdlib reads the first Content-Type of a block; taking the last one
+                # let a second "Content-Type: text/plain" hide 20,000 parts.
+                block_seen = True
+                block_type, block_boundary = _type_and_boundary(value)
+        elif kind == "blank" or (in_headers and not _HEADER_LINE.match(match.group(), 1)):
+            # A blank line ends a header block; so does a "--b" line, which is no header
+            # line to the stdlib (a mail of bare "--b" lines and no blank line hid its parts).
             if not in_headers:
                 continue
-            if block_type.startswith(b"multipart/") and block_boundary:
+            if not block_seen:
+                block_type = block_default
+            if block_type.startswith(b"multipart/digest") and block_boundary is not None:
+                digests.add(block_boundary)
+            if block_boundary is not None:
                 known.add(block_boundary)
-            if block_type in _EMBEDDED:
+            if block_type.startswith(b"message/") and block_type != b"message/delivery-status":
                 # The embedded message's own header block starts right here.
-                stack.append(b"")
+                stack.append(None)
                 if len(stack) > max_depth:
                     _refuse(f"MIME nesting deeper than {max_depth}")
             else:
                 in_headers = False
-            block_type, block_boundary = b"", b""
-        elif known:
+            block_type, block_boundary, block_seen = b"", None, False
+            if kind == "blank":
+                continue
+        if kind == "dash" and known:
             line = match.group()[3:].rstrip()
             if line.endswith(b"--") and line[:-2] in known:
                 if line[:-2] in stack:
@@ -115,4 +151,6 @@ def check_limits(
                     if len(stack) > max_depth:
                         _refuse(f"MIME nesting deeper than {max_depth}")
                 in_headers = True
-                block_type, block_boundary = b"", b""
+                block_type, block_boundary, block_seen = b"", None, False
+                # The parts of a multipart/digest are messages unless they say otherwise.
+                block_default = b"message/rfc822" if line in digests else b""

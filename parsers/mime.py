@@ -1,6 +1,7 @@
 """Raw RFC 5322 bytes to one immutable InboundMail, or QuarantineError; nothing else escapes.
 
-Caps are enforced on the raw bytes before any parser runs (parsers.limits), because the
+Caps are enforced on the raw bytes before any parser runs (parsers.limits), and again by
+the feedparser as it builds the tree (parsers.tree), because the
 stdlib `email` package goes quadratic or hits RecursionError on the bombs of RELIABILITY
 test 31. The MIME tree comes from the stdlib parser with the compat32 policy, which is
 what mail-parser itself runs underneath: mail-parser's full pass (forensic header, date
@@ -14,26 +15,26 @@ Every other header is decoded by parsers.headers so that no value carries CR/LF.
 
 from __future__ import annotations
 
-import email
 import hashlib
-import html
 import re
 from datetime import UTC, datetime
 from email.message import Message
-from email.utils import collapse_rfc2231_value, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from daemon.errors import QuarantineError
 from daemon.model import Attachment, InboundMail
 from parsers.addresses import mailboxes, normalize, parse_address_list
 from parsers.headers import (
     clean_header_text,
+    collapse_param,
     decode_bytes,
     decode_header_value,
     is_known_charset,
     raw_header_text,
 )
-from parsers.html_text import html_to_text
+from parsers.html_text import html_to_text, unescape
 from parsers.limits import check_limits
+from parsers.tree import build_tree
 
 _ID_IN_BRACKETS = re.compile(r"<([^<>\s]+)>")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -161,7 +162,7 @@ def _sender(values: list[str], defects: list[str]) -> tuple[str, str, int]:
 
 def _strip_tags(markup: str) -> str:
     """Last resort if the converter fails: tags removed, entities decoded, still linear."""
-    return html.unescape(_TAG.sub(" ", markup)).strip()
+    return unescape(_TAG.sub(" ", markup)).strip()
 
 
 def _html_to_text(markup: str) -> str:
@@ -185,7 +186,7 @@ def _params(part: Message, header: str) -> dict[str, str] | None:
         # The first item is the value itself ("attachment"), unless a broken header has
         # only parameters.
         pairs = found[1:] if found and found[0][1] == "" else found
-        return {key: collapse_rfc2231_value(value).strip() for key, value in pairs}
+        return {key: collapse_param(value).strip() for key, value in pairs}
     except (LookupError, UnicodeError, ValueError, TypeError):
         return None
 
@@ -264,8 +265,8 @@ def _walk(root: Message, defects: list[str]) -> tuple[str, str, tuple[Attachment
     return text, body_html, tuple(attachments)
 
 
-def _build(raw: bytes) -> InboundMail:
-    msg = email.message_from_bytes(raw)
+def _build(raw: bytes, max_parts: int, max_depth: int) -> InboundMail:
+    msg = build_tree(raw, max_parts=max_parts, max_depth=max_depth)
     items = [(str(name), str(value)) for name, value in msg.raw_items()]
     by_name: dict[str, list[str]] = {}
     for name, value in items:
@@ -323,7 +324,7 @@ def parse(
         max_header_bytes=max_header_bytes,
     )
     try:
-        return _build(raw)
+        return _build(raw, max_parts, max_depth)
     except QuarantineError:
         raise
     except RecursionError as exc:

@@ -13,7 +13,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -324,6 +324,9 @@ def _who(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
     return _Args(who=match.group("who").lower())
 
 
+_MAX_AMOUNT_DIGITS = 12
+
+
 def _amount(text: str) -> tuple[Decimal, str]:
     """A leading positive AMOUNT of `text` in kopeck precision, and what follows it."""
     # The Unicode minus has the same length as "-", so offsets into `text` stay valid.
@@ -337,7 +340,17 @@ def _amount(text: str) -> tuple[Decimal, str]:
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
         raise _ArgError(f"the amount {match.group('num')} has more than two decimal places")
-    return value.quantize(Decimal("0.01")), text[match.end() :].strip()
+    # A 29-digit amount made quantize raise InvalidOperation (28-digit context), which
+    # retried and quarantined the mail with no transcript (RELIABILITY case 39).
+    if value.adjusted() >= _MAX_AMOUNT_DIGITS:
+        raise _ArgError(
+            f"the amount {match.group('num')[:40]} is too large: more than"
+            f" {_MAX_AMOUNT_DIGITS} digits before the decimal point"
+        )
+    try:
+        return value.quantize(Decimal("0.01")), text[match.end() :].strip()
+    except InvalidOperation as exc:
+        raise _ArgError(f"cannot read an amount in {text[:40]!r}") from exc
 
 
 def _amount_and_text(arg: str, ctx: _Context, spec: TagSpec) -> _Args:

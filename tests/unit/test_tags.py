@@ -437,3 +437,21 @@ def test_help_languages_differ_and_others_are_refused() -> None:
     assert "#merge HD-N" in help_text("en", ticket_prefix="HD")
     with pytest.raises(ValueError, match="de"):
         help_text("de")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "#invoice 100000000000000000000000000000",
+        "#expense 1 000 000 000 000 000 000 000 000 000 000 такси",
+        "#invoice 1000000000000",
+        "#expense " + "9" * 5000 + " такси",
+    ],
+)
+def test_amount_with_too_many_digits_is_an_argument_error(line: str) -> None:
+    """RELIABILITY 39: quantize raised InvalidOperation, the mail was retried and quarantined."""
+    assert "more than 12 digits before the decimal point" in error_of(line)
+
+
+def test_largest_amount_still_reads() -> None:
+    assert one("#invoice 999 999 999 999,99").amount == Decimal("999999999999.99")
