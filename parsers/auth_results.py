@@ -206,7 +206,7 @@ def _signature_refusal(raw: bytes, mail: InboundMail, from_domain: str, signer: 
     counts = counts_of(name for name, _ in fields)
     # Our MIME parser decides what the desk reads: where it sees more instances than the
     # plain split (a header it unfolded differently), the larger count is the one to cover.
-    for name, parsed in counts_of(n.encode() for n, _ in mail.headers).items():
+    for name, parsed in counts_of(n.encode("utf-8", "replace") for n, _ in mail.headers).items():
         counts[name] = max(counts.get(name, 0), parsed)
     content_type = [value for name, value in fields if name == b"content-type"]
     multipart = bool(content_type) and content_type[0].strip().lower().startswith(b"multipart/")
