@@ -119,7 +119,7 @@ class Pipeline:
             return False, refusal
         token = (found.ticket is not None and view.staff_token_ticket is not None
                  and view.staff_token_ticket.id == found.ticket.id)
-        verdict = staff_mail_authenticated(mail, self.settings.staff_mail.trusted_authserv_ids)
+        verdict = staff_mail_authenticated(mail, self.settings.staff_mail.trusted_authserv_ids, raw)
         if not verdict.ok and self.settings.staff_mail.verify_dkim:
             # dkimpy and dnspython cost ~13 MiB of RSS: loaded only where DKIM is verified here.
             from parsers.dkim_check import verify_staff_dkim

@@ -14,6 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from daemon.model import InboundMail
+from parsers.dkim_rules import (
+    _aligned,
+    _domain,
+    counts_of,
+    header_fields,
+    parse_tags,
+    signature_refusal,
+    signer_of,
+)
 
 _AR_HEADER = "authentication-results"
 # Token kinds of the lexer: a bare word, a quoted string, and the two separators.
@@ -131,18 +140,6 @@ def parse_authentication_results(value: str) -> tuple[str, list[ResInfo]]:
     return authserv_id, results
 
 
-def _domain(value: str) -> str:
-    """The domain of `d`, `@d` or `user@d`, lower-cased and without a root dot."""
-    return value.rpartition("@")[2].strip().rstrip(".").lower()
-
-
-def _aligned(from_domain: str, signer: str) -> bool:
-    # A one-label signer ("com") would align every domain under it; no real signer is one.
-    if "." not in signer:
-        return False
-    return from_domain == signer or from_domain.endswith("." + signer)
-
-
 def _our_header(mail: InboundMail, trusted: frozenset[str]) -> list[ResInfo] | None:
     """Results of the topmost A-R with a trusted id: the one our MX added last."""
     for name, value in mail.headers:
@@ -193,10 +190,66 @@ def staff_header_refusal(mail: InboundMail) -> str | None:
     return None
 
 
+def _signature_refusal(raw: bytes, mail: InboundMail, from_domain: str, signer: str | None,
+                       b_prefix: str | None, need_one: bool) -> str | None:
+    """Why the signature(s) a pass may be about cannot vouch for this mail, or None.
+
+    The pass is about a DKIM-Signature whose d= is `signer` (None: any d= aligned with the
+    From domain, as for a DMARC pass) and whose b= starts with `b_prefix` (RFC 8601 / 6008
+    `header.b`; None when the MX did not write it). Every signature that fits must meet the
+    h= rules of parsers.dkim_rules: the A-R does not say which one verified, and a second,
+    broken signature with the same prefix must not stand in for the real one. A DMARC pass
+    with no aligned signature at all rests on SPF alignment, so only a DKIM pass
+    (`need_one`) insists that a fitting signature is in the mail.
+    """
+    fields = header_fields(raw)
+    counts = counts_of(name for name, _ in fields)
+    # Our MIME parser decides what the desk reads: where it sees more instances than the
+    # plain split (a header it unfolded differently), the larger count is the one to cover.
+    for name, parsed in counts_of(n.encode("utf-8", "replace") for n, _ in mail.headers).items():
+        counts[name] = max(counts.get(name, 0), parsed)
+    content_type = [value for name, value in fields if name == b"content-type"]
+    multipart = bool(content_type) and content_type[0].strip().lower().startswith(b"multipart/")
+    fitting: list[dict[bytes, bytes]] = []
+    for name, value in fields:
+        if name != b"dkim-signature":
+            continue
+        try:
+            tags = parse_tags(value)
+        except ValueError:
+            # We cannot tell its d=, so we cannot rule out that it is the one that passed.
+            return "a DKIM-Signature that cannot be parsed"
+        sig_d = signer_of(tags)
+        if signer is not None and sig_d != signer:
+            continue
+        if signer is None and not _aligned(from_domain, sig_d):
+            continue
+        b_value = b"".join(tags.get(b"b", b"").split()).decode("ascii", "replace")
+        if b_prefix is not None and not b_value.startswith(b_prefix):
+            continue
+        fitting.append(tags)
+    if not fitting:
+        if not need_one:
+            return None
+        named = f"d={signer}" if signer is not None else f"a d= aligned with {from_domain}"
+        named += f" and b={b_prefix}..." if b_prefix is not None else ""
+        return f"no DKIM-Signature with {named} in the mail"
+    for tags in fitting:
+        refusal = signature_refusal(tags, from_domain, counts, multipart)
+        if refusal is not None:
+            return refusal
+    return None
+
+
 def staff_mail_authenticated(
-    mail: InboundMail, trusted_authserv_ids: frozenset[str]
+    mail: InboundMail, trusted_authserv_ids: frozenset[str], raw: bytes
 ) -> AuthVerdict:
-    """Whether our MX saw a DMARC pass or an aligned DKIM pass for this mail's single From."""
+    """Whether our MX saw a DMARC pass or an aligned DKIM pass for this mail's single From.
+
+    `raw` is the mail as delivered: the pass counts only if the DKIM-Signature it is about
+    (found by `header.b`, else every aligned one) signs the headers an attacker could add
+    or replace in a replayed copy (RELIABILITY 36). The MX cannot tell us h=, so we read it.
+    """
     refusal = staff_header_refusal(mail)
     if refusal is not None:
         return AuthVerdict(False, refusal)
@@ -208,6 +261,7 @@ def staff_mail_authenticated(
     if results is None:
         return AuthVerdict(False, "no Authentication-Results from a trusted authserv-id")
     other: list[str] = []
+    refused: list[str] = []
     for res in results:
         if res.result != "pass":
             continue
@@ -215,14 +269,34 @@ def staff_mail_authenticated(
             # Without header.from a pass cannot be tied to this From (case 21's bare forgery).
             signer = _domain(res.props.get("header.from", ""))
             if signer == from_domain:
-                return AuthVerdict(True, f"dmarc pass for {from_domain}")
+                # DMARC passed through an aligned DKIM signature or aligned SPF; the A-R
+                # does not say which, so every aligned signature must meet the h= rules.
+                # With none in the mail the pass rests on SPF, which a replay from another
+                # host fails.
+                why = _signature_refusal(raw, mail, from_domain, None, None, need_one=False)
+                if why is None:
+                    return AuthVerdict(True, f"dmarc pass for {from_domain}")
+                refused.append(f"dmarc pass for {from_domain}, but {why}")
+                continue
         elif res.method == "dkim":
             signer = _domain(res.props.get("header.d") or res.props.get("header.i", ""))
             if _aligned(from_domain, signer):
-                return AuthVerdict(True, f"dkim pass for {signer} aligned with {from_domain}")
+                # Not every MX writes header.b (Microsoft 365 does not): then every
+                # signature of that d= must meet the rules, which is as safe, since the one
+                # that verified is among them. With header.i only, d= is unknown: every
+                # aligned signature stands in.
+                d = signer if "header.d" in res.props else None
+                why = _signature_refusal(raw, mail, from_domain, d, res.props.get("header.b"),
+                                         need_one=True)
+                if why is None:
+                    return AuthVerdict(True, f"dkim pass for {signer} aligned with {from_domain}")
+                refused.append(f"dkim pass for {signer}, but {why}")
+                continue
         else:
             continue
         other.append(signer or "no domain")
+    if refused:
+        return AuthVerdict(False, "; ".join(refused))
     if other:
         names = ", ".join(sorted(set(other)))
         return AuthVerdict(False, f"pass for {names}, not aligned with {from_domain}")

@@ -10,7 +10,8 @@ signed wherever they occur. The top-level MIME headers decide how the signed bod
 are cut and decoded, so Content-Type, Content-Transfer-Encoding and MIME-Version are
 over-signed too when present; Content-Type also when absent (one added to a mail without
 it re-cuts the body), and Content-Transfer-Encoding when absent from a single-part mail
-(one added there re-decodes quoted `=23cancel` into `#cancel`). Signers that over-sign:
+(one added there re-decodes quoted `=23cancel` into `#cancel`). These h= rules live in
+parsers.dkim_rules and are shared with the Authentication-Results path. Signers that over-sign:
 rspamd by default, OpenDKIM with `OversignHeaders From,Subject,Content-Type,...`; Gmail
 does not, so Gmail staff use the reply token.
 
@@ -26,62 +27,11 @@ from collections.abc import Callable
 import dkim
 from dkim.util import parse_tag_value
 
-from parsers.auth_results import SINGLE_STAFF_HEADERS, AuthVerdict, _aligned, _domain
+from parsers.auth_results import SINGLE_STAFF_HEADERS, AuthVerdict
+from parsers.dkim_rules import _domain, signature_refusal, signer_of
 
 _SIG_HEADER = b"dkim-signature"
-# Signed one more time than they occur: h= then also covers "no further instance".
-_OVERSIGNED = (b"from", b"subject")
-# Signed wherever they occur: they name the ticket a staff mail acts on.
-_SIGNED_IF_PRESENT = (b"in-reply-to", b"references")
-# Over-signed when present: a second or swapped instance re-reads the signed body.
-_MIME_OVERSIGNED = (b"content-type", b"content-transfer-encoding", b"mime-version")
 _SINGLE = tuple(name.encode() for name in SINGLE_STAFF_HEADERS)
-
-
-def _signer(tags: dict[bytes, bytes]) -> str:
-    return _domain(tags.get(b"d", b"").decode("ascii", "replace"))
-
-
-def _must_sign_absent(name: bytes, multipart: bool) -> bool:
-    """Whether h= must name a MIME header the mail lacks, so that adding one breaks it."""
-    if name == b"content-type":
-        return True  # text/plain by default; an added multipart type re-cuts the body
-    # A transfer encoding on a multipart is inert (its parts carry their own), so only a
-    # single-part body can be re-decoded by one added later.
-    return name == b"content-transfer-encoding" and not multipart
-
-
-def _refusal(tags: dict[bytes, bytes], from_domain: str, counts: dict[bytes, int],
-             multipart: bool = False) -> str | None:
-    """Why this signature cannot vouch for the From domain, or None when it may.
-
-    `counts` is how often each header occurs in the mail, as dkimpy parsed it;
-    `multipart` whether its (single) Content-Type is multipart/*.
-    """
-    signer = _signer(tags)
-    if b"l" in tags:
-        # l= signs only a prefix of the body: anything appended after it (a manager
-        # command) still verifies, so such a signature proves nothing about the command.
-        return f"d={signer} has an l= body length"
-    # dkimpy's signer insists on From in h=, but its verifier does not: a signature
-    # over other headers only would let anyone put a staff From above it.
-    listed = [h.strip().lower() for h in tags.get(b"h", b"").split(b":")]
-    if b"from" not in listed:
-        return f"d={signer} does not sign From"
-    for name in _OVERSIGNED:
-        if listed.count(name) <= counts.get(name, 0):
-            return f"d={signer} does not over-sign {name.decode()}"
-    for name in _SIGNED_IF_PRESENT:
-        if listed.count(name) < counts.get(name, 0):
-            return f"d={signer} does not sign {name.decode()}"
-    for name in _MIME_OVERSIGNED:
-        present = counts.get(name, 0)
-        if (present or _must_sign_absent(name, multipart)) and listed.count(name) <= present:
-            return f"d={signer} does not over-sign {name.decode()}"
-    # Same rule as the Authentication-Results path, so the two halves of I6 agree.
-    if not _aligned(from_domain, signer):
-        return f"d={signer} not aligned with {from_domain}"
-    return None
 
 
 def verify_staff_dkim(
@@ -140,15 +90,15 @@ def verify_staff_dkim(
     for idx, value in enumerate(sigs):
         try:
             tags = parse_tag_value(value)
-            refusal = _refusal(tags, from_domain, counts, multipart)
+            refusal = signature_refusal(tags, from_domain, counts, multipart)
             if refusal is not None:
                 # Refused before verifying, so an attacker's d= never triggers a DNS query.
                 failures.append(refusal)
             elif checker.verify(idx=idx, **kwargs):
-                signer = _signer(tags)
+                signer = signer_of(tags)
                 return AuthVerdict(True, f"dkim pass for {signer} aligned with {from_domain}")
             else:
-                failures.append(f"d={_signer(tags)} did not verify")
+                failures.append(f"d={signer_of(tags)} did not verify")
         except Exception as exc:  # dkimpy raises many classes, and dnsfunc may raise anything
             failures.append(f"dkim: {type(exc).__name__}")
     return AuthVerdict(False, "; ".join(failures))

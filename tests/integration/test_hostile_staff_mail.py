@@ -9,6 +9,7 @@ topmost, as our MX prepends it on arrival.
 from __future__ import annotations
 
 import json
+import subprocess
 
 from store.models import SpoolEntry, Ticket
 from tests.integration.deskrig import client_mail, reply_to
@@ -21,7 +22,12 @@ def text_of(mail) -> str:
 
 
 def mx_pass(desk) -> bytes:
-    """What our MX prepends to a mail of the manager whose DKIM signature verified."""
+    """What our MX prepends to a mail of the manager that passed DMARC.
+
+    The mails these tests build carry no DKIM-Signature, so the dkim=pass here finds no
+    signature to read h= from and does not count; the dmarc pass, with no aligned signature
+    in the mail, rests on SPF alignment and does.
+    """
     domain = desk.manager.split("@")[1]
     return (f"Authentication-Results: mx.desk.test; dkim=pass header.d={domain}; "
             f"dmarc=pass header.from={domain}\r\n").encode()
@@ -310,3 +316,59 @@ def test_own_dkim_check_refuses_a_content_type_put_above_a_signed_answer(desk, t
     desk.run_once()
     assert Ticket.get().status != "cancelled"
     assert text_of(desk.latest(client)).startswith("Hi Petr")
+
+
+def _mx_dkim_pass(domain: str, signed: bytes) -> bytes:
+    """What our MX prepends when the top DKIM-Signature of `signed` verified on arrival.
+
+    As OpenDKIM and rspamd write it: the signer's d= and the first 8 characters of its b=
+    (RFC 8601 / RFC 6008 header.b), which is how the desk finds the signature to read h= from.
+    """
+    from parsers.dkim_rules import header_fields, parse_tags
+
+    name, value = header_fields(signed)[0]
+    assert name == b"dkim-signature"
+    b_value = b"".join(parse_tags(value)[b"b"].split()).decode()
+    return (f"Authentication-Results: mx.desk.test; dkim=pass header.d={domain} "
+            f"header.s=s1 header.b={b_value[:8]}\r\n").encode()
+
+
+def test_in_reply_to_added_to_a_signed_command_that_did_not_sign_it_runs_no_command(desk):
+    """RELIABILITY 36 on the Authentication-Results path: the pass is tied to its signature.
+
+    Anna once sent `#cancel` to the support address, signed over From, Subject and the MIME
+    headers (over-signed) but without In-Reply-To: it named no ticket, so it did nothing.
+    The client replays it with `In-Reply-To: <the ack the desk minted for him>`, one copy,
+    so the repeated-header rule does not fire, and our MX still writes dkim=pass: the
+    signature does not cover In-Reply-To. The desk now reads h= of the signature named by
+    header.b and refuses. Anna's own answer, signed with In-Reply-To, is still her command.
+    """
+    import dkim
+
+    client = desk.add_client()
+    ack, _ = desk.new_task(client)
+    sent_before = len(desk.inbox(client))
+    domain = desk.manager.split("@")[1]
+    private = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                              "rsa_keygen_bits:2048"], check=True, capture_output=True).stdout
+    mime = [b"mime-version", b"content-type", b"content-transfer-encoding"] * 2
+    head = [f"From: Anna <{desk.manager}>", f"To: {desk.support}", "Subject: Re: дубль",
+            f"Message-ID: <anna-cancel@{domain}>", "MIME-Version: 1.0",
+            "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
+    raw = "\r\n".join(head + ["", "#cancel", "Дубль, закрываю.", ""]).encode()
+    without = [b"from", b"from", b"to", b"subject", b"subject", b"message-id", *mime]
+    signed = dkim.sign(raw, b"s1", domain.encode(), private, include_headers=without) + raw
+    routed = f"In-Reply-To: {ack['Message-ID']}\r\n".encode()
+    desk.deliver(_mx_dkim_pass(domain, signed) + routed + signed)
+    desk.run_once()
+    assert Ticket.get().status == "new"
+    assert len(desk.inbox(client)) == sent_before
+    (alert,) = unverified_alerts(desk)
+    assert "does not sign in-reply-to" in text_of(alert)
+    # Anna's own answer to the ack, signed with In-Reply-To over-signed: her command counts.
+    answer = routed + raw
+    over = [*without, b"in-reply-to", b"in-reply-to"]
+    signed = dkim.sign(answer, b"s1", domain.encode(), private, include_headers=over) + answer
+    desk.deliver(_mx_dkim_pass(domain, signed) + signed)
+    desk.run_once()
+    assert Ticket.get().status == "cancelled"

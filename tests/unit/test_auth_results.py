@@ -57,10 +57,22 @@ FORGED_FULL = (
 )
 
 
-def mail(*auth_results: str, from_lines: tuple[str, ...] = (STAFF,)) -> InboundMail:
-    """A small staff mail; A-R headers appear topmost first, as each MTA prepends its own."""
+# The signature the A-R samples' dkim=pass is about (OPENDKIM_PASS names its b= prefix):
+# only its tags are read on this path, the MX verified it. It over-signs what staff mail
+# needs (RELIABILITY 36); tests/unit/test_signature_match.py signs for real.
+SIGNATURE = (
+    "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=oneassist.example; s=mail;\r\n"
+    "\th=from:from:to:subject:subject:date:message-id:content-type:content-type:\r\n"
+    "\t content-transfer-encoding; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\r\n"
+    "\tb=Xy12AbCd\r\n\t kD9x+Q/aQm7e0w=="
+)
+
+
+def raw_mail(*auth_results: str, from_lines: tuple[str, ...] = (STAFF,)) -> bytes:
+    """A small signed staff mail; A-R headers topmost first, as each MTA prepends its own."""
     lines = [f"Authentication-Results: {value}" for value in auth_results]
     lines += ["Received: from mail-sor-f41.google.com (mail-sor-f41.google.com [209.85.220.41])"]
+    lines += [SIGNATURE]
     lines += [f"From: {value}" for value in from_lines]
     lines += [
         "To: support@desk.oneassist.example",
@@ -69,13 +81,22 @@ def mail(*auth_results: str, from_lines: tuple[str, ...] = (STAFF,)) -> InboundM
         "Message-ID: <CAF1x2y3@mail.gmail.com>",
         "Content-Type: text/plain; charset=utf-8",
     ]
-    return parse(("\r\n".join(lines) + "\r\n\r\n#close\r\n").encode())
+    return ("\r\n".join(lines) + "\r\n\r\n#close\r\n").encode()
+
+
+def mail(*auth_results: str, from_lines: tuple[str, ...] = (STAFF,)) -> InboundMail:
+    return parse(raw_mail(*auth_results, from_lines=from_lines))
+
+
+def check(raw: bytes, trusted: frozenset[str] = TRUSTED) -> AuthVerdict:
+    """The A-R path as the pipeline calls it: the parsed mail and the bytes it came from."""
+    return staff_mail_authenticated(parse(raw), trusted, raw)
 
 
 def verdict(
     *auth_results: str, trusted: frozenset[str] = TRUSTED, **kw: tuple[str, ...]
 ) -> AuthVerdict:
-    return staff_mail_authenticated(mail(*auth_results, **kw), trusted)
+    return check(raw_mail(*auth_results, **kw), trusted)
 
 
 # --- realistic verifiers -------------------------------------------------------------
@@ -289,9 +310,9 @@ def test_prepended_header_fails_even_with_a_pass(header):
     if name in original:
         lines.append(f"{name}: {original[name]}")
     raw = "\r\n".join(lines).encode() + b"\r\n" + _RAW_SIGNED
-    result = staff_mail_authenticated(parse(raw), TRUSTED)
+    result = check(raw)
     assert not result.ok and result.reason.startswith(f"repeated header {name.lower()}")
-    assert staff_mail_authenticated(parse(lines[0].encode() + b"\r\n" + _RAW_SIGNED), TRUSTED).ok
+    assert check(lines[0].encode() + b"\r\n" + _RAW_SIGNED).ok
 
 
 _RAW_SIGNED = (
@@ -326,10 +347,10 @@ def test_prepended_multipart_content_type_cuts_out_a_quoted_command_and_is_refus
     head = f"Authentication-Results: {OPENDMARC_PASS}\r\n".encode()
     original = parse(head + _ANNA_SIGNED)
     assert original.text.startswith("Hi Petr")
-    assert staff_mail_authenticated(original, TRUSTED).ok
-    replayed = parse(head + b'Content-Type: multipart/mixed; boundary="cut"\r\n' + _ANNA_SIGNED)
-    assert replayed.text.startswith("#cancel")  # the hole: a command is all that is left
-    result = staff_mail_authenticated(replayed, TRUSTED)
+    assert check(head + _ANNA_SIGNED).ok
+    replayed = head + b'Content-Type: multipart/mixed; boundary="cut"\r\n' + _ANNA_SIGNED
+    assert parse(replayed).text.startswith("#cancel")  # the hole: only a command is left
+    result = check(replayed)
     assert result == AuthVerdict(
         False, "repeated header content-type (a signature covers one instance)")
 
@@ -349,6 +370,6 @@ def test_prepended_mime_header_fails_even_with_a_pass(header):
     if name == "content-transfer-encoding":
         # What a second encoding does: the quoted `=23cancel` decodes to a command.
         assert "\n#cancel" in parse(raw.replace(b"Content-Transfer-Encoding: 7bit\r\n", b"")).text
-    result = staff_mail_authenticated(parse(raw), TRUSTED)
+    result = check(raw)
     assert not result.ok and result.reason.startswith(f"repeated header {name}")
-    assert staff_mail_authenticated(parse(lines[0].encode() + b"\r\n" + signed), TRUSTED).ok
+    assert check(lines[0].encode() + b"\r\n" + signed).ok
