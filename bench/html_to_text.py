@@ -1,4 +1,4 @@
-"""HTML to text: the converters measured for RELIABILITY case 38, on mail and on hostile input.
+"""HTML to text: the converters measured for docs/reliability.md case 38, on mail and on hostile input.
 
     python -m bench.html_to_text            # corpus + hostile input at 256 KB, 512 KB, 1 MB
     python -m bench.html_to_text --base 65536 --timeout 20

@@ -18,7 +18,7 @@ def check_templates() -> dict[str, Any]:
     """Render every notice kind in every language from the templates this install reads.
 
     A wheel without its templates (or with one broken) fails here, at `check`, rather
-    than on the first mail or the billing pass at start (RELIABILITY case 42).
+    than on the first mail or the billing pass at start (docs/reliability.md case 42).
     """
     from importlib.resources import files
 

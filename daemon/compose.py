@@ -3,9 +3,9 @@
 Pure given a jinja2 Environment: it never sends and never reads the clock
 (the date and Message-ID come in as arguments). Every header value passes
 through clean_header_text, so a decoded subject carrying CR/LF can neither
-crash the message nor add a header (RELIABILITY test 22). HTML templates
+crash the message nor add a header (docs/reliability.md case 22). HTML templates
 autoescape; text templates do not, and user data is only ever a value, never
-template source (test 26).
+template source (docs/reliability.md case 26).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def make_environment(loader: jinja2.BaseLoader | None = None) -> jinja2.Environm
 
     Loaded through the package (not a path beside the source), so a wheel in
     site-packages or a zip finds the `templates` package wherever it was installed
-    (RELIABILITY case 42).
+    (docs/reliability.md case 42).
     """
     return jinja2.Environment(
         loader=loader or jinja2.PackageLoader(notice_catalogue.PACKAGE, notice_catalogue.TEMPLATE_FOLDER),
@@ -86,7 +86,7 @@ def cap_files(text: str, html: str | None, attachments: tuple[Attachment, ...], 
     """At most `limit` files on one sent mail; the rest are listed by name and size.
 
     A client's mail of 20,000 parts became a 20,000-file notice to the manager
-    (RELIABILITY case 40). The files left off stay in the store with the ticket.
+    (docs/reliability.md case 40). The files left off stay in the store with the ticket.
     """
     if len(attachments) <= limit:
         return text, html, attachments
@@ -201,7 +201,7 @@ def build_message(
         body = _multipart("mixed", [body, *(_file_part(att) for att in attachments)])
     headers = [
         _address(identity.display_name, identity.address, "From"),
-        # Only the addresses the decision named: never a Cc of the inbound mail (test 25).
+        # Only the addresses the decision named: never a Cc of the inbound mail (docs/reliability.md case 25).
         _header("To", ", ".join(clean_header_text(a) for a in to)),
         _header("Subject", subject),
         f"Date: {format_datetime(date)}",
@@ -215,7 +215,7 @@ def build_message(
     if refs:
         headers.append(_header("References", " ".join(f"<{clean_header_text(r)}>" for r in refs)))
     headers.append(f"Auto-Submitted: {'auto-replied' if autoreply else 'auto-generated'}")
-    # Ask robots not to answer, and mark the mail as ours for loop detection (test 18, 19).
+    # Ask robots not to answer, and mark the mail as ours for loop detection (docs/reliability.md cases 18, 19).
     headers.append("X-Auto-Response-Suppress: All")
     headers.append(_header("X-Loop", loop_id))
     for name, value in (extra_headers or {}).items():

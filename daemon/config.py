@@ -164,7 +164,7 @@ class BillingSettings:
 
 @dataclass(frozen=True)
 class LimitsSettings:
-    """CPU per stage of one mail and files per sent mail (RELIABILITY cases 38 and 40)."""
+    """CPU per stage of one mail and files per sent mail (docs/reliability.md cases 38 and 40)."""
 
     stage_cpu_seconds: float = 2.0
     max_files_per_mail: int = 20
@@ -397,7 +397,7 @@ def _smtp(sec: _Section) -> SmtpSettings:
 
 def _bounce_default(from_address: str) -> str:
     # A bounce envelope different from the intake address keeps DSNs out of the
-    # ticket intake (RELIABILITY test 19).
+    # ticket intake (docs/reliability.md case 19).
     local, _, domain = from_address.partition("@")
     return f"{local}+bounces@{domain}"
 

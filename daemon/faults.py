@@ -1,4 +1,4 @@
-"""Crash checkpoints for the fault tests of RELIABILITY section 3 (kill at every step).
+"""Crash checkpoints for the fault tests of docs/reliability.md cases 1 and 2 (kill at every step).
 
 ONEASSIST_CRASH_AT="name:N" makes the N-th pass through checkpoint `name`
 kill the process with SIGKILL, exactly as `kill -9` would: no cleanup, no
@@ -34,14 +34,14 @@ def checkpoint(name: str) -> None:
 _fail_spec = os.environ.get("ONEASSIST_FAIL_ON", "")
 _fail_stage, _, _fail_marker = _fail_spec.partition(":")
 # ONEASSIST_KILL_ON="stage:MARKER": the mail carrying MARKER kills the process with
-# SIGKILL in `stage`, as an OOM kill or the watchdog would (RELIABILITY case 39).
+# SIGKILL in `stage`, as an OOM kill or the watchdog would (docs/reliability.md case 39).
 _kill_stage, _, _kill_marker = os.environ.get("ONEASSIST_KILL_ON", "").partition(":")
 
 
 def fail_on(stage: str, data: bytes) -> None:
     """Raise in `stage` for data carrying the marker of ONEASSIST_FAIL_ON="stage:MARKER".
 
-    Models a bug that one particular mail triggers (RELIABILITY test 9, poison mail).
+    Models a bug that one particular mail triggers (docs/reliability.md case 9, poison mail).
     """
     if _kill_stage == stage and _kill_marker and _kill_marker.encode() in data:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -1,6 +1,6 @@
 """fetch_cycle(): new mail from the intake folder into the spool, then off the server's intake.
 
-Order is the whole point (STYLE rule 3): fetch with BODY.PEEK, commit to the
+Order is the whole point (docs/style.md rule 3): fetch with BODY.PEEK, commit to the
 spool, and only then move the server copy to the processed folder. A crash
 in between leaves the mail in the intake; the next cycle finds its UID in
 the spool and just moves it.

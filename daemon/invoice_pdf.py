@@ -1,4 +1,4 @@
-"""Render an invoice as an A4 PDF that shows Cyrillic correctly (DESIGN rule 8).
+"""Render an invoice as an A4 PDF that shows Cyrillic correctly (docs/service-rules.md rule 8).
 
 The PDF core fonts have no Cyrillic, so the text is set in DejaVu Sans, a
 TrueType font that fpdf2 embeds as a subset with a Unicode map: the client's

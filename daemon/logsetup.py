@@ -7,7 +7,7 @@ line starts with a time instead.
 Log values often come from mail (a DKIM d=, an exception text quoting a
 header). journald starts a new entry at every line break, so a CR LF in such a
 value would forge an entry of the attacker's choosing, priority prefix and all
-(RELIABILITY case 29; proposed G 44). The formatter therefore escapes every control and line
+(docs/reliability.md cases 29 and 44). The formatter therefore escapes every control and line
 separator character in the message and in the exception text, once, here at
 the edge, so no call site can forget to. The only line breaks left are the
 frames of a traceback (our own file names and source lines), indented so that

@@ -8,7 +8,7 @@ behind `is defined` or `| default`. `oneassist check` and
 tests/unit/test_notice_catalogue.py render every kind in every language from it
 with StrictUndefined, and fail on a template file the table does not know, so a
 kind that ships without a file (or a file without a kind) is found before a mail
-needs it (RELIABILITY case 42).
+needs it (docs/reliability.md case 42).
 
 Adding a kind is one line in KINDS (plus its template files, and a SAMPLE value
 for any variable no other kind uses yet).

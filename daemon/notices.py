@@ -1,7 +1,7 @@
 """Builds the template context for each notice and renders it into an OutboundMail.
 
-The context holds only the values of this one ticket and client (RELIABILITY
-test 25): nothing else is reachable from a template. Client-facing mail goes
+The context holds only the values of this one ticket and client (docs/reliability.md
+case 25): nothing else is reachable from a template. Client-facing mail goes
 out in the personal manager's name with the client's reply token; staff mail
 carries the staff reply token, which a client never sees.
 """
@@ -47,7 +47,7 @@ class Notifier:
         self._money: dict[tuple[int, str, datetime], dict[str, Any]] = {}
 
     def new_message_id(self) -> str:
-        # A recognizable local part lets us spot our own mail coming back (test 18).
+        # A recognizable local part lets us spot our own mail coming back (docs/reliability.md case 18).
         return f"oneassist.{uuid.uuid4().hex}@{self.domain}"
 
     def staff_name(self, email: str | None) -> str:
@@ -137,7 +137,7 @@ class Notifier:
         if ticket is None:
             return Identity(display_name=service.name, address=address)
         if audience == "client":
-            # All client mail goes out in the personal manager's name (DESIGN rule 2).
+            # All client mail goes out in the personal manager's name (docs/service-rules.md rule 2).
             return Identity(display_name=f"{self.staff_name(ticket.manager_email)} — {service.name}",
                             address=address,
                             reply_to=reply_address(address, ticket.key, service.reply_token_secret))

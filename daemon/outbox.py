@@ -53,7 +53,7 @@ def claim(now: datetime, node: str, limit: int, max_bytes: int = CLAIM_BYTES) ->
                  .where(Outbox.status == "pending", Outbox.next_attempt_at <= to_db(now))
                  .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
         if is_postgres():
-            # Two daemons never claim the same row (DESIGN section 6).
+            # Two daemons never claim the same row (two daemons may share one PostgreSQL store).
             query = query.for_update("FOR UPDATE SKIP LOCKED")
         ids, total = [], 0
         for row_id, size in query.tuples():

@@ -107,12 +107,12 @@ class Pipeline:
         return lambda name: keys.get(name.decode("ascii", "replace"), "").encode()
 
     def authenticate(self, mail: InboundMail, found: Route, view: RouteView, raw: bytes) -> tuple[bool, str]:
-        """Staff address AND (staff token of this ticket OR DKIM/DMARC pass), DESIGN section 2.
+        """Staff address AND (staff token of this ticket OR DKIM/DMARC pass), docs/mail-path.md.
 
         The DKIM pass comes from our MX's Authentication-Results or, with
         staff_mail.verify_dkim, from verifying the signature ourselves. A header block
         that no signature can vouch for (a repeated Subject, several From mailboxes) is
-        refused first, whatever token or pass it carries (RELIABILITY 36).
+        refused first, whatever token or pass it carries (docs/reliability.md case 36).
         """
         refusal = staff_header_refusal(mail)
         if refusal is not None:
@@ -149,7 +149,7 @@ class Pipeline:
         entry = spool.get(entry_id)
         if entry.attempts >= spool.MAX_ATTEMPTS:
             # Each earlier start was counted and none finished: the process died or stalled
-            # inside this mail (RELIABILITY case 39). Taking it again would be a crash loop.
+            # inside this mail (docs/reliability.md case 39). Taking it again would be a crash loop.
             return self.fail(entry, f"processing did not finish in {entry.attempts} attempts: "
                              "the process died or stalled on this mail", final=True)
         spool.start_attempt(entry_id)
@@ -175,7 +175,7 @@ class Pipeline:
             automatic = self.automatic(mail)
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
             if decision_route.kind == "unreadable":
-                # Kept and shown (quarantine list, admin alert), never dropped (RELIABILITY 41).
+                # Kept and shown (quarantine list, admin alert), never dropped (docs/reliability.md case 41).
                 return self.fail(entry, f"sender unreadable: {_defects(mail)}", final=True)
             stored = strip_reply(mail.text) if decision_route.kind == "client_reply" else mail.text
             if decision_route.kind == "staff" and parsed is not None:
@@ -251,7 +251,7 @@ class Pipeline:
 
 
 class CpuBudget:
-    """CPU seconds of this thread per stage of one mail (RELIABILITY case 38).
+    """CPU seconds of this thread per stage of one mail (docs/reliability.md case 38).
 
     time.thread_time() counts only this thread's CPU, so a busy machine or a slow
     IMAP server does not spend a mail's budget; a quadratic regex does.

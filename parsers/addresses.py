@@ -6,7 +6,7 @@ turns an internationalized domain into its ASCII (IDNA) form. Anything that is n
 recognizably an address becomes '' rather than an exception, because senders control
 these strings. `redact` is the only form of an address that may reach a log line.
 
-No compatibility folding (RELIABILITY 20, issue 9 finding 11): the Kelvin sign K
+No compatibility folding (docs/reliability.md case 20, issue 9 finding 11): the Kelvin sign K
 (U+212A) lower-cases to an ASCII 'k', and the stdlib IDNA 2003 codec maps fullwidth
 letters and 'ß' through NFKC to ASCII, so `\u212aate@ｅｘａｍｐｌｅ.com` used to compare
 equal to a staff `kate@example.com`. Here case is folded only where it keeps a non-ASCII

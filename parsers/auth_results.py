@@ -1,6 +1,6 @@
 """Decide from our own MX's Authentication-Results whether a staff mail really comes from its From domain.
 
-This is the header half of invariant I6 (RELIABILITY cases 20 and 21): only the topmost
+This is the header half of invariant I6 (docs/reliability.md cases 20 and 21): only the topmost
 Authentication-Results (RFC 8601) carrying one of our trusted authserv-ids is read, and it
 must show a DMARC pass for the From domain or a DKIM pass aligned with it. Anything below
 that header, or written under another authserv-id, may come from the sender and is ignored
@@ -174,7 +174,7 @@ SINGLE_STAFF_HEADERS = STAFF_ROUTING_HEADERS + STAFF_MIME_HEADERS
 
 
 def staff_header_refusal(mail: InboundMail) -> str | None:
-    """Why a staff mail's header block cannot be authenticated, or None (RELIABILITY 36).
+    """Why a staff mail's header block cannot be authenticated, or None (docs/reliability.md case 36).
 
     Refused: a repeated From, Sender, Subject, To, Cc, Message-ID, In-Reply-To, References,
     Content-Type, Content-Transfer-Encoding, Content-Disposition or MIME-Version, and a From
@@ -248,7 +248,7 @@ def staff_mail_authenticated(
 
     `raw` is the mail as delivered: the pass counts only if the DKIM-Signature it is about
     (found by `header.b`, else every aligned one) signs the headers an attacker could add
-    or replace in a replayed copy (RELIABILITY 36). The MX cannot tell us h=, so we read it.
+    or replace in a replayed copy (docs/reliability.md case 36). The MX cannot tell us h=, so we read it.
     """
     refusal = staff_header_refusal(mail)
     if refusal is not None:
@@ -266,7 +266,7 @@ def staff_mail_authenticated(
         if res.result != "pass":
             continue
         if res.method == "dmarc":
-            # Without header.from a pass cannot be tied to this From (case 21's bare forgery).
+            # Without header.from a pass cannot be tied to this From (docs/reliability.md case 21, the bare forgery).
             signer = _domain(res.props.get("header.from", ""))
             if signer == from_domain:
                 # DMARC passed through an aligned DKIM signature or aligned SPF; the A-R

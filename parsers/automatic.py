@@ -1,7 +1,7 @@
 """Decide whether a parsed mail was sent by a machine, and which kind, before we answer it.
 
-We must never answer our own mail, bounces, robots or mailing lists (DESIGN section 2,
-RELIABILITY tests 15-18), so `automatic_reason` returns a short reason ('loop', 'bounce',
+We must never answer our own mail, bounces, robots or mailing lists (docs/mail-path.md,
+docs/reliability.md cases 15-18), so `automatic_reason` returns a short reason ('loop', 'bounce',
 'auto-submitted', 'precedence', 'list', 'autoreply') or None for a mail a human wrote.
 Loop is checked first because our own mail must be dropped even when it also looks like a
 bounce; bounces come next because they need their own handling (marking the client

@@ -1,11 +1,11 @@
-"""Verify a staff mail's DKIM signatures ourselves (invariant I6, RELIABILITY case 20).
+"""Verify a staff mail's DKIM signatures ourselves (docs/reliability.md I6 and case 20).
 
 This is the "fresh dkimpy verification" alternative to trusting our MX's
 Authentication-Results (parsers.auth_results). A mail passes only when it has exactly one
 From header and at least one DKIM-Signature that dkimpy verifies, whose d= is aligned with
 the From domain, which carries no `l=` body-length tag, and whose h= over-signs From and
 Subject: lists each one more time than it occurs, so that a prepended instance breaks the
-signature (RELIABILITY 36). In-Reply-To and References, which route staff mail, must be
+signature (docs/reliability.md case 36). In-Reply-To and References, which route staff mail, must be
 signed wherever they occur. The top-level MIME headers decide how the signed body bytes
 are cut and decoded, so Content-Type, Content-Transfer-Encoding and MIME-Version are
 over-signed too when present; Content-Type also when absent (one added to a mail without

@@ -1,6 +1,6 @@
-"""What a DKIM signature must cover before it may vouch for staff mail (RELIABILITY 36).
+"""What a DKIM signature must cover before it may vouch for staff mail (docs/reliability.md case 36).
 
-One set of h= rules for both halves of invariant I6: the daemon's own dkimpy check
+One set of h= rules for both halves of docs/reliability.md I6: the daemon's own dkimpy check
 (parsers.dkim_check) and our MX's Authentication-Results (parsers.auth_results), which is
 tied to the signature it reports through `header.b`. Pure: no dkimpy, no DNS, no clock.
 

@@ -2,7 +2,7 @@
 
 Every decoded header value passes through `clean_header_text` before anything else in
 the daemon sees it, so a value can never carry CR/LF into a reply we compose
-(RELIABILITY test 22). `decode_header_value` is our own RFC 2047 decoder rather than
+(docs/reliability.md case 22). `decode_header_value` is our own RFC 2047 decoder rather than
 `email.header.decode_header`: the stdlib one hands back a mix of str and bytes, raises
 on unknown charsets at decode time, and does not join a multi-byte character that a
 mail program split across two encoded words. `decode_bytes` is the one place that maps
@@ -67,7 +67,7 @@ def _codec_module(name: str) -> str | None:
     encodings.search_function caches every name it fails on in encodings._cache, and
     codecs.lookup caches every name it finds ("utf--8", "UTF_8", ...) for the life of
     the process: 12,000 random names per Subject grew RSS by 1.4 MB a mail and never
-    gave it back (RELIABILITY case 31). Only module names of the encodings package reach
+    gave it back (docs/reliability.md case 31). Only module names of the encodings package reach
     codecs.lookup, so both caches stay at the size of that package. This mirrors
     encodings.search_function: normalize, look the alias up, else the name itself.
     """

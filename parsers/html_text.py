@@ -1,7 +1,7 @@
 """HTML part -> plain text in one left-to-right pass: linear in the input by construction.
 
 html2text's escaping regexes are quadratic (11 s for `<p>x</p>` and 24,000 line breaks)
-and hold the GIL, so one stranger's mail froze every thread (RELIABILITY case 38). The
+and hold the GIL, so one stranger's mail froze every thread (docs/reliability.md case 38). The
 candidates measured on the corpus and on hostile input (bench/html_to_text.py, README):
 selectolax (lexbor) is the fastest on ordinary mail but its tree builder is superlinear
 on deep nesting (59 s for 400 KB of `<div>`); lxml and inscriptis stop at depth 256 and
@@ -36,7 +36,7 @@ _CELL = frozenset({"td", "th"})
 _HANDLED = _PARAGRAPH | _LINE | _CELL | frozenset(_RAW_TEXT) | {"br", "a"}
 # A decimal character reference of 8+ digits (leading zeros included). html.unescape
 # runs int() on the digits, which raises ValueError past 4,300 of them; one such
-# reference quarantined a client's mail (RELIABILITY case 39). 7 significant digits
+# reference quarantined a client's mail (docs/reliability.md case 39). 7 significant digits
 # cover U+10FFFF; anything longer is out of range and html.unescape would give U+FFFD.
 _LONG_DECIMAL_REF = re.compile(r"&#([0-9]{8,});?")
 

@@ -2,7 +2,7 @@
 
 The stdlib `email` package recurses once per nesting level (RecursionError near 1,000
 levels), parses parameters quadratically (8.9 s for a Content-Type with 32,000 ';') and
-is slow on giant address lists (RELIABILITY test 31 and its measurements). One linear
+is slow on giant address lists (docs/reliability.md case 31). One linear
 regex pass over the bytes finds the header block, every Content-Type and
 Content-Disposition header, every blank line and every line that starts with '--'. From
 those it tracks the real boundary nesting (a stack of declared boundaries, plus one level
@@ -51,7 +51,7 @@ def _type_and_boundary(header: bytes) -> tuple[bytes, bytes | None]:
 
     A regex of our own missed RFC 2231 (`boundary*=''b`, `boundary*0="b"`) and str.strip's
     idea of white space, so the stdlib's own code reads the value here: the feedparser
-    asks get_content_type and get_boundary of the same text (RELIABILITY case 40).
+    asks get_content_type and get_boundary of the same text (docs/reliability.md case 40).
     """
     part = Part()
     # As compat32's header_source_parse: the value after the colon, blanks stripped.
@@ -79,7 +79,7 @@ def check_limits(
         _refuse(f"mail is {len(raw)} bytes, over the {max_bytes}-byte cap")
     # The stdlib parser ends a line at CRLF, LF or a bare CR (email.feedparser.NLCRE_crack);
     # counting only LF let 100,000 CR-separated parts and 950 levels past the caps
-    # (RELIABILITY case 40). Two linear copies make the scan see the parser's lines.
+    # (docs/reliability.md case 40). Two linear copies make the scan see the parser's lines.
     raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     end = _HEADER_END.search(raw)
     header_bytes = end.start() if end else len(raw)

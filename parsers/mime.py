@@ -2,8 +2,8 @@
 
 Caps are enforced on the raw bytes before any parser runs (parsers.limits), and again by
 the feedparser as it builds the tree (parsers.tree), because the
-stdlib `email` package goes quadratic or hits RecursionError on the bombs of RELIABILITY
-test 31. The MIME tree comes from the stdlib parser with the compat32 policy, which is
+stdlib `email` package goes quadratic or hits RecursionError on the bombs of
+docs/reliability.md case 31. The MIME tree comes from the stdlib parser with the compat32 policy, which is
 what mail-parser itself runs underneath: mail-parser's full pass (forensic header, date
 and Received analysis, done twice) managed 650-930 typical replies/s here, under our
 1,000/s budget, where this module does 1,600-2,000/s; `policy.default` is slower still.
@@ -130,7 +130,7 @@ def _sender(values: list[str], defects: list[str]) -> tuple[str, str, int]:
 
     The address is the addr-spec of the raw header; the display name is decoded on its
     own, so a name that decodes to CR LF and "Bcc: ..." can neither hide nor replace
-    the address (issue 9 finding 6, RELIABILITY 41).
+    the address (issue 9 finding 6, docs/reliability.md case 41).
     """
     if not values:
         defects.append("from-missing")
@@ -166,7 +166,7 @@ def _strip_tags(markup: str) -> str:
 
 
 def _html_to_text(markup: str) -> str:
-    # parsers.html_text is linear in its input at any size (RELIABILITY case 38), so no
+    # parsers.html_text is linear in its input at any size (docs/reliability.md case 38), so no
     # size threshold; html2text was quadratic on line breaks.
     try:
         return html_to_text(markup)

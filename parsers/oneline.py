@@ -3,7 +3,7 @@
 journald starts a new entry at every line break, and a terminal or mail reader
 starts a new line at CR, LF, VT, FF, NEL and the Unicode line and paragraph
 separators. Text that came from mail (a DKIM d=, a header quoted in an
-exception) must not be able to start a line of its own (RELIABILITY case 29; proposed G 44).
+exception) must not be able to start a line of its own (docs/reliability.md cases 29 and 44).
 """
 
 from __future__ import annotations

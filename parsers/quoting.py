@@ -149,7 +149,7 @@ def _drop_signature(lines: list[str]) -> list[str]:
 
 def _drop_footer(lines: list[str]) -> list[str]:
     # An index, not `lines = lines[:-1]`: 200,000 trailing blank lines copied the list
-    # each time and took 35 s (RELIABILITY case 38).
+    # each time and took 35 s (docs/reliability.md case 38).
     end = len(lines)
     while end:
         last = lines[end - 1].strip()

@@ -341,7 +341,7 @@ def _amount(text: str) -> tuple[Decimal, str]:
     if isinstance(exponent, int) and exponent < -2:
         raise _ArgError(f"the amount {match.group('num')} has more than two decimal places")
     # A 29-digit amount made quantize raise InvalidOperation (28-digit context), which
-    # retried and quarantined the mail with no transcript (RELIABILITY case 39).
+    # retried and quarantined the mail with no transcript (docs/reliability.md case 39).
     if value.adjusted() >= _MAX_AMOUNT_DIGITS:
         raise _ArgError(
             f"the amount {match.group('num')[:40]} is too large: more than"

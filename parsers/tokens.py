@@ -2,8 +2,8 @@
 
 The mac is an HMAC-SHA256 over the lower-cased ticket key and the canonical base
 address, so a reply token proves that we handed this address out for this ticket on this
-intake, and cannot be forged, moved to another ticket or another mailbox (DESIGN's
-threading order, step 1; RELIABILITY test 24). Mail servers lower-case local parts, so
+intake, and cannot be forged, moved to another ticket or another mailbox (docs/threading.md,
+step 1; docs/reliability.md case 24). Mail servers lower-case local parts, so
 the mac uses the lower-case base32 alphabet and everything is compared case-insensitively;
 verification uses `hmac.compare_digest`. Ticket keys are returned upper-case, their
 canonical form.
@@ -15,7 +15,7 @@ refuses placeholder and low-entropy secrets before any key is derived from them.
 Addresses minted by Wave 1 (the raw secret, and the secret plus "/staff") do not verify and
 there is deliberately no fallback: Wave 1 was never deployed, and a fallback would keep the
 forgeable staff key alive. A client replying to such an address is threaded by the other
-steps of DESIGN's order (subject key, Message-IDs), as with any address we did not mint.
+steps of docs/threading.md (subject key, Message-IDs), as with any address we did not mint.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ bytes: whatever it reads differently from the stdlib feedparser (RFC 2231 `bound
 the first of two Content-Type headers) let 2,000,000 parts through (762 MB, 28 s).
 Here the feedparser itself counts: every message object it creates passes through
 `_new_message`, which raises QuarantineError past the caps, so the tree can never grow
-beyond them whatever the pre-scan missed (RELIABILITY cases 31 and 40).
+beyond them whatever the pre-scan missed (docs/reliability.md cases 31 and 40).
 """
 
 from __future__ import annotations

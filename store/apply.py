@@ -2,7 +2,7 @@
 
 A notice is rendered inside the transaction (the ticket key is allocated here),
 so a template or encoding failure rolls back the ticket change with it
-(RELIABILITY test 14): no ticket state without its notice.
+(docs/reliability.md case 14): no ticket state without its notice.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The spool: raw fetched mail, keyed on (account, mailbox, UIDVALIDITY, UID).
 
-put_many() commits before the caller moves the server copy (STYLE rule 3);
+put_many() commits before the caller moves the server copy (docs/style.md rule 3);
 the unique key absorbs a mail fetched again after a crash.
 """
 
@@ -100,7 +100,7 @@ def start_attempt(entry_id: int) -> None:
     """Count an attempt BEFORE the mail is processed.
 
     Counting only after an exception let a mail that kills or stalls the process (OOM,
-    watchdog, kill -9) be taken again at every start: a crash loop (RELIABILITY case 39).
+    watchdog, kill -9) be taken again at every start: a crash loop (docs/reliability.md case 39).
     One prepared UPDATE that commits on its own: in WAL with synchronous=NORMAL that is
     a page append without fsync.
     """

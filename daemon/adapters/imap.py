@@ -128,7 +128,7 @@ class ImapMailbox:
                 continue  # expunged by someone else meanwhile
             raw = data[uid].get(b"BODY[]") or b""
             if uid in sizes and len(raw) != sizes[uid]:
-                # A cut connection must never leave a truncated mail in the spool (test 3).
+                # A cut connection must never leave a truncated mail in the spool (docs/reliability.md case 3).
                 raise TransientError(f"imap: uid {uid} came back {len(raw)} of {sizes[uid]} bytes")
             items.append(Fetched(uid=uid, raw=raw, internaldate=_aware(data[uid].get(b"INTERNALDATE"))))
         return items

@@ -3,7 +3,7 @@
 Several mails go out concurrently over a small pool of connections, each
 reused for many mails. TLS certificates are verified by default; with
 security = "starttls" a server without STARTTLS is refused before AUTH, so a
-password never crosses the wire in clear (RELIABILITY test 28c).
+password never crosses the wire in clear (docs/reliability.md case 28).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Money: amounts, the deposit ledger, expense checks, invoice numbers and lines (DESIGN 7, 8, 10).
+"""Money: amounts, the deposit ledger, expense checks, invoice numbers and lines.
+
+The service rules behind it: docs/service-rules.md rules 7, 8 and 10.
 
 Money is Decimal with two places, rounded half up (the way a Russian bank rounds
 kopecks); binary floating point never touches it. The deposit balance is the

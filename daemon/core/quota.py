@@ -1,4 +1,4 @@
-"""Quota periods and the decision whether a task may be accepted into work (DESIGN rule 6).
+"""Quota periods and the decision whether a task may be accepted into work (docs/service-rules.md rule 6).
 
 A task counts when it is accepted, in the quota period of the moment it is
 accepted (or in the next one, for `#accept next`). Periods are calendar

@@ -1,7 +1,7 @@
-"""route(): who sent a mail and which ticket it belongs to, per DESIGN section 2.
+"""route(): who sent a mail and which ticket it belongs to, per docs/threading.md.
 
 Pure: it reads only the InboundMail, the RouteView snapshot and settings values.
-The cross-client rule (RELIABILITY I5) is enforced here: every way of finding
+The cross-client rule (docs/reliability.md I5) is enforced here: every way of finding
 a ticket is filtered to tickets of the sender's own client.
 """
 
@@ -47,7 +47,7 @@ NO_STAFF_TICKET = ("no ticket found: nothing was applied. Reply to the desk's ma
 def find_staff_ticket(mail: InboundMail, view: RouteView) -> tuple[TicketRef | None, str, str]:
     """(ticket, via, why none) for staff mail: their token, else Message-IDs the desk minted.
 
-    Staff may act on any ticket, so nothing a client chose may name it (RELIABILITY 37):
+    Staff may act on any ticket, so nothing a client chose may name it (docs/reliability.md case 37):
     not a client's Message-ID (client B can reuse client A's) and not a subject tag.
     When the desk's own Message-IDs name several tickets, none is guessed.
     """
@@ -95,7 +95,7 @@ def route(mail: InboundMail, view: RouteView, automatic: str | None, prefix: str
 
 
 def dedupe_key(mail: InboundMail) -> str:
-    """The duplicate key of DESIGN section 2: sender + Message-ID, never Message-ID alone.
+    """The duplicate key of docs/threading.md: sender + Message-ID, never Message-ID alone.
 
     Without a Message-ID, a hash of sender, date, subject and body stands in.
     """

@@ -1,6 +1,6 @@
 """SLA calendar arithmetic: working time that pauses outside working hours. Pure.
 
-DESIGN rule 4: the first human answer is due within N minutes of the mail reaching the
+docs/service-rules.md rule 4: the first human answer is due within N minutes of the mail reaching the
 mailbox; working hours and holidays may pause that clock, 24/7 when no calendar is set
 (calendar=None). Moments are arguments, never read from the clock.
 

@@ -1,7 +1,7 @@
 """decide_staff(): a staff reply with tags -> one all-or-nothing Decision. Pure.
 
-Each tag is a small rule in TAG_RULES (STYLE rule 8): it checks what it needs
-and either refuses with a sentence the sender can act on, or adds its changes
+Each tag is a small rule in TAG_RULES (docs/style.md rule 8; the tag table is docs/tags.md):
+it checks what it needs and either refuses with a sentence the sender can act on, or adds its changes
 and at most one client-facing mail. If anything is refused, nothing at all is
 applied and the sender gets one error transcript listing the valid tags.
 """
@@ -38,7 +38,7 @@ CLIENT_TEMPLATES = {
     "due": "client.notice.due", "delay": "client.notice.delay", "done": "client.notice.done",
     "cancel": "client.notice.cancelled", "reject": "client.notice.rejected",
 }
-# A human answer to the client stops the first-response clock (DESIGN rule 4).
+# A human answer to the client stops the first-response clock (docs/service-rules.md rule 4).
 FIRST_RESPONSE_TAGS = frozenset({"accept", "ask", "reply", "done", "cancel", "reject"})
 
 
@@ -185,7 +185,7 @@ def _done(plan: Plan, cmd: Command, view: RouteView) -> None:
 def _close(status: str) -> Callable[[Plan, Command, RouteView], None]:
     def rule(plan: Plan, cmd: Command, view: RouteView) -> None:
         plan.changes["status"] = status
-        # A task the service cancels or rejects gives its quota count back (DESIGN rule 6).
+        # A task the service cancels or rejects gives its quota count back (docs/service-rules.md rule 6).
         plan.quota_release = True
         plan.client_tags[cmd.name] = cmd
         plan.applied.append(f"#{cmd.name}: ticket closed as {status}; the client is told")
@@ -212,7 +212,7 @@ def _expense(plan: Plan, cmd: Command, view: RouteView) -> None:
         plan.applied.append(f"#expense: {cmd.amount} {billing.currency} charged for \"{what}\"; "
                             f"deposit left {plan.deposit_left} {billing.currency}")
         return
-    # Not charged: the client is asked to top up first and the work waits (DESIGN rule 7).
+    # Not charged: the client is asked to top up first and the work waits (docs/service-rules.md rule 7).
     lines = invoice_lines("topup", check.top_up, plan.thread.client.language, note=what)
     _invoice_notice(plan, InvoiceSpec("topup", lines.total, tuple(
         (ln.description, ln.qty, ln.unit_price, ln.total) for ln in lines.lines), currency=billing.currency), what)
@@ -300,7 +300,7 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
                  now: datetime, policy: StaffPolicy) -> Decision:
     ticket = route.ticket
     if ticket is None or view.thread is None:
-        # The routing's reason says whether no ticket or several were named (RELIABILITY 37).
+        # The routing's reason says whether no ticket or several were named (docs/reliability.md case 37).
         return refuse(route, sender, [route.reason if ticket is None and route.reason
                                       and route.reason != "staff mail" else NO_STAFF_TICKET], mail)
     if not may_drive(sender, ticket):
@@ -414,7 +414,7 @@ def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffP
     Alerts are capped per sender address and hour (30 forged mails are 3 alerts and a digest).
     With `tell_sender` (a header block no signature can vouch for: a repeated Subject,
     several From mailboxes) the staff member named in From also gets a transcript, at
-    her configured address, so a replay of her mail does not go unnoticed (RELIABILITY 36).
+    her configured address, so a replay of her mail does not go unnoticed (docs/reliability.md case 36).
     """
     label = route.ticket.key if route.ticket else "-"
     # The reason can quote the mail (a DKIM d= with CR LF): one line, so no forged alert line.

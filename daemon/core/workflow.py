@@ -1,6 +1,6 @@
 """decide(): turn a Route into a Decision (ticket change + notices). Pure.
 
-The rules of DESIGN section 1 for client mail live here: a new task opens a
+The service rules (docs/service-rules.md) for client mail live here: a new task opens a
 ticket and gets one acknowledgement; a reply joins its ticket silently; an
 unknown sender gets at most one "how to join" reply per 24 h; automatic mail
 is never answered.
@@ -131,7 +131,7 @@ class Policy:
 
 def staff_notification(event: str, mail: InboundMail, text: str, ticket: TicketRef | None,
                        client: ClientRef, policy: Policy, assignee: str | None) -> tuple[Notice, ...]:
-    """The client's mail, forwarded to whoever works the ticket (DESIGN rule 2)."""
+    """The client's mail, forwarded to whoever works the ticket (docs/service-rules.md rule 2)."""
     recipients: list[str] = []
     if assignee:
         recipients.append(assignee)

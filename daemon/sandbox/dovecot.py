@@ -4,7 +4,7 @@
 state, log, users and maildirs all live there), runs Debian's `dovecot -F` as a child
 process on 127.0.0.1, and offers the few mailbox operations the tests need: add a user,
 APPEND a raw mail, read mail back, mark it seen, and force a new UIDVALIDITY
-(RELIABILITY case 5). Nothing here touches /etc/dovecot or the system instance.
+(docs/reliability.md case 5). Nothing here touches /etc/dovecot or the system instance.
 
 Running as root (the test machines): Dovecot drops to Debian's `mail` user for mailbox
 access, `dovecot` for auth and `dovenull` for the login processes, so those users must be
@@ -19,7 +19,7 @@ Processes: Dovecot runs in its own process group, which stop() kills as a whole;
 finalizer does the same at interpreter exit, and a parent-death signal covers a Python
 process killed with SIGKILL.
 
-Size: over STYLE's 500 lines because the config template, process handling and mailbox
+Size: over the 500 lines of docs/style.md rule 2 because the config template, process handling and mailbox
 helpers of one server travel together; the template is the piece to split off first.
 """
 
@@ -290,7 +290,7 @@ class DovecotServer:
         return int(status[b"UIDVALIDITY"])
 
     def mark_seen(self, user: str, uids: Iterable[int], folder: str = "INBOX") -> None:
-        """Set \\Seen as another mail client would (RELIABILITY case 6)."""
+        """Set \\Seen as another mail client would (docs/reliability.md case 6)."""
         wanted = list(uids)
         if not wanted:
             return
@@ -305,7 +305,7 @@ class DovecotServer:
     def reset_uidvalidity(self, user: str, folder: str = "INBOX", renumber: bool = True) -> int:
         """Make `folder` present a new UIDVALIDITY; returns it.
 
-        renumber=True models a mailbox deleted and recreated with the same mails (case 5):
+        renumber=True models a mailbox deleted and recreated with the same mails (docs/reliability.md case 5):
         Dovecot is stopped, the folder's index and dovecot-uidlist are removed, and on the
         restart Dovecot rescans the maildir, numbering the mails from UID 1 again under a
         new UIDVALIDITY. Every open IMAP connection is dropped, as a real rebuild would.

@@ -2,8 +2,8 @@
 
 `SmtpSink` is an aiosmtpd server that records every accepted mail and can hand it to a
 `deliver(rcpt, raw)` callable, normally `deliver_to_dovecot(server)`, so a test reads the
-daemon's reply from the client's Dovecot INBOX the way the client would (DESIGN §5). It
-also injects the outgoing-mail faults of RELIABILITY cases 11-13: temporary or permanent
+daemon's reply from the client's Dovecot INBOX the way the client would (no mock of SMTP). It
+also injects the outgoing-mail faults of docs/reliability.md cases 11-13: temporary or permanent
 replies at RCPT or DATA, a rejected recipient, and a hang-up after the final dot.
 
 It advertises 8BITMIME and SMTPUTF8, requires no AUTH, and accepts any AUTH PLAIN/LOGIN
@@ -215,7 +215,7 @@ class SmtpSink:
     ) -> None:
         """Answer the next `count` transactions with `code` at RCPT (every recipient) or DATA.
 
-        451 models a temporary failure (case 11), 550 a permanent one (case 12).
+        451 models a temporary failure (docs/reliability.md case 11), 550 a permanent one (case 12).
         count=None keeps failing every transaction until clear_faults() (a 4xx storm).
         Faults queue up: fail_next(451, 2) then fail_next(550) fails three transactions.
         """
@@ -236,7 +236,7 @@ class SmtpSink:
         """Close the next `count` connections after the final dot without replying.
 
         The mail counts as received (and is delivered): the server has it, the client
-        cannot know, which is the RFC 1047 duplicate window of case 13.
+        cannot know, which is the RFC 1047 duplicate window of docs/reliability.md case 13.
         """
         with self._cond:
             self._hangups += count

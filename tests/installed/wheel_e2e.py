@@ -1,6 +1,6 @@
 """The built wheel, installed into a fresh venv outside the checkout, answers a client's mail.
 
-RELIABILITY case 42 (issue 9 finding 1). `.ci/run` builds the wheel, installs it with
+docs/reliability.md case 42 (issue 9 finding 1). `.ci/run` builds the wheel, installs it with
 pytest into a new venv under a temporary folder, copies this file there and runs it with
 that venv's python, from that folder: the checkout is neither the working directory nor
 on sys.path, so everything the daemon reads must come from site-packages. The name does

@@ -1,8 +1,8 @@
 """Fixtures for integration tests: one real Dovecot per session, an SMTP sink per test.
 
 Every test here runs against Debian's Dovecot started from a config the rig writes
-(DESIGN §5). Without the `dovecot` binary the tests are skipped with the reason, except
-under CI=true: CI installs dovecot-imapd, so a missing binary there is a failure.
+(real servers, never a mock of IMAP or SMTP). Without the `dovecot` binary the tests are
+skipped with the reason, except under CI=true: CI installs dovecot-imapd, so a missing binary there is a failure.
 Tests stay independent by taking fresh mailbox users from `mailboxes` rather than by
 restarting Dovecot.
 """

@@ -1,4 +1,4 @@
-"""RELIABILITY cases 23, 24 and 26: nothing of one client's reaches another."""
+"""docs/reliability.md cases 23, 24 and 26: nothing of one client's reaches another."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Floods: one source cannot bury the admins or a manager in mail, nor use us for backscatter.
 
-Issue 9, finding 9 (RELIABILITY case 19, per-recipient caps; proposed G 43, floods). Everything
+Issue 9, finding 9 (docs/reliability.md cases 19 and 43, floods). Everything
 goes through Dovecot and the SMTP sink; time moves on a FrozenClock as in test_sla.py, so
 "when the hour window closes" is a clock step, not a wait.
 """

@@ -1,4 +1,4 @@
-"""RELIABILITY cases 38-40 through Dovecot and SMTP: quadratic text, poison mail that kills,
+"""docs/reliability.md cases 38-40 through Dovecot and SMTP: quadratic text, poison mail that kills,
 line ends and file counts the caps must see."""
 
 from __future__ import annotations

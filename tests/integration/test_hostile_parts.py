@@ -1,4 +1,4 @@
-"""RELIABILITY cases 31, 39 and 40 through Dovecot and SMTP: MIME structure the part cap
+"""docs/reliability.md cases 31, 39 and 40 through Dovecot and SMTP: MIME structure the part cap
 must see however the boundary is written, and an HTML entity that broke html.unescape."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Hostile staff and client headers through Dovecot and SMTP (issue 9 findings 4, 5, 6, 11).
 
-RELIABILITY 36 (replayed signed mail), 37 (client-chosen Message-IDs), 41 (odd display
+docs/reliability.md case 36 (replayed signed mail), 37 (client-chosen Message-IDs), 41 (odd display
 names), and 20 for address folding. Staff mail is authenticated the way the rig's MX
 does it: an Authentication-Results header of the trusted authserv-id `mx.desk.test`,
 topmost, as our MX prepends it on arrival.
@@ -38,7 +38,7 @@ def unverified_alerts(desk) -> list:
 
 
 def test_prepended_subject_on_a_signed_mail_of_the_manager_runs_no_command(desk):
-    """RELIABILITY 36: the MX's DKIM pass covers the bottom-most Subject; the parser read the top one.
+    """docs/reliability.md case 36: the MX's DKIM pass covers the bottom-most Subject; the parser read the top one.
 
     The manager's signed, harmless answer (a reply to the desk's notice, to the plain support
     address) is replayed with `Subject: [#cancel]` put above it.
@@ -94,7 +94,7 @@ def test_fullwidth_lookalike_of_the_managers_domain_is_not_staff(desk):
 
 
 def test_a_clients_message_id_never_threads_the_managers_answer(desk):
-    """RELIABILITY 37: client B reuses client A's Message-ID; the manager answers A by thread alone.
+    """docs/reliability.md case 37: client B reuses client A's Message-ID; the manager answers A by thread alone.
 
     Her mail program ignores Reply-To (the plain support address, no staff token) and the
     MX saw her DKIM pass. The client's Message-ID names no ticket for staff mail: nothing is
@@ -131,7 +131,7 @@ def test_a_clients_message_id_never_threads_the_managers_answer(desk):
 
 
 def test_subject_tag_alone_does_not_route_staff_mail(desk):
-    """RELIABILITY 37: `[OA-N]` is chosen by whoever writes the mail; staff mail needs our ids."""
+    """docs/reliability.md case 37: `[OA-N]` is chosen by whoever writes the mail; staff mail needs our ids."""
     client = desk.add_client()
     desk.new_task(client)
     sent_before = len(desk.inbox(client))
@@ -143,7 +143,7 @@ def test_subject_tag_alone_does_not_route_staff_mail(desk):
 
 
 def test_display_name_decoding_to_a_line_break_is_acknowledged_without_injection(desk):
-    """RELIABILITY 41: the sender is the addr-spec of the raw From, not what the name decodes to."""
+    """docs/reliability.md case 41: the sender is the addr-spec of the raw From, not what the name decodes to."""
     client = desk.add_client()
     raw = client_mail(client, desk.support, "Цветы", "Розы к 18:00")
     raw = raw.replace(b"From: ", b"From: =?UTF-8?Q?=D0=A4=D1=91=D0=B4=D0=BE=D1=80=0D=0ABcc:_x@evil.test?= <"
@@ -159,7 +159,7 @@ def test_display_name_decoding_to_a_line_break_is_acknowledged_without_injection
 
 
 def test_mail_whose_sender_cannot_be_read_is_quarantined_with_an_alert(desk):
-    """RELIABILITY 41: no readable From: kept in quarantine and shown to admins, never dropped."""
+    """docs/reliability.md case 41: no readable From: kept in quarantine and shown to admins, never dropped."""
     desk.add_client()
     raw = client_mail("ivan@example.test", desk.support, "Задача", "Текст")
     raw = raw.replace(b"From: ", b"From: Ivan Petrov\nX-Old-From: ", 1)
@@ -176,7 +176,7 @@ def test_mail_whose_sender_cannot_be_read_is_quarantined_with_an_alert(desk):
 
 def test_own_dkim_check_refuses_a_prepended_subject_and_a_signature_that_does_not_over_sign(
         desk, tmp_path):
-    """RELIABILITY 36 with staff_mail.verify_dkim: From and Subject must be over-signed."""
+    """docs/reliability.md case 36 with staff_mail.verify_dkim: From and Subject must be over-signed."""
     import base64
     import subprocess
 
@@ -247,7 +247,7 @@ RECUT = b'Content-Type: multipart/mixed; boundary="cut"\r\n'
 
 
 def test_prepended_content_type_recutting_a_signed_answer_runs_no_command(desk):
-    """RELIABILITY 36: a replayed signed mail re-cut by a Content-Type put above the signed one.
+    """docs/reliability.md case 36: a replayed signed mail re-cut by a Content-Type put above the signed one.
 
     Anna's signed mail (to the client, quoting him) passed DKIM at our MX. The client replays
     it to the desk with `Content-Type: multipart/mixed; boundary="cut"` and an In-Reply-To of
@@ -273,7 +273,7 @@ def test_prepended_content_type_recutting_a_signed_answer_runs_no_command(desk):
 
 
 def test_own_dkim_check_refuses_a_content_type_put_above_a_signed_answer(desk, tmp_path):
-    """RELIABILITY 36 with staff_mail.verify_dkim: the MIME headers must be over-signed.
+    """docs/reliability.md case 36 with staff_mail.verify_dkim: the MIME headers must be over-signed.
 
     Anna's answer to the desk's notice is signed with From and Subject over-signed but
     Content-Type only once, so dkimpy still verifies it with a second Content-Type above.
@@ -334,7 +334,7 @@ def _mx_dkim_pass(domain: str, signed: bytes) -> bytes:
 
 
 def test_in_reply_to_added_to_a_signed_command_that_did_not_sign_it_runs_no_command(desk):
-    """RELIABILITY 36 on the Authentication-Results path: the pass is tied to its signature.
+    """docs/reliability.md case 36 on the Authentication-Results path: the pass is tied to its signature.
 
     Anna once sent `#cancel` to the support address, signed over From, Subject and the MIME
     headers (over-signed) but without In-Reply-To: it named no ticket, so it did nothing.

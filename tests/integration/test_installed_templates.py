@@ -1,4 +1,4 @@
-"""`oneassist check` and `run` read the templates of the package they run from (RELIABILITY case 42).
+"""`oneassist check` and `run` read the templates of the package they run from (docs/reliability.md case 42).
 
 Issue 9 finding 1: a wheel without templates took every mail, retried it and quarantined
 it, and the billing pass failed at start. Here the daemon runs from a copy of its packages

@@ -1,6 +1,6 @@
 """Attacker text cannot forge log entries or alert lines (issue 9, finding 10, logs).
 
-RELIABILITY case 29 (logs) and proposed G 44: a DKIM-Signature whose d= carries CR LF
+docs/reliability.md cases 29 (logs) and 44: a DKIM-Signature whose d= carries CR LF
 reached a WARNING line and the admin alert verbatim, so journald, which starts an entry at
 every line break, showed an entry written by the attacker, priority prefix included.
 """

@@ -1,4 +1,4 @@
-"""RELIABILITY cases 1, 2, 5, 9, 10, 11-13 through the daemon's real path."""
+"""docs/reliability.md cases 1, 2, 5, 9, 10, 11-13 through the daemon's real path."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Proof that the real-server rig behaves as the integration tests assume.
 
-Each test pins one property the RELIABILITY cases lean on: mail round-trips byte for byte
+Each test pins one property the cases of docs/reliability.md lean on: mail round-trips byte for byte
 through SMTP and Dovecot, IDLE wakes on new mail, UIDVALIDITY can be changed (case 5),
 scripted SMTP faults happen exactly as asked (cases 11-13), and restarts keep mail.
 """

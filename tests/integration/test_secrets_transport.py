@@ -1,4 +1,4 @@
-"""Secrets and transport through the daemon's real path (RELIABILITY test 28; issue 9 findings 7, 10).
+"""Secrets and transport through the daemon's real path (docs/reliability.md case 28; issue 9 findings 7, 10).
 
 Through Dovecot and the SMTP sink: the example's reply token secret stops `run` and `check`
 before any mail is touched; a staff reply address minted with Wave 1's recipe (the secret
@@ -29,7 +29,7 @@ def _set(desk, pattern: str, replacement: str) -> None:
 
 
 def test_example_secret_stops_run_and_check_before_any_mail_is_taken(desk):
-    """Finding 7: the public example's secret is refused by `run` and `check` (test 28)."""
+    """Finding 7: the public example's secret is refused by `run` and `check` (docs/reliability.md case 28)."""
     client = desk.add_client()
     desk.deliver(client_mail(client, desk.support, "Билеты", "Два билета"))
     _set(desk, r'^reply_token_secret = ".*"$', 'reply_token_secret = "change-me"')

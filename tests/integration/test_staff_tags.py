@@ -278,7 +278,7 @@ def test_phone_task_behaves_like_a_mailed_one(desk, tmp_path):
 
 
 def test_dkim_verified_by_the_daemon_itself(desk, tmp_path):
-    """RELIABILITY 20 through the daemon: our own dkimpy check, keys from a file instead of DNS."""
+    """docs/reliability.md case 20 through the daemon: our own dkimpy check, keys from a file instead of DNS."""
     import base64
     import subprocess
 

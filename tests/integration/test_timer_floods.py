@@ -1,9 +1,9 @@
 """Floods through the scheduler and the outbox: timer and dead-letter alerts are capped too.
 
-Issue 9, follow-up to finding 9 (RELIABILITY case 19, per-recipient caps; proposed G 43,
-floods). Client mail needs no authentication, so one forged client From opens any number
-of tickets; without a cap every one of them later cost the staff an SLA reminder and a
-breach escalation per recipient. Everything goes through Dovecot and the SMTP sink; time
+Issue 9, follow-up to finding 9 (docs/reliability.md cases 19 and 43, floods). Client mail
+needs no authentication, so one forged client From opens any number of tickets; without a
+cap every one of them later cost the staff an SLA reminder and a breach escalation per
+recipient. Everything goes through Dovecot and the SMTP sink; time
 moves on a FrozenClock as in test_floods.py.
 """
 
@@ -45,8 +45,8 @@ def _kinds(desk, user) -> tuple[Counter, Counter, dict[str, str]]:
 
 def test_forged_task_flood_caps_sla_reminders_and_breaches_then_one_digest_each(desk):
     """30 tasks under one client's From, nobody answers: the client gets 30 acks, but per kind
-    and recipient the staff get at most 3 SLA alerts in the hour and then one digest (case 19,
-    G 43). Before, it was 30 reminders and 60 breach mails: linear in the forged mail."""
+    and recipient the staff get at most 3 SLA alerts in the hour and then one digest (docs/reliability.md
+    cases 19 and 43). Before, it was 30 reminders and 60 breach mails: linear in the forged mail."""
     client = desk.add_client()
     run = Clocked(desk)
     for i in range(30):
@@ -84,7 +84,7 @@ def test_forged_task_flood_caps_sla_reminders_and_breaches_then_one_digest_each(
 
 def test_dead_acks_to_one_client_give_capped_undeliverable_alerts_then_a_digest(desk):
     """A client address that refuses mail (550) and 8 tasks from it: 8 dead acks, but 3
-    "Undeliverable" alerts to the admin in the hour and one digest for the other 5 (G 43)."""
+    "Undeliverable" alerts to the admin in the hour and one digest for the other 5 (docs/reliability.md case 43)."""
     client = desk.add_client("dead")
     desk.sink.reject_recipient(client)
     run = Clocked(desk)

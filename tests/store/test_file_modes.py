@@ -1,4 +1,4 @@
-"""The store and exports are owner-only whatever the umask (RELIABILITY test 28; issue 9 finding 8).
+"""The store and exports are owner-only whatever the umask (docs/reliability.md case 28; issue 9 finding 8).
 
 The SQLite file holds every raw mail; outside systemd (no UMask=0077) Wave 1 created it 0644
 in a 0755 folder, and `export -o` wrote all raw mail with the process umask.

@@ -109,7 +109,7 @@ def test_template_injection_is_inert(desk):
 
 
 def test_mail_without_a_sender_is_quarantined_never_dropped(desk):
-    """RELIABILITY 41: a mail whose sender cannot be read is kept, shown and alerted, never
+    """docs/reliability.md case 41: a mail whose sender cannot be read is kept, shown and alerted, never
     filed as automatic (a client whose From we misread would never hear back)."""
     raw = b"\x00" * 10 + b"not a mail"
     assert desk.deliver(raw) == "quarantined"

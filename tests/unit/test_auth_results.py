@@ -1,4 +1,4 @@
-"""Authentication-Results as proof of a staff sender (invariant I6, RELIABILITY cases 20 and 21).
+"""Authentication-Results as proof of a staff sender (docs/reliability.md I6, case 20 and 21).
 
 Mails are built from raw bytes through parsers.mime.parse, so header order, folding and
 decoding are what the daemon really sees. A-R values imitate Gmail, Microsoft 365 and
@@ -59,7 +59,7 @@ FORGED_FULL = (
 
 # The signature the A-R samples' dkim=pass is about (OPENDKIM_PASS names its b= prefix):
 # only its tags are read on this path, the MX verified it. It over-signs what staff mail
-# needs (RELIABILITY 36); tests/unit/test_signature_match.py signs for real.
+# needs (docs/reliability.md case 36); tests/unit/test_signature_match.py signs for real.
 SIGNATURE = (
     "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=oneassist.example; s=mail;\r\n"
     "\th=from:from:to:subject:subject:date:message-id:content-type:content-type:\r\n"
@@ -155,7 +155,7 @@ def test_only_topmost_of_our_headers_counts_even_between_our_own_milters():
     assert not verdict(OPENDMARC_FAIL, OPENDKIM_PASS).ok
 
 
-# --- case 21: forged Authentication-Results --------------------------------------------
+# --- docs/reliability.md case 21: forged Authentication-Results ----------------------------
 
 
 @pytest.mark.parametrize("forged", [FORGED_BARE, FORGED_FULL])
@@ -184,7 +184,7 @@ def test_authserv_id_matches_case_insensitively_and_quoted():
     assert verdict(f'"{OUR_MX.upper()}" 1; dkim=pass header.d=oneassist.example').ok
 
 
-# --- case 20: alignment and the From header -------------------------------------------
+# --- docs/reliability.md case 20: alignment and the From header ----------------------------
 
 
 def test_dkim_for_another_domain_is_not_aligned():
@@ -301,7 +301,7 @@ def test_no_authserv_id_raises(value: str):
      "In-Reply-To: <oneassist.1@oneassist.example>", "References: <oneassist.1@oneassist.example>"],
 )
 def test_prepended_header_fails_even_with_a_pass(header):
-    """RELIABILITY 36: our MX's pass covers the bottom-most instance; the parser reads the top."""
+    """docs/reliability.md case 36: our MX's pass covers the bottom-most instance; the parser reads the top."""
     name = header.split(":", 1)[0]
     # The signed original: it has its own instance of every header under test.
     original = {"Sender": STAFF, "Cc": "boss@oneassist.example", "In-Reply-To": "<v@vendor.example>",
@@ -339,7 +339,7 @@ _ANNA_SIGNED = (
 
 
 def test_prepended_multipart_content_type_cuts_out_a_quoted_command_and_is_refused():
-    """RELIABILITY 36: the MX's pass covers the bottom Content-Type; the parser cuts by the top.
+    """docs/reliability.md case 36: the MX's pass covers the bottom Content-Type; the parser cuts by the top.
 
     With `Content-Type: multipart/mixed; boundary="cut"` put above, the text the desk reads
     is the client's quoted `#cancel` alone, though the signed bytes are Anna's unchanged.
@@ -361,7 +361,7 @@ def test_prepended_multipart_content_type_cuts_out_a_quoted_command_and_is_refus
      "Content-Disposition: attachment"],
 )
 def test_prepended_mime_header_fails_even_with_a_pass(header):
-    """RELIABILITY 36: each top-level MIME header changes how the signed body is read."""
+    """docs/reliability.md case 36: each top-level MIME header changes how the signed body is read."""
     name = header.split(":", 1)[0].lower()
     lines = [f"Authentication-Results: {OPENDMARC_PASS}", header]
     signed = _ANNA_SIGNED.replace(b"MIME-Version: 1.0\r\n", b"MIME-Version: 1.0\r\n"

@@ -1,4 +1,4 @@
-"""Automatic-mail classification (RELIABILITY tests 15-18 and the guard property of 33)."""
+"""Automatic-mail classification (docs/reliability.md cases 15-18 and the guard property of 33)."""
 
 import random
 

@@ -1,4 +1,4 @@
-"""Config errors name the key and say how to fix it (STYLE rule 6)."""
+"""Config errors name the key and say how to fix it (docs/style.md rule 6)."""
 
 import os
 import secrets

@@ -1,4 +1,4 @@
-"""Fresh DKIM verification of staff mail (invariant I6, RELIABILITY case 20 a-e).
+"""Fresh DKIM verification of staff mail (docs/reliability.md I6, case 20 a-e).
 
 Offline: an RSA key is made per module with `openssl genpkey` (dkimpy's own keygen,
 dkim.dknewkey, shells out to the same binary through temp files), mails are signed with
@@ -26,7 +26,7 @@ COMMAND = b"#approve refund 500 EUR\r\n"
 HEAD = (b"To: desk@oneassist.example\r\nSubject: [OA-7] #close\r\nMessage-ID: <1@example.com>\r\n"
         b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
         b"Content-Transfer-Encoding: 7bit\r\n")
-# The top-level MIME headers over-signed, as rspamd does by default (RELIABILITY 36).
+# The top-level MIME headers over-signed, as rspamd does by default (docs/reliability.md case 36).
 MIME = (b"mime-version", b"mime-version", b"content-type", b"content-type",
         b"content-transfer-encoding", b"content-transfer-encoding")
 Lookup = Callable[[bytes], bytes]
@@ -160,7 +160,7 @@ REPLAYED_SUBJECT = b"Subject: [OA-1] [#cancel]\r\n"
 
 
 def test_prepended_subject_breaks_an_over_signed_signature(key, dns):
-    """RELIABILITY 36: a second Subject above a signed mail of a manager is not a command."""
+    """docs/reliability.md case 36: a second Subject above a signed mail of a manager is not a command."""
     raw = REPLAYED_SUBJECT + _sign(_mail(), key)
     assert not _dkimpy_accepts(raw, dns)
     assert not verify_staff_dkim(raw, STAFF, 1, dns).ok
@@ -168,7 +168,7 @@ def test_prepended_subject_breaks_an_over_signed_signature(key, dns):
 
 @pytest.mark.parametrize("name", [b"from", b"subject"])
 def test_signature_that_does_not_over_sign_from_and_subject_fails(key, dns, name):
-    """RELIABILITY 36: without over-signing, a prepended Subject still verifies in dkimpy."""
+    """docs/reliability.md case 36: without over-signing, a prepended Subject still verifies in dkimpy."""
     headers = tuple(h for h in (b"from", b"from", b"to", b"subject", b"subject") if h != name) + (
         name, *MIME)
     raw = _sign(_mail(), key, headers=headers)
@@ -180,7 +180,7 @@ def test_signature_that_does_not_over_sign_from_and_subject_fails(key, dns, name
 
 
 def test_repeated_routing_header_fails_though_signature_verifies(key, dns):
-    """RELIABILITY 36: a second References (not signed) would re-route the manager's text."""
+    """docs/reliability.md case 36: a second References (not signed) would re-route the manager's text."""
     raw = b"References: <oneassist.1@desk.example>\r\n" + _sign(
         _mail(extra=b"References: <x@example.com>\r\n"), key)
     assert _dkimpy_accepts(raw, dns)
@@ -208,7 +208,7 @@ SIGNED_ONCE = (b"from", b"from", b"to", b"subject", b"subject", b"mime-version",
 
 
 def test_prepended_multipart_content_type_is_refused_though_dkimpy_accepts_it(key, dns):
-    """RELIABILITY 36: the signature covers the bottom Content-Type; the parser cuts by the top."""
+    """docs/reliability.md case 36: the signature covers the bottom Content-Type; the parser cuts by the top."""
     from parsers.mime import parse
 
     signed = _sign(_mail(body=ANNA_BODY), key, headers=SIGNED_ONCE)
@@ -227,7 +227,7 @@ def test_prepended_multipart_content_type_is_refused_though_dkimpy_accepts_it(ke
 
 @pytest.mark.parametrize("name", [b"mime-version", b"content-type", b"content-transfer-encoding"])
 def test_signature_that_does_not_over_sign_a_present_mime_header_fails(key, dns, name):
-    """RELIABILITY 36: a MIME header listed only as often as it occurs can be prepended."""
+    """docs/reliability.md case 36: a MIME header listed only as often as it occurs can be prepended."""
     headers = (b"from", b"from", b"subject", b"subject") + tuple(
         h for h in MIME if h != name) + (name,)
     verdict = verify_staff_dkim(_sign(_mail(), key, headers=headers), STAFF, 1, dns)
@@ -241,7 +241,7 @@ def _bare(body: bytes, mime: bytes = b"") -> bytes:
 
 
 def test_content_type_added_to_a_mail_without_one_is_refused(key, dns):
-    """RELIABILITY 36: no Content-Type to repeat, so h= must name it once ("there is none")."""
+    """docs/reliability.md case 36: no Content-Type to repeat, so h= must name it once ("there is none")."""
     unsigned = _sign(_bare(ANNA_BODY), key, headers=(b"from", b"from", b"subject", b"subject"))
     replayed = RECUT + unsigned
     assert _dkimpy_accepts(replayed, dns)
@@ -254,7 +254,7 @@ def test_content_type_added_to_a_mail_without_one_is_refused(key, dns):
 
 
 def test_transfer_encoding_must_be_over_signed_on_a_single_part_mail_only(key, dns):
-    """RELIABILITY 36: an added quoted-printable turns a quoted `=23cancel` into `#cancel`.
+    """docs/reliability.md case 36: an added quoted-printable turns a quoted `=23cancel` into `#cancel`.
 
     On a multipart mail the top-level encoding is inert (each part has its own), so a signer
     that signs Content-Transfer-Encoding only when present (rspamd's `(x)`) still passes.

@@ -1,4 +1,4 @@
-"""RELIABILITY case 40: no mail the desk sends carries more than the configured number of files."""
+"""docs/reliability.md case 40: no mail the desk sends carries more than the configured number of files."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Header decoding and sanitizing (RELIABILITY tests 22, 30 and the sanitizer property of 33)."""
+"""Header decoding and sanitizing (docs/reliability.md cases 22, 30 and the sanitizer property of 33)."""
 
 import random
 

@@ -1,6 +1,6 @@
 """Hostile MIME structure, charset names, amounts and entities found in the issue 9 review.
 
-Each test names the cause; the RELIABILITY case is in its docstring.
+Each test names the cause; its docs/reliability.md case is in its docstring.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ def html_mail(markup: str) -> bytes:
     "ref", ["&#" + "9" * 5000, "&#" + "0" * 5000 + "65;", "&#" + "1" * 5000 + ";"]
 )
 def test_html_only_mail_with_a_huge_decimal_reference_still_parses(ref: str) -> None:
-    """RELIABILITY 39: html.unescape raised ValueError and the client's mail was quarantined."""
+    """docs/reliability.md case 39: html.unescape raised ValueError and the client's mail was quarantined."""
     mail = parse(html_mail("<p>Please buy tickets</p>" + ref))
     assert mail.text.startswith("Please buy tickets")
     assert "9999" not in mail.text and "1111" not in mail.text
 
 
 def test_fallback_tag_stripper_survives_a_huge_decimal_reference() -> None:
-    """RELIABILITY 39: mime._strip_tags is the converter's fallback and unescaped too."""
+    """docs/reliability.md case 39: mime._strip_tags is the converter's fallback and unescaped too."""
     from parsers.mime import _strip_tags
 
     assert _strip_tags("<b>x</b>&#" + "7" * 5000).startswith("x")
@@ -98,7 +98,7 @@ def stdlib_parts(raw: bytes) -> int:
 
 @pytest.mark.parametrize("name", sorted(FLOODS))
 def test_part_floods_the_stdlib_sees_are_refused_by_the_pre_scan(name: str) -> None:
-    """RELIABILITY 31/40: limits read boundary= and the last Content-Type; the stdlib
+    """docs/reliability.md cases 31 and 40: limits read boundary= and the last Content-Type; the stdlib
     reads RFC 2231 forms and the first one, so 20,000 parts passed the 500-part cap."""
     raw = FLOODS[name]
     assert stdlib_parts(raw) > 2000  # the stdlib really builds them
@@ -110,7 +110,7 @@ def test_part_floods_the_stdlib_sees_are_refused_by_the_pre_scan(name: str) -> N
 def test_the_parser_refuses_part_floods_even_without_the_pre_scan(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """RELIABILITY 31/40: the backstop counts parts as the feedparser builds them."""
+    """docs/reliability.md cases 31 and 40: the backstop counts parts as the feedparser builds them."""
     monkeypatch.setattr(mime, "check_limits", lambda raw, **caps: None)
     with pytest.raises(QuarantineError, match="more than 500 MIME parts"):
         parse(FLOODS[name])
@@ -119,7 +119,7 @@ def test_the_parser_refuses_part_floods_even_without_the_pre_scan(
 def test_the_parser_refuses_deep_nesting_even_without_the_pre_scan(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """RELIABILITY 31: nesting is checked on the feedparser's own stack."""
+    """docs/reliability.md case 31: nesting is checked on the feedparser's own stack."""
     monkeypatch.setattr(mime, "check_limits", lambda raw, **caps: None)
     raw = HEAD
     for level in range(40):
@@ -131,7 +131,7 @@ def test_the_parser_refuses_deep_nesting_even_without_the_pre_scan(
 
 
 def test_delivery_status_blocks_count_as_parts() -> None:
-    """RELIABILITY 31: each blank-line block of a message/delivery-status is a message."""
+    """docs/reliability.md case 31: each blank-line block of a message/delivery-status is a message."""
     raw = HEAD + b"Content-Type: message/delivery-status\r\n\r\n" + b"X-A: 1\r\n\r\n" * 2000
     assert stdlib_parts(raw) > 2000
     with pytest.raises(QuarantineError, match="more than 500 MIME parts"):
@@ -167,7 +167,7 @@ def test_quoted_boundary_with_spaces_is_the_stdlib_boundary() -> None:
     ["subject", "body-charset", "filename-charset", "boundary-charset"],
 )
 def test_random_charset_names_do_not_grow_the_codec_caches(where: str) -> None:
-    """RELIABILITY 31: encodings.search_function caches every unknown name it is asked."""
+    """docs/reliability.md case 31: encodings.search_function caches every unknown name it is asked."""
     import encodings
     import secrets
 

@@ -1,4 +1,4 @@
-"""RELIABILITY case 38: HTML to text and reply stripping are linear in their input."""
+"""docs/reliability.md case 38: HTML to text and reply stripping are linear in their input."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RELIABILITY case 40: the caps of parsers.limits see lines as the stdlib parser splits them."""
+"""docs/reliability.md case 40: the caps of parsers.limits see lines as the stdlib parser splits them."""
 
 from __future__ import annotations
 

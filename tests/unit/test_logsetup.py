@@ -1,4 +1,4 @@
-"""Log lines cannot be forged by mail text (issue 9, finding 10; RELIABILITY case 29, proposed G 44)."""
+"""Log lines cannot be forged by mail text (issue 9, finding 10; docs/reliability.md cases 29 and 44)."""
 
 import io
 import logging

@@ -304,7 +304,7 @@ def test_display_filename_caps_length_and_keeps_extension():
     assert len(name) <= 200 and name.endswith(".pdf")
 
 
-# ---------------------------------------------------------------- caps and bombs (test 31)
+# --------------------------------------------------- caps and bombs (docs/reliability.md case 31)
 
 
 def nested_multipart(depth: int) -> bytes:

@@ -1,4 +1,4 @@
-"""The notice catalogue is complete and true to the templates the package ships (RELIABILITY case 42).
+"""The notice catalogue is complete and true to the templates the package ships (docs/reliability.md case 42).
 
 Every kind renders in every language with StrictUndefined from its sample context; the
 catalogue names exactly the variables its templates use; every template file belongs to a

@@ -1,4 +1,4 @@
-"""Pure layers stay pure (STYLE rule 1): no I/O libraries, no `os`, no reading the clock.
+"""Pure layers stay pure (docs/style.md rule 1): no I/O libraries, no `os`, no reading the clock.
 
 Scans every module under parsers/ and daemon/core/ that exists, so modules added later
 are checked without touching this file.

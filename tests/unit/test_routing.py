@@ -1,4 +1,4 @@
-"""The threading order and the cross-client rule (RELIABILITY I5, tests 23 and 24)."""
+"""The threading order and the cross-client rule (docs/reliability.md I5, cases 23 and 24)."""
 
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -121,7 +121,7 @@ def test_dedupe_key_is_sender_and_message_id_never_message_id_alone():
     assert dedupe_key(no_id_1) == dedupe_key(mail(mid=""))
 
 
-# --- staff mail is threaded only by the desk's own Message-IDs (RELIABILITY 37) ---------
+# --- staff mail is threaded only by the desk's own Message-IDs (docs/reliability.md case 37) ---------
 
 STAFF_REPLY = "In-Reply-To: <m-a@client.test>\r\nReferences: <oneassist.1@desk.test> <m-a@client.test>\r\n"
 
@@ -166,7 +166,7 @@ def test_staff_token_wins_over_the_thread():
 
 
 def test_mail_whose_sender_cannot_be_read_is_unreadable_not_automatic():
-    """RELIABILITY 41: route() never files a mail with no readable sender as automatic."""
+    """docs/reliability.md case 41: route() never files a mail with no readable sender as automatic."""
     r = route(mail("Иван Петров"), view(sender_client=A), None, "OA")
     assert r.kind == "unreadable"
     assert route(mail("Иван Петров"), EMPTY, "auto-submitted", "OA").kind == "unreadable"

@@ -1,4 +1,4 @@
-"""Secrets and transport refused at the config (RELIABILITY test 28; issue 9 findings 7, 8, 10).
+"""Secrets and transport refused at the config (docs/reliability.md case 28; issue 9 findings 7, 8, 10).
 
 The reply token secret of the public example, and any secret estimated below 128 bits, is
 refused with the key named and `oneassist secret` offered; client and staff keys are
@@ -62,7 +62,7 @@ def test_hkdf_matches_rfc5869_test_vectors():
 
 
 def test_example_placeholder_secret_is_refused_naming_the_key_and_the_fix(tmp_path):
-    """Finding 7: the secret of config.example.toml no longer starts a desk (test 28)."""
+    """Finding 7: the secret of config.example.toml no longer starts a desk (docs/reliability.md case 28)."""
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     data["imap"].pop("password_file")
     data["smtp"].pop("password_file")

@@ -1,4 +1,4 @@
-"""Our MX's DKIM pass is tied to the signature it is about (RELIABILITY 36, invariant I6).
+"""Our MX's DKIM pass is tied to the signature it is about (docs/reliability.md case 36, invariant I6).
 
 The Authentication-Results path cannot see h=: a manager's mail signed without
 In-Reply-To, or without over-signing Content-Type, could be replayed with one of those added
@@ -79,7 +79,7 @@ def _check(raw: bytes):
 
 
 def test_added_in_reply_to_on_a_signature_that_does_not_sign_it_is_refused(key):
-    """RELIABILITY 36: an In-Reply-To of a desk-minted Message-ID routes a replay to a ticket."""
+    """docs/reliability.md case 36: an In-Reply-To of a desk-minted Message-ID routes a replay to a ticket."""
     partial = _sign(key, PARTIAL + MIME)  # MIME over-signed, In-Reply-To still unsigned
     assert _check(_ar(partial) + partial).ok
     replayed = _ar(partial) + f"In-Reply-To: {DESK_ID}\r\n".encode() + partial
@@ -94,7 +94,7 @@ def test_added_in_reply_to_on_a_signature_that_does_not_sign_it_is_refused(key):
 
 
 def test_replaced_content_type_on_a_signature_that_signs_it_once_is_refused(key):
-    """RELIABILITY 36: a Content-Type swapped in (one copy) re-cuts the body to `#cancel`."""
+    """docs/reliability.md case 36: a Content-Type swapped in (one copy) re-cuts the body to `#cancel`."""
     partial = _sign(key, PARTIAL)
     assert _check(_ar(partial) + partial).reason.endswith("does not over-sign content-type")
     # Without Content-Type in h= at all, the attacker replaces it and the text is his cut.

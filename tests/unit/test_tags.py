@@ -449,7 +449,7 @@ def test_help_languages_differ_and_others_are_refused() -> None:
     ],
 )
 def test_amount_with_too_many_digits_is_an_argument_error(line: str) -> None:
-    """RELIABILITY 39: quantize raised InvalidOperation, the mail was retried and quarantined."""
+    """docs/reliability.md case 39: quantize raised InvalidOperation, the mail was retried and quarantined."""
     assert "more than 12 digits before the decimal point" in error_of(line)
 
 

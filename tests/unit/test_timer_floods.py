@@ -1,6 +1,6 @@
 """Timer and dead-letter alerts under the flood caps (issue 9, finding 9 follow-up).
 
-RELIABILITY case 19 (per-recipient caps; proposed G 43, floods): SLA reminders, breaches
+docs/reliability.md case 19 (per-recipient caps; proposed G 43, floods): SLA reminders, breaches
 and due-time alerts are capped per client and hour like the other alerts; what the client
 is promised (delay notice, waiting reminder, auto-close) is never held.
 """
@@ -48,7 +48,7 @@ def test_alert_source_is_the_tickets_client():
     ("due-warning", ACCEPTED, "staff.alert.due_warning", ("anna@desk.test",)),
 ])
 def test_staff_timer_alerts_sent_under_the_cap_held_at_it(timer, ticket, template, recipients):
-    """Case 19/G 43: the 4th alert of a kind for one client's tickets in an hour is held."""
+    """docs/reliability.md cases 19 and 43: the 4th alert of a kind for one client's tickets in an hour is held."""
     under = tuple((template, to, 2) for to in recipients)
     d = fire(timer, NOW, ticket, THREAD, NOW, POLICY, under)
     assert [n.to[0] for n in d.notices] == list(recipients) and d.held == ()

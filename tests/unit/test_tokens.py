@@ -1,4 +1,4 @@
-"""Per-ticket reply tokens: minted, verified in constant time, refused when touched (test 24)."""
+"""Per-ticket reply tokens: minted, verified in constant time, refused when touched (docs/reliability.md case 24)."""
 
 import pytest
 
