@@ -1,4 +1,4 @@
-"""The pure flood caps (issue 9, finding 9; docs/reliability.md case 19, proposed G 43)."""
+"""The pure flood caps (issue 9, finding 9; docs/reliability.md cases 19 and 43)."""
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta

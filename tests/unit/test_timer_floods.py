@@ -1,6 +1,6 @@
 """Timer and dead-letter alerts under the flood caps (issue 9, finding 9 follow-up).
 
-docs/reliability.md case 19 (per-recipient caps; proposed G 43, floods): SLA reminders, breaches
+docs/reliability.md cases 19 and 43 (per-recipient caps, floods): SLA reminders, breaches
 and due-time alerts are capped per client and hour like the other alerts; what the client
 is promised (delay notice, waiting reminder, auto-close) is never held.
 """
