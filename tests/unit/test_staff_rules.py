@@ -553,3 +553,16 @@ def test_an_answer_after_the_first_keeps_first_response_at():
     answered = replace(TICKET, first_response_at=NOW - timedelta(days=1), first_response_due=None)
     d = run("#reply Ещё вопрос уточню.", ticket=answered)
     assert d.ticket_changes == () and [e[0] for e in d.events] == ["tags"]
+
+
+def test_note_with_text_on_the_tag_line_keeps_the_body_internal_too():
+    """DESIGN 3: after #note the rest of the body stays internal; it was dropped unrecorded."""
+    d = run("#note звонила в кассу\nБилетов на пятницу нет, ждём субботу.")
+    assert d.note_text == "звонила в кассу\n\nБилетов на пятницу нет, ждём субботу."
+    assert d.message_text == "" and not [n for n in d.notices if n.template.startswith("client.")]
+
+
+def test_note_beside_a_client_tag_keeps_only_its_line_the_body_goes_to_the_client():
+    d = run("#note оплатил наличными\n#reply\nЧек пришлю вечером.")
+    assert d.note_text == "оплатил наличными"
+    assert ctx(d, "client.notice.reply")["text"] == "Чек пришлю вечером."
