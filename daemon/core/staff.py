@@ -391,8 +391,10 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
     if plan.policy.transcripts:
         notices.append(_transcript(plan.applied, [], plan.sender, plan.ticket.key, mail.message_id))
     note = plan.note
-    if note is not None and not note and client_notice is None:
-        note = plan.text  # "#note" alone: the whole text is the note
+    if note is not None and client_notice is None:
+        # Nothing goes to the client, so the body after the tags stays internal with the note:
+        # `#note called\nlong text` kept only "called" (the body was recorded nowhere).
+        note = "\n\n".join(part for part in (note, plan.text) if part)
     events = [("tags", f"{plan.sender.email}: " + "; ".join(a.split(":")[0] for a in plan.applied)),
               *plan.events]
     return Decision(
