@@ -4,7 +4,7 @@ Each test builds the mail as a manager writes it (bytes through parsers.mime.par
 new text through strip_reply and parse_commands, as daemon/pipeline.py does), the
 route and the snapshot the pipeline would read, and asserts on the Decision: the status
 change, the notices by template and recipient, the quota count, the ledger and the
-transcript lines. The staff member's tags are all-or-nothing (DESIGN rule 8).
+transcript lines. The staff member's tags are all-or-nothing (docs/tags.md, "Rules across tags").
 """
 
 from __future__ import annotations
@@ -556,7 +556,7 @@ def test_an_answer_after_the_first_keeps_first_response_at():
 
 
 def test_note_with_text_on_the_tag_line_keeps_the_body_internal_too():
-    """DESIGN 3: after #note the rest of the body stays internal; it was dropped unrecorded."""
+    """docs/tags.md: after #note the rest of the body stays internal; it was dropped unrecorded."""
     d = run("#note звонила в кассу\nБилетов на пятницу нет, ждём субботу.")
     assert d.note_text == "звонила в кассу\n\nБилетов на пятницу нет, ждём субботу."
     assert d.message_text == "" and not [n for n in d.notices if n.template.startswith("client.")]
