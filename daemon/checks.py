@@ -7,7 +7,7 @@ from typing import Any
 from daemon.adapters.imap import ImapMailbox
 from daemon.adapters.smtp import SmtpSender
 from daemon.config import Settings
-from daemon.errors import OneAssistError
+from daemon.core.errors import OneAssistError
 
 
 def _result(name: str, ok: bool, detail: str) -> dict[str, Any]:

@@ -26,9 +26,10 @@ from daemon.compose import (
 )
 from daemon.config import Settings
 from daemon.core.billing import InvoiceLine, format_money
+from daemon.core.model import Notice, OutboundMail
 from daemon.core.quota import format_quota, period_of, remaining
-from daemon.model import Attachment, InboundMail, Notice, OutboundMail
 from parsers.addresses import domain_of
+from parsers.mail import Attachment, InboundMail
 from parsers.subjects import tagged_subject
 from parsers.tags import help_text
 from parsers.tokens import reply_address

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 import peewee
 
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
+from daemon.core.model import Notice
 from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
 from daemon.core.workflow import coalesce
 from daemon.faults import checkpoint
-from daemon.model import Notice
 from daemon.notices import Notifier
 from daemon.scheduler import flood_caps
 from store import floods, queries

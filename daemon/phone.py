@@ -16,7 +16,7 @@ from typing import Any
 
 from daemon.clock import SystemClock
 from daemon.config import Settings
-from daemon.errors import OneAssistError
+from daemon.core.errors import OneAssistError
 from daemon.notices import Notifier
 from daemon.pipeline import Pipeline
 from parsers.addresses import domain_of, normalize

@@ -23,7 +23,7 @@ from daemon.adapters.memory import release_free_memory
 from daemon.adapters.smtp import SmtpSender
 from daemon.clock import Clock, SystemClock
 from daemon.config import Settings
-from daemon.errors import PermanentError, TransientError
+from daemon.core.errors import PermanentError, TransientError
 from daemon.fetcher import fetch_cycle
 from daemon.notices import Notifier
 from daemon.outbox import OutboxWorker, recover_interrupted

@@ -9,7 +9,8 @@ from typing import Any
 import peewee
 
 from daemon.config import Settings
-from daemon.errors import OneAssistError
+from daemon.core.errors import OneAssistError
+from daemon.output import table
 from parsers.addresses import normalize
 from store import spool
 from store.db import from_db, to_db, write_transaction
@@ -285,8 +286,6 @@ def format_sla_report(report: dict[str, Any]) -> str:
     total = report["total"]
     rows.append({**total, "manager": "TOTAL", "median": secs(total["first_response_median_seconds"]),
                  "p90": secs(total["first_response_p90_seconds"])})
-    from daemon.cli import table
-
     return table(rows, ("manager", "tickets", "answered", "median", "p90", "breaches", "late_tasks",
                         "delays_by_people", "delays_by_daemon"))
 
@@ -383,7 +382,5 @@ def billing_report(settings: Settings) -> dict[str, Any]:
 
 
 def format_billing_report(report: dict[str, Any]) -> str:
-    from daemon.cli import table
-
     return table(report["tariffs"], ("tariff", "clients", "suspended", "deposits", "open_invoices",
                                      "open_amount", "overdue_invoices"))

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from daemon.model import OutboundMail
+from daemon.core.model import OutboundMail
 from daemon.outbox import bodies_of, claim
 from store.apply import enqueue
 from store.db import write_transaction

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from daemon.compose import cap_files
-from daemon.model import Attachment
+from parsers.mail import Attachment
 
 
 def files(count: int) -> tuple[Attachment, ...]:

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from daemon.core.model import Notice, Route
 from daemon.core.routing import route
 from daemon.core.staff import StaffPerson, StaffPolicy, unauthenticated
 from daemon.core.workflow import FloodCaps, Policy, coalesce, decide, digest_notice, window_key
-from daemon.model import Notice, Route
 from parsers.auth_results import mx_saw_forgery
 from tests.unit.test_routing import EMPTY, NOW, A, mail, view
 

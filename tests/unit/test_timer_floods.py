@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
+from daemon.core.model import Decision, Notice, Route, ThreadInfo
 from daemon.core.timers import TimerPolicy, alert_source, fire
 from daemon.core.workflow import FloodCaps, cap_decision, digest_notice
-from daemon.model import Decision, Notice, Route, ThreadInfo
 from tests.unit.test_routing import A_TICKET, NOW, A
 
 CAPS = FloodCaps(alerts_per_source=3, staff_notifications_per_source=10, join_replies=20)
