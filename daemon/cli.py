@@ -45,8 +45,8 @@ def with_store(args: argparse.Namespace) -> Settings:
 
 def require_templates() -> None:
     """Refuse to start without every notice template: mail would be taken, then quarantined."""
-    from daemon.compose import make_environment
-    from daemon.notice_catalogue import missing_files
+    from daemon.render.compose import make_environment
+    from daemon.render.notice_catalogue import missing_files
 
     try:
         missing = missing_files(make_environment())
@@ -134,7 +134,7 @@ def cmd_ticket_show(args: argparse.Namespace) -> int:
 
 
 def cmd_ticket_new(args: argparse.Namespace) -> int:
-    from daemon.phone import new_phone_task
+    from daemon.runners.phone import new_phone_task
 
     settings = with_store(args)
     if args.body_file:
@@ -160,7 +160,7 @@ def cmd_report_sla(args: argparse.Namespace) -> int:
 
 
 def cmd_payment_add(args: argparse.Namespace) -> int:
-    from daemon.billing_ops import add_payment
+    from daemon.runners.billing import add_payment
 
     settings = with_store(args)
     result = add_payment(settings, args.client, args.amount, datetime.now(settings.service.timezone),
@@ -172,8 +172,8 @@ def cmd_payment_add(args: argparse.Namespace) -> int:
 
 
 def cmd_invoice_issue(args: argparse.Namespace) -> int:
-    from daemon.billing_ops import issue_on_request
-    from daemon.notices import Notifier
+    from daemon.render.notices import Notifier
+    from daemon.runners.billing import issue_on_request
 
     settings = with_store(args)
     result = issue_on_request(settings, Notifier(settings), args.client, args.amount,

@@ -291,7 +291,7 @@ def format_sla_report(report: dict[str, Any]) -> str:
 
 
 def list_invoices(client: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-    from daemon.billing_ops import invoice_dict
+    from daemon.runners.billing import invoice_dict
     from store.models import Invoice
 
     query = Invoice.select(Invoice, Client).join(Client).order_by(Invoice.id.desc())
@@ -303,8 +303,8 @@ def list_invoices(client: str | None = None, status: str | None = None) -> list[
 
 
 def show_client(settings: Settings, email: str, now: datetime) -> dict[str, Any]:
-    from daemon.billing_ops import client_or_fail
     from daemon.core.quota import period_of, remaining
+    from daemon.runners.billing import client_or_fail
     from store.billing import deposit_of, quota_used
     from store.models import LedgerEntry
 
@@ -342,7 +342,7 @@ def format_client(d: dict[str, Any]) -> str:
 
 def set_client(settings: Settings, email: str, *, deposit_pays_tariff: bool | None, tariff: str | None,
                language: str | None) -> dict[str, Any]:
-    from daemon.billing_ops import client_or_fail
+    from daemon.runners.billing import client_or_fail
 
     client = client_or_fail(email)
     if tariff is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from daemon.compose import cap_files
+from daemon.render.compose import cap_files
 from parsers.mail import Attachment
 
 

@@ -119,7 +119,7 @@ def test_digest_names_kind_source_and_count():
 
 @pytest.mark.parametrize("language", ["ru", "en"])
 def test_digest_renders_in_both_languages(language):
-    from daemon.compose import make_environment, render_parts
+    from daemon.render.compose import make_environment, render_parts
 
     n = digest_notice("staff.alert.unauthenticated", "anna@desk.test", ("ops@desk.test",), language, 27,
                       datetime(2026, 1, 1, 10, tzinfo=UTC), datetime(2026, 1, 1, 11, tzinfo=UTC), ("spool #4",))

@@ -24,8 +24,8 @@ from typing import Any
 
 import jinja2
 
-from daemon import notice_catalogue
 from daemon.core.model import OutboundMail
+from daemon.render import notice_catalogue
 from parsers.headers import clean_header_text
 from parsers.mail import Attachment
 

@@ -24,8 +24,8 @@ from daemon.core.routing import dedupe_key, route
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
 from daemon.core.workflow import FloodCaps, Policy, coalesce, decide
 from daemon.faults import checkpoint, fail_on
-from daemon.notices import Notifier
-from daemon.scheduler import TimerPlanner
+from daemon.render.notices import Notifier
+from daemon.runners.timers import TimerPlanner
 from parsers.addresses import domain_of, redact
 from parsers.auth_results import staff_header_refusal, staff_mail_authenticated
 from parsers.automatic import automatic_reason
