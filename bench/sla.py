@@ -24,8 +24,8 @@ from pathlib import Path
 
 from daemon.clock import FrozenClock
 from daemon.config import parse_settings
-from daemon.notices import Notifier
-from daemon.scheduler import Scheduler
+from daemon.render.notices import Notifier
+from daemon.runners.timers import Scheduler
 from store.db import close_db, database, init_db
 from store.models import Client, ClientAddress, Ticket, Timer
 

@@ -7,7 +7,7 @@ from typing import Any
 from daemon.adapters.imap import ImapMailbox
 from daemon.adapters.smtp import SmtpSender
 from daemon.config import Settings
-from daemon.errors import OneAssistError
+from daemon.core.errors import OneAssistError
 
 
 def _result(name: str, ok: bool, detail: str) -> dict[str, Any]:
@@ -24,8 +24,14 @@ def check_templates() -> dict[str, Any]:
 
     import jinja2
 
-    from daemon.compose import make_environment
-    from daemon.notice_catalogue import KINDS, LANGUAGES, PACKAGE, TEMPLATE_FOLDER, check_templates
+    from daemon.render.compose import make_environment
+    from daemon.render.notice_catalogue import (
+        KINDS,
+        LANGUAGES,
+        PACKAGE,
+        TEMPLATE_FOLDER,
+        check_templates,
+    )
 
     where = str(files(PACKAGE) / TEMPLATE_FOLDER)
     try:

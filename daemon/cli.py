@@ -19,32 +19,13 @@ from typing import Any
 
 from daemon import views
 from daemon.config import Settings, load
-from daemon.errors import ConfigError, OneAssistError, PermanentError, TransientError
+from daemon.core.errors import ConfigError, OneAssistError, PermanentError, TransientError
 from daemon.logsetup import setup_logging
+from daemon.output import emit, table
 
 
 class UsageError(OneAssistError):
     """Bad arguments: say what is wrong and how to write it."""
-
-
-def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
-    if as_json:
-        json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(human(data))
-        if not human(data).endswith("\n"):
-            sys.stdout.write("\n")
-
-
-def table(rows: list[dict[str, Any]], columns: Sequence[str], empty: str = "(none)") -> str:
-    if not rows:
-        return empty
-    cells = [[str(r.get(c, "") if r.get(c) is not None else "-") for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(lines)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -64,8 +45,8 @@ def with_store(args: argparse.Namespace) -> Settings:
 
 def require_templates() -> None:
     """Refuse to start without every notice template: mail would be taken, then quarantined."""
-    from daemon.compose import make_environment
-    from daemon.notice_catalogue import missing_files
+    from daemon.render.compose import make_environment
+    from daemon.render.notice_catalogue import missing_files
 
     try:
         missing = missing_files(make_environment())
@@ -153,7 +134,7 @@ def cmd_ticket_show(args: argparse.Namespace) -> int:
 
 
 def cmd_ticket_new(args: argparse.Namespace) -> int:
-    from daemon.phone import new_phone_task
+    from daemon.runners.phone import new_phone_task
 
     settings = with_store(args)
     if args.body_file:
@@ -179,7 +160,7 @@ def cmd_report_sla(args: argparse.Namespace) -> int:
 
 
 def cmd_payment_add(args: argparse.Namespace) -> int:
-    from daemon.billing_ops import add_payment
+    from daemon.runners.billing import add_payment
 
     settings = with_store(args)
     result = add_payment(settings, args.client, args.amount, datetime.now(settings.service.timezone),
@@ -191,8 +172,8 @@ def cmd_payment_add(args: argparse.Namespace) -> int:
 
 
 def cmd_invoice_issue(args: argparse.Namespace) -> int:
-    from daemon.billing_ops import issue_on_request
-    from daemon.notices import Notifier
+    from daemon.render.notices import Notifier
+    from daemon.runners.billing import issue_on_request
 
     settings = with_store(args)
     result = issue_on_request(settings, Notifier(settings), args.client, args.amount,

@@ -9,308 +9,47 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import stat
-import subprocess
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from daemon.errors import ConfigError
-from parsers.addresses import safe_lower
-from parsers.tokens import CLIENT_TOKEN_LABEL, STAFF_TOKEN_LABEL, derive_key, secret_weakness
+from daemon.config_keys import Section, check_file_mode, email_value
+from daemon.core.errors import ConfigError
+from daemon.core.settings import (
+    BillingSettings,
+    ImapSettings,
+    LimitsSettings,
+    ServiceSettings,
+    Settings,
+    SlaSettings,
+    SmtpSettings,
+    StaffMailSettings,
+    StaffMember,
+    Tariff,
+)
+from parsers.tokens import secret_weakness
+
+# The settings types are pure values (daemon/core/settings.py) so the store and the core can
+# take them; this module only reads and checks a file into them. Re-exported for callers.
+__all__ = [
+    "BillingSettings", "ImapSettings", "LimitsSettings", "ServiceSettings", "Settings",
+    "SlaSettings", "SmtpSettings", "StaffMailSettings", "StaffMember", "Tariff",
+    "check_file_mode", "is_loopback_host", "load", "parse_settings", "plaintext_auth_refusal",
+]
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 ROLES = ("manager", "assistant", "admin")
 LANGUAGES = ("ru", "en")
 
 
-@dataclass(frozen=True)
-class ImapSettings:
-    host: str
-    port: int
-    security: str
-    username: str
-    password: str = field(repr=False)
-    oauth2_token_command: str | None
-    folder: str
-    processed_folder: str
-    quarantine_folder: str
-    poll_seconds: float
-    idle: bool
-    idle_renew_seconds: float
-    fetch_batch: int
-    max_message_bytes: int
-    insecure_skip_verify: bool
-    # AUTH over a connection without TLS to a host that is not loopback (explicit opt-in).
-    allow_plaintext_auth: bool = False
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    security: str
-    username: str
-    password: str = field(repr=False)
-    from_address: str
-    bounce_address: str
-    connections: int
-    timeout_seconds: float
-    max_attempts: int
-    insecure_skip_verify: bool
-    allow_plaintext_auth: bool = False
-
-
-@dataclass(frozen=True)
-class StaffMember:
-    email: str
-    name: str
-    role: str
-    language: str
-
-
-@dataclass(frozen=True)
-class Tariff:
-    code: str
-    name: str
-    price: Decimal
-    currency: str
-    quota: int | None
-    quota_period: str
-    billing_period: str
-    dedicated: bool
-    around_the_clock: bool
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    name: str
-    timezone: ZoneInfo
-    language: str
-    ticket_prefix: str
-    # service.reply_token_secret as configured; never a key itself (see derived_key).
-    token_secret: bytes = field(repr=False)
-    autoreply_limit_per_day: int
-    join_url: str
-    data_dir: Path
-    # Flood caps (issue 9, finding 9): per source and hour for admin alerts and staff
-    # notifications (the surplus goes into one digest), and "how to join" replies per hour.
-    alerts_per_source_per_hour: int = 3
-    staff_notifications_per_source_per_hour: int = 10
-    join_replies_per_hour: int = 20
-
-    def derived_key(self, label: bytes) -> bytes:
-        """A key of its own for one use of the secret (HKDF, parsers.tokens.derive_key)."""
-        return derive_key(self.token_secret, label)
-
-    @property
-    def reply_token_secret(self) -> bytes:
-        """The key of clients' reply addresses."""
-        return self.derived_key(CLIENT_TOKEN_LABEL)
-
-    @property
-    def staff_token_secret(self) -> bytes:
-        # Staff reply addresses use a key of their own, derived apart: a client who knows
-        # the reply address of their own ticket must not be able to act as staff.
-        return self.derived_key(STAFF_TOKEN_LABEL)
-
-
-@dataclass(frozen=True)
-class SlaSettings:
-    first_response_minutes: float
-    reminder_minutes: float
-    due_warning_minutes: float = 60
-    client_notice_minutes: float = 15
-    client_reminder_days: float = 2
-    auto_close_days: float = 7
-    pause_due_while_waiting: bool = True
-    backup_manager: str = ""
-    tick_seconds: float = 5
-    # None: the clock runs 24/7.
-    calendar: Any = None
-
-
-@dataclass(frozen=True)
-class StaffMailSettings:
-    # Answer every tag mail with a transcript of what was applied (Debbugs-style).
-    transcripts: bool
-    # authserv-ids of our own MX whose Authentication-Results we believe.
-    trusted_authserv_ids: frozenset[str]
-    # token-or-dkim (default) or token-and-dkim (stricter).
-    auth: str
-    # Due time of `#accept` without WHEN.
-    default_due_hours: float
-    # Verify DKIM signatures ourselves (dkimpy) when no trusted Authentication-Results passes.
-    verify_dkim: bool = False
-    # Offline DKIM keys: a JSON object {"sel._domainkey.example.com.": "v=DKIM1; k=rsa; p=..."},
-    # used instead of DNS (air-gapped hosts, tests).
-    dkim_keys: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class BillingSettings:
-    # Renewal invoices go out this many days before a billing period ends; they are due at its end.
-    renewal_days: int
-    # Unpaid this many days after the due date: the client is suspended (a reminder goes at the due date).
-    grace_days: int
-    # Top-up invoices round the shortfall up to this step.
-    top_up_step: Decimal
-    # Issue renewal invoices automatically (off: only `invoice issue` and #invoice).
-    auto_renewal: bool = True
-
-
-@dataclass(frozen=True)
-class LimitsSettings:
-    """CPU per stage of one mail and files per sent mail (docs/reliability.md cases 38 and 40)."""
-
-    stage_cpu_seconds: float = 2.0
-    max_files_per_mail: int = 20
-
-
-def _limits(sec: _Section) -> LimitsSettings:
+def _limits(sec: Section) -> LimitsSettings:
     return LimitsSettings(
         stage_cpu_seconds=sec.positive("stage_cpu_seconds", 2.0),
         max_files_per_mail=int(sec.positive("max_files_per_mail", 20)),
     )
-
-
-@dataclass(frozen=True)
-class Settings:
-    imap: ImapSettings
-    smtp: SmtpSettings
-    store_url: str
-    service: ServiceSettings
-    sla: SlaSettings
-    staff: tuple[StaffMember, ...]
-    tariffs: tuple[Tariff, ...]
-    log_level: str
-    staff_mail: StaffMailSettings = StaffMailSettings(True, frozenset(), "token-or-dkim", 24)
-    billing: BillingSettings = BillingSettings(5, 7, Decimal("1000"))
-    limits: LimitsSettings = LimitsSettings()
-    source: Path | None = None
-
-    def staff_by_email(self, email: str) -> StaffMember | None:
-        # Not str.lower(): it folds a Kelvin sign into 'k' and so into a staff address.
-        email = safe_lower(email)
-        for member in self.staff:
-            if member.email == email:
-                return member
-        return None
-
-    def tariff(self, code: str) -> Tariff | None:
-        for tariff in self.tariffs:
-            if tariff.code.lower() == code.lower():
-                return tariff
-        return None
-
-    @property
-    def admins(self) -> tuple[StaffMember, ...]:
-        return tuple(m for m in self.staff if m.role == "admin")
-
-    @property
-    def loop_id(self) -> str:
-        return self.smtp.from_address
-
-
-class _Section:
-    """Typed getters over one TOML table that name the full key on error."""
-
-    def __init__(self, name: str, data: Any) -> None:
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"[{name}] must be a table, e.g. '[{name}]' on its own line")
-        self.name = name
-        self.data = data
-        self.used: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.name}.{key}"
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, hint: str = "") -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if default is ...:
-                raise ConfigError(f"{self._key(key)} is missing. {hint}".strip())
-            return default
-        value = self.data[key]
-        # TOML booleans are ints to Python; refuse them where a number is wanted.
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise ConfigError(f"{self._key(key)} must be {_kind_name(kind)}, got {value!r}")
-        if not isinstance(value, kind):
-            raise ConfigError(f"{self._key(key)} must be {_kind_name(kind)}, got {value!r}. {hint}".strip())
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.get(key, str, default)
-        if value not in choices:
-            raise ConfigError(f"{self._key(key)} = {value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def positive(self, key: str, default: float) -> float:
-        value = self.get(key, (int, float), default)
-        if value <= 0:
-            raise ConfigError(f"{self._key(key)} must be greater than 0, got {value!r}")
-        return float(value)
-
-    def port(self, key: str, default: int) -> int:
-        value = self.get(key, int, default)
-        if not 0 < value < 65536:
-            raise ConfigError(f"{self._key(key)} must be a TCP port 1-65535, got {value!r}")
-        return value
-
-    def secret(self, key: str) -> str:
-        """password, password_file or password_command: exactly one source, resolved now."""
-        sources = [k for k in (key, f"{key}_file", f"{key}_command") if k in self.data]
-        for k in (key, f"{key}_file", f"{key}_command"):
-            self.used.add(k)
-        if len(sources) > 1:
-            raise ConfigError(f"{self.name}: set only one of {', '.join(sources)}")
-        if not sources:
-            return ""
-        source = sources[0]
-        value = self.get(source, str)
-        if source == key:
-            return value
-        if source.endswith("_file"):
-            path = Path(value).expanduser()
-            try:
-                check_file_mode(path, what=self._key(source))
-                return path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{self._key(source)}: cannot read {path}: {exc.strerror}") from None
-        try:
-            done = subprocess.run(value, shell=True, capture_output=True, text=True, timeout=30)
-        except subprocess.TimeoutExpired:
-            raise ConfigError(f"{self._key(source)}: the command took longer than 30 s") from None
-        if done.returncode != 0:
-            # Only the exit code: the command's stderr may echo the secret.
-            raise ConfigError(f"{self._key(source)}: the command exited with {done.returncode}")
-        return done.stdout.strip()
-
-    def check_unknown(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ConfigError(
-                f"unknown key {self.name}.{unknown[0]}: check the spelling against config.example.toml"
-            )
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-             list: "a list", dict: "a table"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _email(section: _Section, key: str, default: Any = ...) -> str:
-    value = section.get(key, str, default)
-    if value and ("@" not in value or " " in value.strip()):
-        raise ConfigError(f"{section.name}.{key} = {value!r} is not an email address")
-    return value.strip().lower()
 
 
 def is_loopback_host(host: str) -> bool:
@@ -350,7 +89,7 @@ def _refuse_plaintext_auth(section: str, settings: ImapSettings | SmtpSettings) 
         raise ConfigError(problem)
 
 
-def _imap(sec: _Section) -> ImapSettings:
+def _imap(sec: Section) -> ImapSettings:
     security = sec.choice("security", SECURITY_MODES, "ssl")
     settings = ImapSettings(
         host=sec.get("host", str, hint="Set it to your IMAP server, e.g. host = \"imap.example.com\""),
@@ -374,9 +113,9 @@ def _imap(sec: _Section) -> ImapSettings:
     return settings
 
 
-def _smtp(sec: _Section) -> SmtpSettings:
+def _smtp(sec: Section) -> SmtpSettings:
     security = sec.choice("security", SECURITY_MODES, "starttls")
-    from_address = _email(sec, "from_address", ...)
+    from_address = email_value(sec, "from_address", ...)
     settings = SmtpSettings(
         host=sec.get("host", str, hint="Set it to your SMTP relay, e.g. host = \"smtp.example.com\""),
         port=sec.port("port", {"ssl": 465, "starttls": 587}.get(security, 25)),
@@ -384,7 +123,7 @@ def _smtp(sec: _Section) -> SmtpSettings:
         username=sec.get("username", str, ""),
         password=sec.secret("password"),
         from_address=from_address,
-        bounce_address=_email(sec, "bounce_address", "") or _bounce_default(from_address),
+        bounce_address=email_value(sec, "bounce_address", "") or _bounce_default(from_address),
         connections=int(sec.positive("connections", 2)),
         timeout_seconds=sec.positive("timeout_seconds", 60),
         max_attempts=int(sec.positive("max_attempts", 12)),
@@ -406,7 +145,7 @@ MAKE_SECRET = ("Make one with `oneassist secret` and paste it in; changing it in
                "reply addresses already sent")
 
 
-def _service(sec: _Section, base: Path) -> ServiceSettings:
+def _service(sec: Section, base: Path) -> ServiceSettings:
     tz_name = sec.get("timezone", str, "Europe/Moscow")
     try:
         tz = ZoneInfo(tz_name)
@@ -444,9 +183,9 @@ def _staff(items: Any) -> tuple[StaffMember, ...]:
         raise ConfigError("[[staff]] must be an array of tables: write each member as [[staff]]")
     members: list[StaffMember] = []
     for i, item in enumerate(items):
-        sec = _Section(f"staff[{i}]", item)
+        sec = Section(f"staff[{i}]", item)
         member = StaffMember(
-            email=_email(sec, "email"),
+            email=email_value(sec, "email"),
             name=sec.get("name", str),
             role=sec.choice("role", ROLES, "manager"),
             language=sec.choice("language", LANGUAGES, "ru"),
@@ -465,7 +204,7 @@ def _tariffs(items: Any) -> tuple[Tariff, ...]:
         raise ConfigError("[[tariffs]] must be an array of tables: write each tariff as [[tariffs]]")
     tariffs: list[Tariff] = []
     for i, item in enumerate(items):
-        sec = _Section(f"tariffs[{i}]", item)
+        sec = Section(f"tariffs[{i}]", item)
         raw_price = sec.get("price", (str, int), "0")
         try:
             # Money never touches float: a price is a string or an integer.
@@ -490,7 +229,7 @@ def _tariffs(items: Any) -> tuple[Tariff, ...]:
     return tuple(tariffs)
 
 
-def _sla(sec: _Section, service: ServiceSettings) -> SlaSettings:
+def _sla(sec: Section, service: ServiceSettings) -> SlaSettings:
     from daemon.core.sla import calendar_from_config
 
     raw_calendar = sec.get("calendar", dict, None)
@@ -506,13 +245,13 @@ def _sla(sec: _Section, service: ServiceSettings) -> SlaSettings:
         client_reminder_days=sec.positive("client_reminder_days", 2),
         auto_close_days=sec.positive("auto_close_days", 7),
         pause_due_while_waiting=sec.get("pause_due_while_waiting", bool, True),
-        backup_manager=_email(sec, "backup_manager", ""),
+        backup_manager=email_value(sec, "backup_manager", ""),
         tick_seconds=sec.positive("tick_seconds", 5),
         calendar=calendar,
     )
 
 
-def _billing(sec: _Section) -> BillingSettings:
+def _billing(sec: Section) -> BillingSettings:
     raw_step = sec.get("top_up_step", (str, int), "1000")
     try:
         step = Decimal(str(raw_step))
@@ -528,7 +267,7 @@ def _billing(sec: _Section) -> BillingSettings:
     )
 
 
-def _staff_mail(sec: _Section) -> StaffMailSettings:
+def _staff_mail(sec: Section) -> StaffMailSettings:
     ids = sec.get("trusted_authserv_ids", list, [])
     if not all(isinstance(i, str) and i.strip() for i in ids):
         raise ConfigError("staff_mail.trusted_authserv_ids must be a list of host names, "
@@ -557,20 +296,6 @@ def _dkim_keys(path: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(data.items()))
 
 
-def check_file_mode(path: Path, what: str = "") -> None:
-    """Refuse a file readable by others when it holds secrets (the fetchmail model).
-
-    For the config itself and for every `*_file` secret it names.
-    """
-    mode = path.stat().st_mode
-    # Group read stays allowed so a service group can read it; world access never.
-    if mode & (stat.S_IRWXO | stat.S_IWGRP):
-        raise ConfigError(
-            f"{what + ': ' if what else ''}{path} is readable or writable by other users "
-            f"(mode {stat.S_IMODE(mode):o}); it holds passwords: chmod 600 {path}"
-        )
-
-
 def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     """Validate a TOML document (already loaded) into Settings."""
     known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail", "billing",
@@ -578,7 +303,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section [{key}]: known sections are {', '.join(sorted(known))}")
-    sections = {name: _Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail", "billing", "limits")}
+    sections = {name: Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail", "billing", "limits")}
     if "imap" not in data:
         raise ConfigError("[imap] section is missing: copy it from config.example.toml")
     if "smtp" not in data:
@@ -610,7 +335,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     if settings.sla.client_notice_minutes >= settings.sla.due_warning_minutes:
         raise ConfigError("sla.client_notice_minutes must be less than sla.due_warning_minutes: "
                           "the manager is warned first, the client is told later")
-    if settings.sla.backup_manager and settings.staff_by_email(settings.sla.backup_manager) is None:
+    if settings.sla.backup_manager and settings.staff_byemail_value(settings.sla.backup_manager) is None:
         raise ConfigError(f"sla.backup_manager = {settings.sla.backup_manager!r} is not in [[staff]]")
     return settings
 

@@ -23,12 +23,12 @@ from daemon.adapters.memory import release_free_memory
 from daemon.adapters.smtp import SmtpSender
 from daemon.clock import Clock, SystemClock
 from daemon.config import Settings
-from daemon.errors import PermanentError, TransientError
-from daemon.fetcher import fetch_cycle
-from daemon.notices import Notifier
-from daemon.outbox import OutboxWorker, recover_interrupted
-from daemon.pipeline import Pipeline
-from daemon.scheduler import Scheduler as TimerScheduler
+from daemon.core.errors import PermanentError, TransientError
+from daemon.render.notices import Notifier
+from daemon.runners.fetch import fetch_cycle
+from daemon.runners.ingest import Pipeline
+from daemon.runners.outbox import OutboxWorker, recover_interrupted
+from daemon.runners.timers import Scheduler as TimerScheduler
 from store import spool
 
 log = logging.getLogger("oneassist.service")
@@ -83,7 +83,7 @@ class Service:
 
     def billing(self) -> Tally[str]:
         """Renewal invoices, reminders, suspensions: idempotent, so running it often is harmless."""
-        from daemon.billing_ops import billing_tick
+        from daemon.runners.billing import billing_tick
 
         try:
             tally = billing_tick(self.settings, self.notifier, self.clock.now())

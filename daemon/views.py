@@ -9,7 +9,8 @@ from typing import Any
 import peewee
 
 from daemon.config import Settings
-from daemon.errors import OneAssistError
+from daemon.core.errors import OneAssistError
+from daemon.output import table
 from parsers.addresses import normalize
 from store import spool
 from store.db import from_db, to_db, write_transaction
@@ -285,14 +286,12 @@ def format_sla_report(report: dict[str, Any]) -> str:
     total = report["total"]
     rows.append({**total, "manager": "TOTAL", "median": secs(total["first_response_median_seconds"]),
                  "p90": secs(total["first_response_p90_seconds"])})
-    from daemon.cli import table
-
     return table(rows, ("manager", "tickets", "answered", "median", "p90", "breaches", "late_tasks",
                         "delays_by_people", "delays_by_daemon"))
 
 
 def list_invoices(client: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-    from daemon.billing_ops import invoice_dict
+    from daemon.runners.billing import invoice_dict
     from store.models import Invoice
 
     query = Invoice.select(Invoice, Client).join(Client).order_by(Invoice.id.desc())
@@ -304,8 +303,8 @@ def list_invoices(client: str | None = None, status: str | None = None) -> list[
 
 
 def show_client(settings: Settings, email: str, now: datetime) -> dict[str, Any]:
-    from daemon.billing_ops import client_or_fail
     from daemon.core.quota import period_of, remaining
+    from daemon.runners.billing import client_or_fail
     from store.billing import deposit_of, quota_used
     from store.models import LedgerEntry
 
@@ -343,7 +342,7 @@ def format_client(d: dict[str, Any]) -> str:
 
 def set_client(settings: Settings, email: str, *, deposit_pays_tariff: bool | None, tariff: str | None,
                language: str | None) -> dict[str, Any]:
-    from daemon.billing_ops import client_or_fail
+    from daemon.runners.billing import client_or_fail
 
     client = client_or_fail(email)
     if tariff is not None:
@@ -383,7 +382,5 @@ def billing_report(settings: Settings) -> dict[str, Any]:
 
 
 def format_billing_report(report: dict[str, Any]) -> str:
-    from daemon.cli import table
-
     return table(report["tariffs"], ("tariff", "clients", "suspended", "deposits", "open_invoices",
                                      "open_amount", "overdue_invoices"))

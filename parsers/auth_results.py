@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from daemon.model import InboundMail
 from parsers.dkim_rules import (
     _aligned,
     _domain,
@@ -23,6 +22,7 @@ from parsers.dkim_rules import (
     signature_refusal,
     signer_of,
 )
+from parsers.mail import InboundMail
 
 _AR_HEADER = "authentication-results"
 # Token kinds of the lexer: a bare word, a quoted string, and the two separators.

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 
-from daemon.model import InboundMail
 from parsers.addresses import normalize, split_plus
+from parsers.mail import InboundMail
 
 _BOUNCE_LOCALS = frozenset({"mailer-daemon", "mailer_daemon", "postmaster"})
 # Subjects are the last resort (DSNs nearly always carry an empty Return-Path or a

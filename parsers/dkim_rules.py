@@ -1,7 +1,7 @@
 """What a DKIM signature must cover before it may vouch for staff mail (docs/reliability.md case 36).
 
 One set of h= rules for both halves of docs/reliability.md I6: the daemon's own dkimpy check
-(parsers.dkim_check) and our MX's Authentication-Results (parsers.auth_results), which is
+(daemon.adapters.dkim) and our MX's Authentication-Results (parsers.auth_results), which is
 tied to the signature it reports through `header.b`. Pure: no dkimpy, no DNS, no clock.
 
 A signature covers the bottom-most instance of each header its h= names, and a name listed

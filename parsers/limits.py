@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from daemon.errors import QuarantineError
+from parsers.errors import QuarantineError
 from parsers.tree import Part
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")

@@ -21,9 +21,8 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
-from daemon.errors import QuarantineError
-from daemon.model import Attachment, InboundMail
 from parsers.addresses import mailboxes, normalize, parse_address_list
+from parsers.errors import QuarantineError
 from parsers.headers import (
     clean_header_text,
     collapse_param,
@@ -34,6 +33,7 @@ from parsers.headers import (
 )
 from parsers.html_text import html_to_text, unescape
 from parsers.limits import check_limits
+from parsers.mail import Attachment, InboundMail
 from parsers.tree import build_tree
 
 _ID_IN_BRACKETS = re.compile(r"<([^<>\s]+)>")

@@ -14,7 +14,7 @@ from email.feedparser import FeedParser
 from email.message import Message
 from email.policy import compat32
 
-from daemon.errors import QuarantineError
+from parsers.errors import QuarantineError
 from parsers.headers import collapse_param
 
 _MISSING = object()

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from daemon.model import Decision, InboundMail, Notice, OutboundMail
+from daemon.core.model import Decision, Notice, OutboundMail
+from parsers.mail import InboundMail
 from parsers.subjects import normalize_subject
 from store import floods, prepared
 from store.apply_counters import next_number

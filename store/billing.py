@@ -15,8 +15,8 @@ from decimal import Decimal
 import peewee
 
 from daemon.core.billing import ZERO, invoice_number, money
+from daemon.core.model import BillingView, InvoiceSpec
 from daemon.core.quota import next_period, period_of
-from daemon.model import BillingView, InvoiceSpec
 from store import prepared
 from store.apply_counters import next_number
 from store.db import to_db

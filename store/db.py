@@ -15,15 +15,18 @@ from pathlib import Path
 
 import peewee
 
-from daemon.errors import ConfigError
+from daemon.core.errors import ConfigError
+
+# Models bind to this proxy; init_db() points it at the real database once. It lives in
+# store/proxy.py so models.py need not import this module (which imports the migrations,
+# which import the models).
+from store.proxy import database
 
 log = logging.getLogger("oneassist.store")
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 
-# Models bind to this proxy; init_db() points it at the real database once.
-database = peewee.DatabaseProxy()
 
 SQLITE_PRAGMAS = {
     # WAL lets the CLI read while the daemon writes; NORMAL is durable in WAL

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from daemon.model import Notice
+from daemon.core.model import Notice
 from store.db import to_db
 from store.models import NoticeWindow
 

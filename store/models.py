@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from store.db import database
+from store.proxy import database
 
 
 class BaseModel(pw.Model):

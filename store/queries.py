@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from daemon.config import Settings
-from daemon.model import ClientRef, InboundMail, RouteView, ThreadInfo, TicketRef
+from daemon.core.model import ClientRef, RouteView, ThreadInfo, TicketRef
+from daemon.core.settings import Settings
 from parsers.addresses import safe_lower
+from parsers.mail import InboundMail
 from parsers.subjects import has_reply_prefix, normalize_subject, ticket_keys_in_subject
 from parsers.tokens import ticket_key_from_recipients
 from store import prepared

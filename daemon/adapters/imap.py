@@ -19,7 +19,7 @@ import imapclient
 from imapclient.exceptions import IMAPClientError
 
 from daemon.config import ImapSettings, plaintext_auth_refusal
-from daemon.errors import PermanentError, TransientError
+from daemon.core.errors import PermanentError, TransientError
 from store.spool import Fetched
 
 log = logging.getLogger("oneassist.imap")

@@ -17,7 +17,7 @@ import aiosmtplib
 from daemon.adapters import smtp_wire
 from daemon.adapters.imap import tls_context
 from daemon.config import SmtpSettings, plaintext_auth_refusal
-from daemon.errors import PermanentError
+from daemon.core.errors import PermanentError
 
 log = logging.getLogger("oneassist.smtp")
 smtp_wire.install()

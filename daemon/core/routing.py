@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from daemon.model import ClientRef, InboundMail, Route, RouteView, TicketRef
+from daemon.core.model import ClientRef, Route, RouteView, TicketRef
+from parsers.mail import InboundMail
 from parsers.subjects import has_reply_prefix, normalize_subject
 
 OPEN_STATUSES = frozenset({"new", "open", "accepted", "waiting", "payment"})

@@ -14,13 +14,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from daemon.core.billing import expense_check, format_money, invoice_lines
-from daemon.core.quota import may_accept
-from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET
-from daemon.core.workflow import FloodCaps, coalesce_decision
-from daemon.model import (
+from daemon.core.model import (
     BillingView,
     Decision,
-    InboundMail,
     InvoiceSpec,
     Notice,
     Route,
@@ -28,6 +24,10 @@ from daemon.model import (
     ThreadInfo,
     TicketRef,
 )
+from daemon.core.quota import may_accept
+from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET
+from daemon.core.workflow import FloodCaps, coalesce_decision
+from parsers.mail import InboundMail
 from parsers.oneline import one_line
 from parsers.tags import TAGS, Command, ParsedTags
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from daemon.core.model import Decision, Notice, Route, ThreadInfo, TicketRef
 from daemon.core.routing import CLOSED_STATUSES
 from daemon.core.sla import add_working_time
 from daemon.core.workflow import FloodCaps, cap_decision
-from daemon.model import Decision, Notice, Route, ThreadInfo, TicketRef
 
 # A timer fired this much after its time says so: the daemon was down (issue: "says it is late").
 LATE_AFTER = timedelta(minutes=1)

@@ -18,10 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from daemon.core.model import ClientRef, Decision, Notice, Route, RouteView, TicketRef
 from daemon.core.routing import CLOSED_STATUSES
 from daemon.core.sla import first_response_deadline
-from daemon.model import ClientRef, Decision, InboundMail, Notice, Route, RouteView, TicketRef
 from parsers.auth_results import mx_saw_forgery
+from parsers.mail import InboundMail
 
 DIGEST_TEMPLATE = "staff.alert.digest"
 # At most this many labels (ticket keys, spool ids) are listed in a digest; the count is exact.

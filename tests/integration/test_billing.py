@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from daemon.billing_ops import billing_tick
-from daemon.notices import Notifier
+from daemon.render.notices import Notifier
+from daemon.runners.billing import billing_tick
 from store.models import Client, Invoice, LedgerEntry, QuotaUse, Ticket
 from tests.integration.deskrig import client_mail
 

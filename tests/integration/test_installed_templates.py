@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from daemon.notice_catalogue import KINDS
+from daemon.render.notice_catalogue import KINDS
 from tests.integration.deskrig import client_mail
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import pytest
 from daemon.adapters.smtp import SmtpSender
 from daemon.clock import FrozenClock
 from daemon.faults import CHECKPOINTS
-from daemon.notices import Notifier
-from daemon.outbox import OutboxWorker, recover_interrupted
+from daemon.render.notices import Notifier
+from daemon.runners.outbox import OutboxWorker, recover_interrupted
 from store import spool
 from store.models import Message, Outbox, SpoolEntry, Ticket
 from tests.integration.deskrig import client_mail, parse_mail

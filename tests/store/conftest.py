@@ -8,8 +8,8 @@ import pytest
 
 from daemon.clock import FrozenClock
 from daemon.config import Settings, parse_settings
-from daemon.notices import Notifier
-from daemon.pipeline import Pipeline
+from daemon.render.notices import Notifier
+from daemon.runners.ingest import Pipeline
 from daemon.views import add_client
 from store import spool
 from store.db import close_db, init_db

@@ -4,7 +4,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from daemon.model import InvoiceSpec
+from daemon.core.model import InvoiceSpec
 from store import billing
 from store.db import close_db, database, init_db
 from store.models import Client, Invoice

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import peewee
 
-from daemon.outbox import bodies_of
+from daemon.runners.outbox import bodies_of
 from store import migrations, spool
 from store.db import close_db, database, init_db
 from store.models import SchemaVersion

@@ -1,9 +1,9 @@
-"""daemon.outbox.claim: a batch stops at its byte budget, so big mails are held one at a time."""
+"""daemon.runners.outbox.claim: a batch stops at its byte budget, so big mails are held one at a time."""
 
 from datetime import UTC, datetime
 
-from daemon.model import OutboundMail
-from daemon.outbox import bodies_of, claim
+from daemon.core.model import OutboundMail
+from daemon.runners.outbox import bodies_of, claim
 from store.apply import enqueue
 from store.db import write_transaction
 from store.models import Outbox

@@ -2,7 +2,7 @@
 
 from email import message_from_bytes, policy
 
-from daemon.outbox import bodies_of
+from daemon.runners.outbox import bodies_of
 from store import spool
 from store.models import Message, Outbox, SpoolEntry, Ticket
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.model import InboundMail
 from parsers.auth_results import (
     AuthVerdict,
     ResInfo,
     parse_authentication_results,
     staff_mail_authenticated,
 )
+from parsers.mail import InboundMail
 from parsers.mime import parse
 
 OUR_MX = "mail.oneassist.example"

@@ -3,8 +3,8 @@
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from daemon.compose import Identity, build_message
-from daemon.model import Attachment
+from daemon.render.compose import Identity, build_message
+from parsers.mail import Attachment
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

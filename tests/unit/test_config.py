@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from daemon.config import load, parse_settings
-from daemon.errors import ConfigError
+from daemon.core.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 STRONG = secrets.token_urlsafe(32)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import QuarantineError
-from daemon.model import InboundMail
+from daemon.core.errors import QuarantineError
 from parsers.automatic import automatic_reason
+from parsers.mail import InboundMail
 from parsers.mime import parse
 
 

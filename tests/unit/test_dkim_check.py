@@ -17,8 +17,8 @@ import pytest
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.crypto import parse_pem_private_key
 
+from daemon.adapters.dkim import verify_staff_dkim
 from parsers.auth_results import AuthVerdict
-from parsers.dkim_check import verify_staff_dkim
 
 SEL = b"s1"
 STAFF = "anna@example.com"

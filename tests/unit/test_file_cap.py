@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from daemon.compose import cap_files
-from daemon.model import Attachment
+from daemon.render.compose import cap_files
+from parsers.mail import Attachment
 
 
 def files(count: int) -> tuple[Attachment, ...]:

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from daemon.core.model import Notice, Route
 from daemon.core.routing import route
 from daemon.core.staff import StaffPerson, StaffPolicy, unauthenticated
 from daemon.core.workflow import FloodCaps, Policy, coalesce, decide, digest_notice, window_key
-from daemon.model import Notice, Route
 from parsers.auth_results import mx_saw_forgery
 from tests.unit.test_routing import EMPTY, NOW, A, mail, view
 
@@ -119,7 +119,7 @@ def test_digest_names_kind_source_and_count():
 
 @pytest.mark.parametrize("language", ["ru", "en"])
 def test_digest_renders_in_both_languages(language):
-    from daemon.compose import make_environment, render_parts
+    from daemon.render.compose import make_environment, render_parts
 
     n = digest_notice("staff.alert.unauthenticated", "anna@desk.test", ("ops@desk.test",), language, 27,
                       datetime(2026, 1, 1, 10, tzinfo=UTC), datetime(2026, 1, 1, 11, tzinfo=UTC), ("spool #4",))

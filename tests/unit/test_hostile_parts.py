@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.errors import QuarantineError
+from daemon.core.errors import QuarantineError
 from parsers import mime
 from parsers.headers import _resolve, collapse_param
 from parsers.html_text import html_to_text

@@ -1,4 +1,4 @@
-"""daemon.invoice_pdf: an invoice PDF that pdftotext reads back with the Cyrillic intact.
+"""daemon.render.invoice_pdf: an invoice PDF that pdftotext reads back with the Cyrillic intact.
 
 Needs fpdf2 (pip), fonts-dejavu-core and poppler-utils (Debian). Outside CI a
 missing tool skips the tests that need it, with the package to install; under
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from daemon.core.billing import invoice_lines
-from daemon.invoice_pdf import FontMissingError, InvoiceDoc, find_font, render_invoice_pdf
+from daemon.render.invoice_pdf import FontMissingError, InvoiceDoc, find_font, render_invoice_pdf
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

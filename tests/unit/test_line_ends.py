@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from daemon.errors import QuarantineError
+from daemon.core.errors import QuarantineError
 from parsers.limits import check_limits
 from parsers.mime import parse
 from tests.unit.test_mime import many_parts, nested_messages, nested_multipart

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from daemon.errors import QuarantineError
-from daemon.model import InboundMail
+from daemon.core.errors import QuarantineError
+from parsers.mail import InboundMail
 from parsers.mime import display_filename, parse
 from tests.conftest import SAMPLES, load_sample
 

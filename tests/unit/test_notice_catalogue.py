@@ -17,9 +17,9 @@ import jinja2.meta
 import pytest
 
 import templates
-from daemon import notice_catalogue
-from daemon.compose import make_environment, render_parts
-from daemon.notice_catalogue import KINDS, LANGUAGES, check_templates
+from daemon.render import notice_catalogue
+from daemon.render.compose import make_environment, render_parts
+from daemon.render.notice_catalogue import KINDS, LANGUAGES, check_templates
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTICE_NAME = re.compile(r"^(client|staff|unknown)\.(notice|alert)\.[a-z_]+$")
@@ -78,7 +78,7 @@ def test_template_files_and_catalogue_kinds_match_one_to_one():
 def test_every_notice_name_the_code_sends_is_in_the_catalogue_and_each_kind_is_sent():
     in_code = _names_in_code()
     unknown = {name: where for name, where in in_code.items() if name not in KINDS}
-    assert not unknown, f"add these to daemon/notice_catalogue.py KINDS: {unknown}"
+    assert not unknown, f"add these to daemon/render/notice_catalogue.py KINDS: {unknown}"
     # daemon/core/staff.py maps tags to client kinds through a dict of literals: counted above.
     assert set(KINDS) - set(in_code) == set(), "kinds in the catalogue that no code sends"
 
@@ -136,4 +136,4 @@ def test_check_names_a_syntax_error_and_a_file_no_kind_owns(tmp_path):
     (folder / "ru" / "staff.alert.nonesuch.txt.j2").write_text("x\n", encoding="utf-8")
     problems = check_templates(make_environment(jinja2.FileSystemLoader(str(folder))))
     assert problems[0].startswith("ru/staff.notice.ticket.txt.j2: line ")
-    assert problems[1:] == ["ru/staff.alert.nonesuch.txt.j2: not in the catalogue (daemon/notice_catalogue.py)"]
+    assert problems[1:] == ["ru/staff.alert.nonesuch.txt.j2: not in the catalogue (daemon/render/notice_catalogue.py)"]

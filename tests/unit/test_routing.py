@@ -3,9 +3,9 @@
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from daemon.core.model import ClientRef, RouteView, TicketRef
 from daemon.core.routing import dedupe_key, route
 from daemon.core.workflow import Policy, decide
-from daemon.model import ClientRef, RouteView, TicketRef
 from parsers.mime import parse
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ from daemon.adapters.imap import ImapMailbox
 from daemon.adapters.smtp import SmtpSender
 from daemon.cli import main
 from daemon.config import is_loopback_host, parse_settings
-from daemon.errors import ConfigError, PermanentError
+from daemon.core.errors import ConfigError, PermanentError
 from parsers.tokens import (
     CLIENT_TOKEN_LABEL,
     MIN_SECRET_BITS,

@@ -20,8 +20,8 @@ import dkim
 import pytest
 from dkim.util import parse_tag_value
 
+from daemon.adapters.dkim import verify_staff_dkim
 from parsers.auth_results import staff_mail_authenticated
-from parsers.dkim_check import verify_staff_dkim
 from parsers.dkim_rules import header_fields
 from parsers.mime import parse
 

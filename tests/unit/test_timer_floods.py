@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
+from daemon.core.model import Decision, Notice, Route, ThreadInfo
 from daemon.core.timers import TimerPolicy, alert_source, fire
 from daemon.core.workflow import FloodCaps, cap_decision, digest_notice
-from daemon.model import Decision, Notice, Route, ThreadInfo
 from tests.unit.test_routing import A_TICKET, NOW, A
 
 CAPS = FloodCaps(alerts_per_source=3, staff_notifications_per_source=10, join_replies=20)
@@ -113,7 +113,7 @@ def test_cap_decision_keeps_what_is_not_capped_in_order():
     ("staff.alert.undeliverable", "client.notice.ack", "oneassist outbox list --status dead"),
 ])
 def test_digest_of_timer_and_dead_letter_alerts_says_where_to_look(language, kind, source, hint):
-    from daemon.compose import make_environment, render_parts
+    from daemon.render.compose import make_environment, render_parts
 
     n = digest_notice(kind, source, ("ops@desk.test",), language, 27, NOW - timedelta(hours=1), NOW,
                       ("OA-4",))

@@ -13,9 +13,9 @@ from typing import Any
 
 from daemon.config import Settings
 from daemon.core.billing import invoice_lines, money, parse_amount
+from daemon.core.model import InvoiceSpec, Notice
 from daemon.core.quota import period_of
-from daemon.model import InvoiceSpec, Notice
-from daemon.notices import Notifier
+from daemon.render.notices import Notifier
 from parsers.addresses import normalize
 from store import billing
 from store.apply import add_event, enqueue

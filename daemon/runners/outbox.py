@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 import peewee
 
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
+from daemon.core.model import Notice
 from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
 from daemon.core.workflow import coalesce
 from daemon.faults import checkpoint
-from daemon.model import Notice
-from daemon.notices import Notifier
-from daemon.scheduler import flood_caps
+from daemon.render.notices import Notifier
+from daemon.runners.timers import flood_caps
 from store import floods, queries
 from store.apply import enqueue
 from store.db import is_postgres, to_db, write_transaction

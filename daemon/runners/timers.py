@@ -17,7 +17,7 @@ from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
-from daemon.notices import Notifier
+from daemon.render.notices import Notifier
 from store import floods, queries
 from store.apply import apply_timer, claim_timer, enqueue
 from store.db import from_db, to_db, write_transaction

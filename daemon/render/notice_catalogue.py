@@ -29,7 +29,7 @@ WITH_HTML = ("subject", "txt", "html")
 # The top-level `templates` package; "." because its files sit at the package root.
 PACKAGE, TEMPLATE_FOLDER = "templates", "."
 
-# What the Notifier puts into every ticket's context (daemon/notices.py ticket_context).
+# What the Notifier puts into every ticket's context (daemon/render/notices.py ticket_context).
 TICKET = ("ticket_key", "subject", "client_name", "manager_name", "service_name")
 
 
@@ -142,7 +142,7 @@ SAMPLE: dict[str, Any] = {
 
 class UnknownNoticeKind(KeyError):
     def __str__(self) -> str:
-        return f"notice kind {self.args[0]!r} is not in daemon/notice_catalogue.py KINDS"
+        return f"notice kind {self.args[0]!r} is not in daemon/render/notice_catalogue.py KINDS"
 
 
 def kind(name: str) -> NoticeKind:
@@ -191,6 +191,6 @@ def check_templates(env: jinja2.Environment) -> list[str]:
                         problems.append(f"{name}: {type(exc).__name__}: {exc}")
                         break
     known = {name for notice in KINDS.values() for language in LANGUAGES for name in notice.files(language)}
-    problems += [f"{name}: not in the catalogue (daemon/notice_catalogue.py)"
+    problems += [f"{name}: not in the catalogue (daemon/render/notice_catalogue.py)"
                  for name in sorted(template_files(env.loader) - known)]
     return problems

@@ -24,9 +24,10 @@ from typing import Any
 
 import jinja2
 
-from daemon import notice_catalogue
-from daemon.model import Attachment, OutboundMail
+from daemon.core.model import OutboundMail
+from daemon.render import notice_catalogue
 from parsers.headers import clean_header_text
+from parsers.mail import Attachment
 
 
 def make_environment(loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:

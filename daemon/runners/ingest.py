@@ -18,17 +18,18 @@ from typing import TypeVar
 
 from daemon.clock import Clock
 from daemon.config import Settings
+from daemon.core.errors import QuarantineError
+from daemon.core.model import Decision, Notice, Route, RouteView
 from daemon.core.routing import dedupe_key, route
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
 from daemon.core.workflow import FloodCaps, Policy, coalesce, decide
-from daemon.errors import QuarantineError
 from daemon.faults import checkpoint, fail_on
-from daemon.model import Decision, InboundMail, Notice, Route, RouteView
-from daemon.notices import Notifier
-from daemon.scheduler import TimerPlanner
+from daemon.render.notices import Notifier
+from daemon.runners.timers import TimerPlanner
 from parsers.addresses import domain_of, redact
 from parsers.auth_results import staff_header_refusal, staff_mail_authenticated
 from parsers.automatic import automatic_reason
+from parsers.mail import InboundMail
 from parsers.mime import parse
 from parsers.oneline import one_line
 from parsers.quoting import strip_reply
@@ -122,7 +123,7 @@ class Pipeline:
         verdict = staff_mail_authenticated(mail, self.settings.staff_mail.trusted_authserv_ids, raw)
         if not verdict.ok and self.settings.staff_mail.verify_dkim:
             # dkimpy and dnspython cost ~13 MiB of RSS: loaded only where DKIM is verified here.
-            from parsers.dkim_check import verify_staff_dkim
+            from daemon.adapters.dkim import verify_staff_dkim
 
             verdict = verify_staff_dkim(raw, mail.from_addr, mail.from_header_count, self.dkim_lookup())
         if self.settings.staff_mail.auth == "token-and-dkim":

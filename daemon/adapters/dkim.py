@@ -17,7 +17,7 @@ does not, so Gmail staff use the reply token.
 
 Purity: the checks here are pure, but dkimpy itself looks up the signer's key in real DNS
 when `dnsfunc` is None (production only; tests always inject a lookup), and it reads the
-clock to honour a signature's t=/x= tags.
+clock to honour a signature's t=/x= tags. So it sits with the adapters, not in parsers/.
 """
 
 from __future__ import annotations

@@ -16,7 +16,11 @@ from typing import Any
 
 import jinja2
 
-from daemon.compose import (
+from daemon.config import Settings
+from daemon.core.billing import InvoiceLine, format_money
+from daemon.core.model import Notice, OutboundMail
+from daemon.core.quota import format_quota, period_of, remaining
+from daemon.render.compose import (
     Identity,
     build_message,
     cap_files,
@@ -24,11 +28,8 @@ from daemon.compose import (
     render_parts,
     to_outbound,
 )
-from daemon.config import Settings
-from daemon.core.billing import InvoiceLine, format_money
-from daemon.core.quota import format_quota, period_of, remaining
-from daemon.model import Attachment, InboundMail, Notice, OutboundMail
 from parsers.addresses import domain_of
+from parsers.mail import Attachment, InboundMail
 from parsers.subjects import tagged_subject
 from parsers.tags import help_text
 from parsers.tokens import reply_address
@@ -86,7 +87,7 @@ class Notifier:
 
     def invoice_context(self, invoice_id: int, language: str) -> tuple[dict[str, Any], Attachment]:
         # fpdf2 and its fonts cost ~35 MiB of RSS: loaded only once an invoice is mailed.
-        from daemon.invoice_pdf import InvoiceDoc, render_invoice_pdf
+        from daemon.render.invoice_pdf import InvoiceDoc, render_invoice_pdf
 
         invoice = Invoice.get_by_id(invoice_id)
         client = invoice.client

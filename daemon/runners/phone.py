@@ -16,9 +16,9 @@ from typing import Any
 
 from daemon.clock import SystemClock
 from daemon.config import Settings
-from daemon.errors import OneAssistError
-from daemon.notices import Notifier
-from daemon.pipeline import Pipeline
+from daemon.core.errors import OneAssistError
+from daemon.render.notices import Notifier
+from daemon.runners.ingest import Pipeline
 from parsers.addresses import domain_of, normalize
 from store import spool
 from store.apply import next_number
