@@ -54,7 +54,7 @@ class InboundMail:
     from_mailbox_count: int = 1
     # Lower-cased names of the headers that occur more than once. A DKIM pass covers the
     # bottom-most instance of a header while the parser reads the top-most, so staff mail
-    # with a repeated From, Subject, Message-ID ... is refused (RELIABILITY 36).
+    # with a repeated From, Subject, Message-ID ... is refused (docs/reliability.md case 36).
     repeated_headers: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:

@@ -153,7 +153,7 @@ class BillingSettings:
 
 @dataclass(frozen=True)
 class LimitsSettings:
-    """CPU per stage of one mail and files per sent mail (RELIABILITY cases 38 and 40)."""
+    """CPU per stage of one mail and files per sent mail (docs/reliability.md cases 38 and 40)."""
 
     stage_cpu_seconds: float = 2.0
     max_files_per_mail: int = 20

@@ -1,7 +1,7 @@
 """Every staff tag rule of daemon/core/staff.py, on values: no store, no servers (issue 10).
 
 Each test builds the mail as a manager writes it (bytes through parsers.mime.parse, the
-new text through strip_reply and parse_commands, as daemon/pipeline.py does), the
+new text through strip_reply and parse_commands, as daemon/runners/ingest.py does), the
 route and the snapshot the pipeline would read, and asserts on the Decision: the status
 change, the notices by template and recipient, the quota count, the ledger and the
 transcript lines. The staff member's tags are all-or-nothing (docs/tags.md, "Rules across tags").
@@ -18,9 +18,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from daemon.core.model import (
+    BillingView,
+    ClientRef,
+    Decision,
+    Route,
+    RouteView,
+    ThreadInfo,
+    TicketRef,
+)
 from daemon.core.routing import NO_STAFF_TICKET
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff
-from daemon.model import BillingView, ClientRef, Decision, Route, RouteView, ThreadInfo, TicketRef
 from parsers.mime import parse
 from parsers.quoting import strip_reply
 from parsers.tags import parse_commands

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from daemon.core.model import ClientRef, Decision, ThreadInfo, TicketRef
 from daemon.core.sla import Calendar
 from daemon.core.timers import LATE_AFTER, TimerPolicy, fire, plan
-from daemon.model import ClientRef, Decision, ThreadInfo, TicketRef
 
 MSK = ZoneInfo("Europe/Moscow")
 # Friday 27 November 2026, 13:00 in Moscow.
