@@ -164,6 +164,7 @@ _NUMBER = r"-?(?:\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+|\d+)(?:[.,]\d+)?"
 _AMOUNT = re.compile(
     rf"(?:{_CURRENCY}\s*)?(?P<num>{_NUMBER})(?:\s*{_CURRENCY})?(?=\s|$)", re.IGNORECASE
 )
+_MAX_AMOUNT_DIGITS = 12
 _WHO = re.compile(r"@?(?P<who>[\w.+-]+(?:@[\w-]+(?:\.[\w-]+)+)?)")
 # HTML-to-text converters wrap bold tags in ** or __ and may escape the #.
 _MARKUP = re.compile(r"(?P<mark>\*\*|__|\*|_)(?P<inner>#.*?)(?P=mark)(?P<tail>.*)")
@@ -332,6 +333,10 @@ def _amount(text: str) -> tuple[Decimal, str]:
         raise _ArgError(f"cannot read an amount in {text!r} (write 1500, 1 500,50 or 1500 руб)")
     digits = re.sub(r"\s", "", match.group("num")).replace(",", ".")
     value = Decimal(digits)
+    # quantize() raises InvalidOperation past the context's 28 digits; no real expense
+    # comes near a trillion, so a longer number is a typo the sender is told about.
+    if value.adjusted() >= _MAX_AMOUNT_DIGITS:
+        raise _ArgError(f"the amount {match.group('num')} is too large")
     if value <= 0:
         raise _ArgError(f"the amount must be more than zero, not {match.group('num')}")
     exponent = value.as_tuple().exponent
