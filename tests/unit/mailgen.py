@@ -260,7 +260,8 @@ def mime_tree(draw: st.DrawFn, depth: int = 0, html_ok: bool = True) -> tuple[li
     boundary += str(depth)
     subtype = draw(st.sampled_from(["mixed", "alternative", "related", "report", "signed"]))
     quoted = draw(st.booleans())
-    headers = [f'Content-Type: multipart/{subtype}; boundary={"%r" % boundary if quoted else boundary}'.replace("'", '"')]
+    shown = f'"{boundary}"' if quoted else boundary
+    headers = [f"Content-Type: multipart/{subtype}; boundary={shown}"]
     children = draw(st.lists(mime_tree(depth + 1, html_ok), min_size=0, max_size=4))
     lines = [draw(st.sampled_from(["", "This is a multi-part message in MIME format."]))]
     for child_headers, child_body in children:
@@ -279,7 +280,8 @@ def mail_bytes(draw: st.DrawFn, html_ok: bool = True) -> bytes:
     top = draw(st.lists(header_line(), max_size=10))
     tree_headers, body = draw(mime_tree(0, html_ok))
     if draw(st.booleans()):
-        top.insert(0, f"From: {draw(header_value())} <{draw(st.sampled_from(['ivan@example.org', 'a@b', '@', '']))}>")
+        address = draw(st.sampled_from(["ivan@example.org", "a@b", "@", ""]))
+        top.insert(0, f"From: {draw(header_value())} <{address}>")
     lines = [*top, "MIME-Version: 1.0", *tree_headers, "", body]
     text = "\n".join(lines)
     ending = draw(st.sampled_from([*LINE_ENDS, "mixed"]))
@@ -358,7 +360,7 @@ def run_in_child(check: Callable[[], str], wall_limit: float) -> tuple[float, st
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         os.close(read_end)
-        return float("inf"), f"still running after {wall_limit} s of wall time: killed"
+        return float("inf"), f"still running after {wall_limit:.1f} s of wall time: killed"
     except BaseException:
         with contextlib.suppress(ProcessLookupError, ChildProcessError):
             os.kill(pid, 9)
