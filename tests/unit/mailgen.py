@@ -78,8 +78,12 @@ def doubling_ratio(make: Callable[[int], object], run: Callable[[object], object
             times.append(time.process_time() - started)
         return min(times)
 
-    # A floor of 10 ms keeps timer noise on tiny inputs from reading as growth.
-    return best(2 * n) / max(best(n), 0.01)
+    # A floor of 10 ms keeps timer noise on tiny inputs from reading as growth; a ratio
+    # over 3 is measured once more, as a neighbour's burst on a shared core can fake one.
+    ratio = best(2 * n) / max(best(n), 0.01)
+    if ratio >= 3.0:
+        ratio = min(ratio, best(2 * n) / max(best(n), 0.01))
+    return ratio
 
 
 def fuzz_for(seconds: float, *tests: Callable[[], None]) -> int:
