@@ -58,7 +58,9 @@ def _type_and_boundary(header: bytes) -> tuple[bytes, bytes | None]:
     part["Content-Type"] = header.partition(b":")[2].lstrip(b" \t").decode(
         "ascii", "surrogateescape"
     )
-    content_type = part.get_content_type().encode("ascii", "surrogateescape")
+    # 8-bit bytes in the value come back as U+FFFD, so such a type is no multipart to
+    # the feedparser either; "replace" keeps the comparison below the same.
+    content_type = part.get_content_type().encode("ascii", "replace")
     # An empty boundary="" is a boundary to the stdlib: "--" lines separate parts.
     boundary = part.get_boundary() if content_type.startswith(b"multipart/") else None
     if boundary is None:

@@ -86,6 +86,11 @@ _SIGNATURE = re.compile(r"^--\s?$")
 _RULE = re.compile(r"^(?:[*_=\-]\s*){3,}$")
 
 
+# One alternation each, so a line costs one regex call rather than one per form.
+_ATTRIBUTION = re.compile("|".join(f"(?:{p.pattern})" for p in _ATTRIBUTIONS))
+_SEPARATOR = re.compile("|".join(f"(?:{p.pattern})" for p in _SEPARATORS), re.IGNORECASE)
+
+
 def _is_quoted(line: str) -> bool:
     return line.lstrip().startswith(">")
 
@@ -98,7 +103,7 @@ _MAX_ATTRIBUTION = 400
 def _matches_attribution(line: str) -> bool:
     if len(line) > _MAX_ATTRIBUTION or not line.endswith(":"):
         return False
-    return any(pattern.match(line) for pattern in _ATTRIBUTIONS)
+    return _ATTRIBUTION.match(line) is not None
 
 
 def _is_header_block(from_line: str, following: list[str]) -> bool:
@@ -110,21 +115,26 @@ def _is_header_block(from_line: str, following: list[str]) -> bool:
 def _history_start(lines: list[str]) -> int | None:
     """Index of the first line of quoted history outside a '>' block, or None."""
     stripped = [line.strip() for line in lines]
+    last = len(stripped) - 1
+    # Every line of a reply passes here, so the cheap character tests run before the
+    # regexes (1 MB of one-character lines stays well under the strip budget).
     for i, line in enumerate(stripped):
-        if not line or _is_quoted(line):
+        if not line or line[0] == ">":
             continue
         if _FORWARD.match(line):
             return None
-        if _matches_attribution(line) or any(p.match(line) for p in _SEPARATORS):
+        if line[-1] == ":" and _matches_attribution(line):
+            return i
+        if line[0] in "-_" and _SEPARATOR.match(line):
             return i
         if _BLOCK_FROM.match(line) and _is_header_block(
             line, stripped[i + 1 : i + 1 + _BLOCK_WINDOW]
         ):
             return i
-        if i + 1 < len(stripped):
+        if i < last:
             following = stripped[i + 1]
             # A client wrapped the attribution; the second half alone is not one.
-            if following and not _matches_attribution(following):
+            if following.endswith(":") and not _matches_attribution(following):
                 if _matches_attribution(f"{line} {following}"):
                     return i
     return None
@@ -133,10 +143,13 @@ def _history_start(lines: list[str]) -> int | None:
 def _drop_trailing_quote(lines: list[str]) -> list[str]:
     end = len(lines)
     cut = end
-    while end > 0 and (not lines[end - 1].strip() or _is_quoted(lines[end - 1])):
+    while end > 0:
+        line = lines[end - 1].lstrip()
+        if line.startswith(">"):
+            cut = end - 1
+        elif line:
+            break
         end -= 1
-        if _is_quoted(lines[end]):
-            cut = end
     return lines[:cut]
 
 
@@ -170,7 +183,9 @@ def _bottom_posted(lines: list[str]) -> list[str]:
 def strip_reply(text: str) -> str:
     """The new text of a reply, without quoted history, signature or phone footer."""
     original = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = original.split("\n")
+    # Leading and trailing blank lines never change the answer (the result is stripped),
+    # and a mail of nothing but line breaks would otherwise cost one pass per line.
+    lines = original.strip().split("\n")
     start = _history_start(lines)
     if start is not None:
         head = lines[:start]

@@ -6,11 +6,13 @@ import re
 
 # Reply prefixes as mail programs write them in Russian and European locales;
 # a counter form like "Re[2]:" or "Re(3):" is produced by some Windows clients.
+# Possessive \s*+: whitespace never needs to be given back here, and two greedy \s* around
+# the optional counter backtracked quadratically ("Re" + 40,000 spaces took 3.7 s).
 _REPLY_PREFIX = re.compile(
-    r"^\s*(?:re|aw|sv|vs|antw|odp|ответ|отв|rif|réf)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*",
+    r"\s*+(?:re|aw|sv|vs|antw|odp|ответ|отв|rif|réf)\s*+(?:\[\d+\]|\(\d+\))?\s*+:\s*+",
     re.IGNORECASE,
 )
-_FORWARD_PREFIX = re.compile(r"^\s*(?:fwd?|fw|wg|пересл|пересылка)\s*:\s*", re.IGNORECASE)
+_FORWARD_PREFIX = re.compile(r"\s*+(?:fwd?|fw|wg|пересл|пересылка)\s*+:\s*+", re.IGNORECASE)
 
 
 def _tag_pattern(prefix: str) -> re.Pattern[str]:
@@ -28,12 +30,14 @@ def ticket_keys_in_subject(subject: str, prefix: str) -> tuple[str, ...]:
 
 def strip_prefixes(subject: str) -> str:
     """Remove any run of reply/forward prefixes from the front."""
-    previous = None
-    while previous != subject:
-        previous = subject
-        subject = _REPLY_PREFIX.sub("", subject, count=1)
-        subject = _FORWARD_PREFIX.sub("", subject, count=1)
-    return subject
+    # Find where the run ends and cut once: a substitution per prefix copied the rest
+    # of the subject each time, quadratic in a hostile "Re: Re: Re: ..." (9 s per MB).
+    pos = 0
+    while True:
+        found = _REPLY_PREFIX.match(subject, pos) or _FORWARD_PREFIX.match(subject, pos)
+        if found is None or found.end() == pos:
+            return subject[pos:]
+        pos = found.end()
 
 
 def normalize_subject(subject: str, prefix: str) -> str:

@@ -10,6 +10,7 @@ ambiguous one (the autumn repeat) means its first occurrence.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -103,7 +104,9 @@ def split_when(text: str, now: datetime, tz: ZoneInfo) -> tuple[datetime | None,
     (`завтра 25:00 ...`, `31.02 ...`) this raises WhenError rather than
     settling for a shorter prefix, so the reason never swallows a typo.
     """
-    words = list(re.finditer(r"\S+", text))
+    # Only the first few words can form a WHEN; listing every word of a long reason
+    # cost a pass over all of it.
+    words = list(itertools.islice(re.finditer(r"\S+", text), _MAX_WORDS))
     for count in range(min(len(words), _MAX_WORDS), 0, -1):
         # A colon or comma may close the WHEN: `#delay +2d: supplier is late`.
         candidate = " ".join(word.group() for word in words[:count]).rstrip(",;:")

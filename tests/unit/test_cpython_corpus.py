@@ -16,6 +16,7 @@ from daemon.core.errors import QuarantineError
 from parsers.automatic import automatic_reason
 from parsers.mail import InboundMail
 from parsers.mime import parse
+from tests.unit.test_properties_mime import contract_violation
 
 
 def _corpus_dir() -> Path | None:
@@ -60,6 +61,8 @@ def test_each_message_parses_or_is_quarantined_quickly(path):
         mail.text.encode("utf-8")
         for _, value in mail.headers:
             assert "\n" not in value and "\r" not in value
+        # Every decoded value, not only the header list (the same check as the properties).
+        assert contract_violation(raw) == ""
 
 
 @pytest.mark.parametrize(

@@ -249,3 +249,12 @@ def test_rfc2231_values_collapse_as_the_stdlib_does_for_known_and_unknown_charse
         '"quoted"',
     ):
         assert collapse_param(value) == collapse_rfc2231_value(value)  # type: ignore[arg-type]
+
+
+def test_an_eight_bit_byte_in_a_content_type_is_no_multipart_and_no_crash():
+    """Found by the property tests: `Content-Type:\\x80 multipart/report` made limits raise
+    UnicodeEncodeError; the feedparser reads it as a non-multipart type, and so do we."""
+    raw = (b"From: a@b.example\nContent-Type:\x80 multipart/mixed; boundary=b\n\n"
+           b"--b\nContent-Type: text/plain\n\nx\n--b--\n")
+    mail = parse(raw)
+    assert mail.from_addr == "a@b.example"
