@@ -25,12 +25,11 @@ from store.models import (
     Client,
     Event,
     Message,
-    Outbox,
-    OutboxBody,
     SpoolEntry,
     Ticket,
     Timer,
 )
+from store.outbox import enqueue
 
 Renderer = Callable[[Notice, Ticket | None, InboundMail | None], OutboundMail]
 # Invoices asked for in a mail (top-ups, #invoice) are due in a week.
@@ -54,18 +53,6 @@ def create_ticket(client: Client, subject: str, prefix: str, now: datetime,
         subject_norm=normalize_subject(subject, prefix), status="new",
         created_at=to_db(now), updated_at=to_db(now), first_response_due=to_db(first_response_due), **values,
     )
-
-
-def _insert_outbox(message_id, ticket, kind, envelope_from, recipients, status, attempts, resends,
-                   next_attempt_at, last_error, created_at, claimed_by):
-    return Outbox.insert(message_id=message_id, ticket=ticket, kind=kind, envelope_from=envelope_from,
-                         recipients=recipients, status=status, attempts=attempts, resends=resends,
-                         next_attempt_at=next_attempt_at, last_error=last_error, created_at=created_at,
-                         claimed_by=claimed_by)
-
-
-def _insert_outbox_body(outbox, raw):
-    return OutboxBody.insert(outbox=outbox, raw=raw)
 
 
 def _insert_message(ticket, direction, kind, dedupe_key, message_id, sender, recipients, subject, text,
@@ -112,14 +99,6 @@ def _ticket_by_id(ticket_id):
 def add_event(ticket: Ticket | int | None, kind: str, detail: str, now: datetime) -> None:
     ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
     prepared.execute(_insert_event, ticket_id, to_db(now), kind, detail)
-
-
-def enqueue(mail: OutboundMail, now: datetime) -> int:
-    """The outbox row of a rendered mail; returns its id."""
-    outbox_id = prepared.insert(_insert_outbox, mail.message_id, mail.ticket_id, mail.kind, mail.envelope_from,
-                                "\n".join(mail.recipients), "pending", 0, 0, to_db(now), "", to_db(now), "")
-    prepared.execute(_insert_outbox_body, outbox_id, mail.raw)
-    return outbox_id
 
 
 def record_outgoing(ticket: Ticket | None, mail: OutboundMail, subject: str, now: datetime) -> None:
