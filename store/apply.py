@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from daemon.core.model import Decision, Notice, OutboundMail
+from daemon.core.model import Decision, Notice, OutboundMail, TicketRef
 from parsers.mail import InboundMail
 from parsers.subjects import normalize_subject
 from store import floods, prepared
@@ -30,11 +30,13 @@ from store.models import (
     Timer,
 )
 from store.outbox import enqueue
+from store.queries import ticket_ref
 
 Renderer = Callable[[Notice, Ticket | None, InboundMail | None], OutboundMail]
 # Invoices asked for in a mail (top-ups, #invoice) are due in a week.
 INVOICE_DUE = timedelta(days=7)
-TimerPlanner = Callable[[Ticket], Iterable[tuple[str, datetime]]]
+# The ticket as the pure core sees it, and its client's tariff code -> (kind, fire_at) wanted.
+TimerPlanner = Callable[[TicketRef, str], Iterable[tuple[str, datetime]]]
 CLOSED = ("done", "cancelled", "rejected", "merged", "closed")
 
 
@@ -167,7 +169,7 @@ def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> 
     """
     if planner is None:
         return
-    wanted = {(kind, to_db(at)) for kind, at in planner(ticket)}
+    wanted = {(kind, to_db(at)) for kind, at in planner(ticket_ref(ticket), ticket.client.tariff)}
     for timer in prepared.models(Timer, _unfired_timers, ticket.id):
         if (timer.kind, timer.fire_at) not in wanted:
             timer.delete_instance()
@@ -233,28 +235,11 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
         if decision.note_text and ticket is not None:
             prepared.execute(_insert_message, ticket.id, "note", "note", None, None, mail.from_addr, "", "",
                              decision.note_text, None, to_db(now))
-        for kind, detail in decision.events:
-            add_event(ticket, kind, detail, now)
-        split_ticket = _split(decision, ticket, prefix, now) if decision.split_subject and ticket else None
-        if decision.merge_into is not None and ticket is not None:
-            add_event(decision.merge_into.id, "merged", f"{ticket.key} was merged into this ticket", now)
-        invoice_ids = apply_billing(decision, ticket, now, now + INVOICE_DUE) if ticket is not None else []
-        outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now, invoice_ids)
-        for notice in decision.held:
-            # Over its hourly cap: the digest will say it was held back, and about what.
-            floods.count_held(notice, ticket.key if ticket else f"spool #{entry_id}", now)
-        for changed in (ticket, split_ticket):
-            if changed is not None:
-                sync_timers(changed, planner, now)
+        outbox_ids, _ = _effects(decision, ticket, mail, render, planner, now, prefix=prefix,
+                                  held_label=ticket.key if ticket else f"spool #{entry_id}")
         prepared.execute(_spool_done, "done" if ticket else "ignored", decision.outcome, mail.message_id,
                          mail.from_addr, ticket.id if ticket else None, to_db(now), entry_id)
     return Applied(decision.outcome, ticket.key if ticket else None, tuple(outbox_ids))
-
-
-def claim_timer(timer_id: int, now: datetime) -> bool:
-    """Mark a timer fired; False when another daemon (or an earlier pass) already did."""
-    return bool(Timer.update(fired_at=to_db(now))
-                .where(Timer.id == timer_id, Timer.fired_at.is_null()).execute())
 
 
 def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Renderer,
@@ -262,18 +247,32 @@ def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Rende
     """A fired timer's decision; the caller holds the transaction that claimed the timer."""
     if decision.ticket_changes:
         set_fields(ticket, decision.ticket_changes, now)
-    if decision.quota_release:
-        from store import billing
+    outbox_ids, _ = _effects(decision, ticket, None, render, planner, now, prefix=None, held_label=ticket.key)
+    return outbox_ids
 
-        billing.release_quota(ticket, now)
+
+def _effects(decision: Decision, ticket: Ticket | None, mail: InboundMail | None, render: Renderer,
+             planner: TimerPlanner | None, now: datetime, *, prefix: str | None,
+             held_label: str) -> tuple[list[int], Ticket | None]:
+    """What a mail's and a timer's decisions share, after the ticket's own fields: timeline
+    events, split and merge, quota and money, the notices (sent or held over a cap) and the
+    replanned timers. Returns the outbox ids and the ticket a #split made."""
     for kind, detail in decision.events:
         add_event(ticket, kind, detail, now)
-    ids = send_notices(decision, ticket, None, None, render, now)
+    split_ticket = None
+    if decision.split_subject and ticket is not None and prefix is not None:
+        split_ticket = _split(decision, ticket, prefix, now)
+    if decision.merge_into is not None and ticket is not None:
+        add_event(decision.merge_into.id, "merged", f"{ticket.key} was merged into this ticket", now)
+    invoice_ids = apply_billing(decision, ticket, now, now + INVOICE_DUE) if ticket is not None else []
+    outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now, invoice_ids)
     for notice in decision.held:
-        # A staff alert over its client's hourly cap: the window's digest names the ticket.
-        floods.count_held(notice, ticket.key, now)
-    sync_timers(ticket, planner, now)
-    return ids
+        # Over its hourly cap: the window's digest says it was held back, and about what.
+        floods.count_held(notice, held_label, now)
+    for changed in (ticket, split_ticket):
+        if changed is not None:
+            sync_timers(changed, planner, now)
+    return outbox_ids, split_ticket
 
 
 def _autoreply_kind(notice: Notice) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from daemon.clock import Clock
 from daemon.config import Settings
+from daemon.core.model import TicketRef
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
 from daemon.render.notices import Notifier
@@ -22,7 +23,7 @@ from store import floods, queries
 from store.apply import apply_timer
 from store.db import from_db, write_transaction
 from store.outbox import enqueue
-from store.rows import NoticeWindow, Ticket
+from store.rows import NoticeWindow
 from store.timers import BATCH, DueTimer, claim_timer, due_timers
 
 log = logging.getLogger("oneassist.scheduler")
@@ -54,14 +55,14 @@ def calendar_for(settings: Settings, tariff_code: str) -> object | None:
 
 
 class TimerPlanner:
-    """Store rows -> the pure plan(); handed to store.apply so every change replans."""
+    """The ticket's core view -> the pure plan(); handed to store.apply so every change replans."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.policy = timer_policy(settings)
 
-    def __call__(self, ticket: Ticket) -> Iterable[tuple[str, datetime]]:
-        return plan(queries.ticket_ref(ticket), self.policy, calendar_for(self.settings, ticket.client.tariff))
+    def __call__(self, ticket: TicketRef, tariff_code: str) -> Iterable[tuple[str, datetime]]:
+        return plan(ticket, self.policy, calendar_for(self.settings, tariff_code))
 
 
 class Scheduler:
