@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import peewee
 
@@ -57,37 +58,88 @@ def create_ticket(client: Client, subject: str, prefix: str, now: datetime,
     )
 
 
-def _insert_message(ticket, direction, kind, dedupe_key, message_id, sender, recipients, subject, text,
-                    spool, created_at):
-    return Message.insert(ticket=ticket, direction=direction, kind=kind, dedupe_key=dedupe_key,
-                          message_id=message_id, sender=sender, recipients=recipients, subject=subject,
-                          text=text, spool=spool, created_at=created_at)
+class MessageRow(NamedTuple):
+    """A timeline entry: a mail in or out, or a staff note (fields in peewee's binding order)."""
+
+    ticket: int
+    direction: str
+    kind: str
+    dedupe_key: str | None
+    message_id: str | None
+    sender: str
+    recipients: str
+    subject: str
+    text: str
+    spool: int | None
+    created_at: datetime
 
 
-def _insert_event(ticket, at, kind, detail):
-    return Event.insert(ticket=ticket, at=at, kind=kind, detail=detail)
+class EventRow(NamedTuple):
+    ticket: int | None
+    at: datetime
+    kind: str
+    detail: str
 
 
-def _insert_attachment(message, filename, content_type, size, sha256):
-    return AttachmentMeta.insert(message=message, filename=filename, content_type=content_type, size=size,
-                                 sha256=sha256)
+class AttachmentRow(NamedTuple):
+    message: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
 
 
-def _insert_autoreply(address, kind, sent_at):
-    return AutoReplyLog.insert(address=address, kind=kind, sent_at=sent_at)
+class AutoReplyRow(NamedTuple):
+    address: str
+    kind: str
+    sent_at: datetime
+
+
+class TimerRow(NamedTuple):
+    ticket: int
+    kind: str
+    fire_at: datetime
+    created_at: datetime
+
+
+class SpoolDoneRow(NamedTuple):
+    state: str
+    outcome: str
+    message_id: str | None
+    sender: str
+    ticket: int | None
+    processed_at: datetime
+    entry_id: int
+
+
+def _insert_message(row: MessageRow) -> peewee.Query:
+    return Message.insert(**row._asdict())
+
+
+def _insert_event(row: EventRow) -> peewee.Query:
+    return Event.insert(**row._asdict())
+
+
+def _insert_attachment(row: AttachmentRow) -> peewee.Query:
+    return AttachmentMeta.insert(**row._asdict())
+
+
+def _insert_autoreply(row: AutoReplyRow) -> peewee.Query:
+    return AutoReplyLog.insert(**row._asdict())
 
 
 def _unfired_timers(ticket):
     return Timer.select().where(Timer.ticket == ticket, Timer.fired_at.is_null())
 
 
-def _insert_timer(ticket, kind, fire_at, created_at):
-    return Timer.insert(ticket=ticket, kind=kind, fire_at=fire_at, created_at=created_at).on_conflict_ignore()
+def _insert_timer(row: TimerRow) -> peewee.Query:
+    return Timer.insert(**row._asdict()).on_conflict_ignore()
 
 
-def _spool_done(state, outcome, message_id, sender, ticket, processed_at, entry_id):
-    return (SpoolEntry.update(state=state, outcome=outcome, message_id=message_id, sender=sender, ticket=ticket,
-                              processed_at=processed_at).where(SpoolEntry.id == entry_id))
+def _spool_done(row: SpoolDoneRow) -> peewee.Query:
+    values = row._asdict()
+    entry_id = values.pop("entry_id")
+    return SpoolEntry.update(**values).where(SpoolEntry.id == entry_id)
 
 
 def _client_by_id(client_id):
@@ -100,15 +152,17 @@ def _ticket_by_id(ticket_id):
 
 def add_event(ticket: Ticket | int | None, kind: str, detail: str, now: datetime) -> None:
     ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
-    prepared.execute(_insert_event, ticket_id, to_db(now), kind, detail)
+    prepared.execute_row(_insert_event, EventRow(ticket=ticket_id, at=to_db(now), kind=kind, detail=detail))
 
 
 def record_outgoing(ticket: Ticket | None, mail: OutboundMail, subject: str, now: datetime) -> None:
     """Our own mails join the timeline, so replies to them thread by In-Reply-To."""
     if ticket is None:
         return
-    prepared.execute(_insert_message, ticket.id, "out", mail.kind, None, mail.message_id, mail.envelope_from,
-                     "\n".join(mail.recipients), subject, "", None, to_db(now))
+    prepared.execute_row(_insert_message, MessageRow(
+        ticket=ticket.id, direction="out", kind=mail.kind, dedupe_key=None, message_id=mail.message_id,
+        sender=mail.envelope_from, recipients="\n".join(mail.recipients), subject=subject, text="", spool=None,
+        created_at=to_db(now)))
 
 
 @dataclass(frozen=True)
@@ -123,14 +177,16 @@ def _record_inbound(decision: Decision, mail: InboundMail, ticket: Ticket, entry
     text = decision.message_text if decision.message_text is not None else stored_text
     try:
         with database.atomic():
-            message_id = prepared.insert(
-                _insert_message, ticket.id, decision.message_direction, "mail", dedupe_key, mail.message_id,
-                mail.from_addr, "\n".join(mail.recipients), mail.subject, text, entry_id, to_db(now))
+            message_id = prepared.insert_row(_insert_message, MessageRow(
+                ticket=ticket.id, direction=decision.message_direction, kind="mail", dedupe_key=dedupe_key,
+                message_id=mail.message_id, sender=mail.from_addr, recipients="\n".join(mail.recipients),
+                subject=mail.subject, text=text, spool=entry_id, created_at=to_db(now)))
     except peewee.IntegrityError:
         raise AlreadyIngested(dedupe_key) from None
     for att in mail.attachments:
-        prepared.execute(_insert_attachment, message_id, att.filename[:255], att.content_type[:255], att.size,
-                         att.sha256)
+        prepared.execute_row(_insert_attachment, AttachmentRow(
+            message=message_id, filename=att.filename[:255], content_type=att.content_type[:255], size=att.size,
+            sha256=att.sha256))
 
 
 def _split(decision: Decision, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
@@ -174,7 +230,7 @@ def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> 
         if (timer.kind, timer.fire_at) not in wanted:
             timer.delete_instance()
     for kind, at in sorted(wanted):
-        prepared.execute(_insert_timer, ticket.id, kind, at, to_db(now))
+        prepared.execute_row(_insert_timer, TimerRow(ticket=ticket.id, kind=kind, fire_at=at, created_at=to_db(now)))
 
 
 def apply_billing(decision: Decision, ticket: Ticket, now: datetime, due: datetime) -> list[int]:
@@ -206,7 +262,8 @@ def send_notices(decision: Decision, ticket: Ticket | None, split_ticket: Ticket
         record_outgoing(about, out, notice.template, now)
         if notice.autoreply:
             for address in notice.to:
-                prepared.execute(_insert_autoreply, address, _autoreply_kind(notice), to_db(now))
+                prepared.execute_row(_insert_autoreply,
+                                     AutoReplyRow(address=address, kind=_autoreply_kind(notice), sent_at=to_db(now)))
         if notice.source:
             floods.count_sent(notice, now)
     return outbox_ids
@@ -233,12 +290,16 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
             _record_inbound(decision, mail, ticket, entry_id, dedupe_key=dedupe_key,
                             stored_text=stored_text, now=now)
         if decision.note_text and ticket is not None:
-            prepared.execute(_insert_message, ticket.id, "note", "note", None, None, mail.from_addr, "", "",
-                             decision.note_text, None, to_db(now))
+            prepared.execute_row(_insert_message, MessageRow(
+                ticket=ticket.id, direction="note", kind="note", dedupe_key=None, message_id=None,
+                sender=mail.from_addr, recipients="", subject="", text=decision.note_text, spool=None,
+                created_at=to_db(now)))
         outbox_ids, _ = _effects(decision, ticket, mail, render, planner, now, prefix=prefix,
                                   held_label=ticket.key if ticket else f"spool #{entry_id}")
-        prepared.execute(_spool_done, "done" if ticket else "ignored", decision.outcome, mail.message_id,
-                         mail.from_addr, ticket.id if ticket else None, to_db(now), entry_id)
+        prepared.execute_row(_spool_done, SpoolDoneRow(
+            state="done" if ticket else "ignored", outcome=decision.outcome, message_id=mail.message_id,
+            sender=mail.from_addr, ticket=ticket.id if ticket else None, processed_at=to_db(now),
+            entry_id=entry_id))
     return Applied(decision.outcome, ticket.key if ticket else None, tuple(outbox_ids))
 
 

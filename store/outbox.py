@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import peewee
 
@@ -41,23 +42,43 @@ class Claimed:
     next_attempt_at: datetime | None = None
 
 
-def _insert_outbox(message_id, ticket, kind, envelope_from, recipients, status, attempts, resends,
-                   next_attempt_at, last_error, created_at, claimed_by):
-    return Outbox.insert(message_id=message_id, ticket=ticket, kind=kind, envelope_from=envelope_from,
-                         recipients=recipients, status=status, attempts=attempts, resends=resends,
-                         next_attempt_at=next_attempt_at, last_error=last_error, created_at=created_at,
-                         claimed_by=claimed_by)
+class OutboxRow(NamedTuple):
+    """A new outbox row (fields in peewee's binding order; store.prepared checks it)."""
+
+    message_id: str
+    ticket: int | None
+    kind: str
+    envelope_from: str
+    recipients: str
+    status: str
+    attempts: int
+    resends: int
+    next_attempt_at: datetime
+    last_error: str
+    created_at: datetime
+    claimed_by: str
 
 
-def _insert_outbox_body(outbox, raw):
-    return OutboxBody.insert(outbox=outbox, raw=raw)
+class OutboxBodyRow(NamedTuple):
+    outbox: int
+    raw: bytes
+
+
+def _insert_outbox(row: OutboxRow) -> peewee.Query:
+    return Outbox.insert(**row._asdict())
+
+
+def _insert_outbox_body(row: OutboxBodyRow) -> peewee.Query:
+    return OutboxBody.insert(**row._asdict())
 
 
 def enqueue(mail: OutboundMail, now: datetime) -> int:
     """The outbox row of a rendered mail, due now; returns its id. Runs in the caller's transaction."""
-    outbox_id = prepared.insert(_insert_outbox, mail.message_id, mail.ticket_id, mail.kind, mail.envelope_from,
-                                "\n".join(mail.recipients), "pending", 0, 0, to_db(now), "", to_db(now), "")
-    prepared.execute(_insert_outbox_body, outbox_id, mail.raw)
+    outbox_id = prepared.insert_row(_insert_outbox, OutboxRow(
+        message_id=mail.message_id, ticket=mail.ticket_id, kind=mail.kind, envelope_from=mail.envelope_from,
+        recipients="\n".join(mail.recipients), status="pending", attempts=0, resends=0,
+        next_attempt_at=to_db(now), last_error="", created_at=to_db(now), claimed_by=""))
+    prepared.execute_row(_insert_outbox_body, OutboxBodyRow(outbox=outbox_id, raw=mail.raw))
     return outbox_id
 
 
