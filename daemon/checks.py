@@ -50,11 +50,11 @@ def check_templates() -> dict[str, Any]:
 def check_store(settings: Settings) -> dict[str, Any]:
     from store.db import init_db
     from store.migrations import current_version
-    from store.models import Ticket
+    from store.queries import ticket_count
 
     try:
         db = init_db(settings.store_url)
-        return _result("store", True, f"schema version {current_version(db)}, {Ticket.select().count()} ticket(s)")
+        return _result("store", True, f"schema version {current_version(db)}, {ticket_count()} ticket(s)")
     except Exception as exc:  # noqa: BLE001 - report any driver error as a failed check
         return _result("store", False, f"{type(exc).__name__}: {exc} (check store.url)")
 

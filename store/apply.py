@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import peewee
 
-from daemon.core.model import Decision, Notice, OutboundMail
+from daemon.core.model import Decision, Notice, OutboundMail, TicketRef
 from parsers.mail import InboundMail
 from parsers.subjects import normalize_subject
 from store import floods, prepared
@@ -25,17 +26,18 @@ from store.models import (
     Client,
     Event,
     Message,
-    Outbox,
-    OutboxBody,
     SpoolEntry,
     Ticket,
     Timer,
 )
+from store.outbox import enqueue
+from store.queries import ticket_ref
 
 Renderer = Callable[[Notice, Ticket | None, InboundMail | None], OutboundMail]
 # Invoices asked for in a mail (top-ups, #invoice) are due in a week.
 INVOICE_DUE = timedelta(days=7)
-TimerPlanner = Callable[[Ticket], Iterable[tuple[str, datetime]]]
+# The ticket as the pure core sees it, and its client's tariff code -> (kind, fire_at) wanted.
+TimerPlanner = Callable[[TicketRef, str], Iterable[tuple[str, datetime]]]
 CLOSED = ("done", "cancelled", "rejected", "merged", "closed")
 
 
@@ -56,49 +58,88 @@ def create_ticket(client: Client, subject: str, prefix: str, now: datetime,
     )
 
 
-def _insert_outbox(message_id, ticket, kind, envelope_from, recipients, status, attempts, resends,
-                   next_attempt_at, last_error, created_at, claimed_by):
-    return Outbox.insert(message_id=message_id, ticket=ticket, kind=kind, envelope_from=envelope_from,
-                         recipients=recipients, status=status, attempts=attempts, resends=resends,
-                         next_attempt_at=next_attempt_at, last_error=last_error, created_at=created_at,
-                         claimed_by=claimed_by)
+class MessageRow(NamedTuple):
+    """A timeline entry: a mail in or out, or a staff note (fields in peewee's binding order)."""
+
+    ticket: int
+    direction: str
+    kind: str
+    dedupe_key: str | None
+    message_id: str | None
+    sender: str
+    recipients: str
+    subject: str
+    text: str
+    spool: int | None
+    created_at: datetime
 
 
-def _insert_outbox_body(outbox, raw):
-    return OutboxBody.insert(outbox=outbox, raw=raw)
+class EventRow(NamedTuple):
+    ticket: int | None
+    at: datetime
+    kind: str
+    detail: str
 
 
-def _insert_message(ticket, direction, kind, dedupe_key, message_id, sender, recipients, subject, text,
-                    spool, created_at):
-    return Message.insert(ticket=ticket, direction=direction, kind=kind, dedupe_key=dedupe_key,
-                          message_id=message_id, sender=sender, recipients=recipients, subject=subject,
-                          text=text, spool=spool, created_at=created_at)
+class AttachmentRow(NamedTuple):
+    message: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
 
 
-def _insert_event(ticket, at, kind, detail):
-    return Event.insert(ticket=ticket, at=at, kind=kind, detail=detail)
+class AutoReplyRow(NamedTuple):
+    address: str
+    kind: str
+    sent_at: datetime
 
 
-def _insert_attachment(message, filename, content_type, size, sha256):
-    return AttachmentMeta.insert(message=message, filename=filename, content_type=content_type, size=size,
-                                 sha256=sha256)
+class TimerRow(NamedTuple):
+    ticket: int
+    kind: str
+    fire_at: datetime
+    created_at: datetime
 
 
-def _insert_autoreply(address, kind, sent_at):
-    return AutoReplyLog.insert(address=address, kind=kind, sent_at=sent_at)
+class SpoolDoneRow(NamedTuple):
+    state: str
+    outcome: str
+    message_id: str | None
+    sender: str
+    ticket: int | None
+    processed_at: datetime
+    entry_id: int
+
+
+def _insert_message(row: MessageRow) -> peewee.Query:
+    return Message.insert(**row._asdict())
+
+
+def _insert_event(row: EventRow) -> peewee.Query:
+    return Event.insert(**row._asdict())
+
+
+def _insert_attachment(row: AttachmentRow) -> peewee.Query:
+    return AttachmentMeta.insert(**row._asdict())
+
+
+def _insert_autoreply(row: AutoReplyRow) -> peewee.Query:
+    return AutoReplyLog.insert(**row._asdict())
 
 
 def _unfired_timers(ticket):
     return Timer.select().where(Timer.ticket == ticket, Timer.fired_at.is_null())
 
 
-def _insert_timer(ticket, kind, fire_at, created_at):
-    return Timer.insert(ticket=ticket, kind=kind, fire_at=fire_at, created_at=created_at).on_conflict_ignore()
+def _insert_timer(row: TimerRow) -> peewee.Query:
+    return Timer.insert(**row._asdict()).on_conflict_ignore()
 
 
-def _spool_done(state, outcome, message_id, sender, ticket, processed_at, entry_id):
-    return (SpoolEntry.update(state=state, outcome=outcome, message_id=message_id, sender=sender, ticket=ticket,
-                              processed_at=processed_at).where(SpoolEntry.id == entry_id))
+def _spool_done(row: SpoolDoneRow) -> peewee.Query:
+    values = row._asdict()
+    entry_id = values.pop("entry_id")
+    return SpoolEntry.update(**values).where(SpoolEntry.id == entry_id)
 
 
 def _client_by_id(client_id):
@@ -111,23 +152,17 @@ def _ticket_by_id(ticket_id):
 
 def add_event(ticket: Ticket | int | None, kind: str, detail: str, now: datetime) -> None:
     ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
-    prepared.execute(_insert_event, ticket_id, to_db(now), kind, detail)
-
-
-def enqueue(mail: OutboundMail, now: datetime) -> int:
-    """The outbox row of a rendered mail; returns its id."""
-    outbox_id = prepared.insert(_insert_outbox, mail.message_id, mail.ticket_id, mail.kind, mail.envelope_from,
-                                "\n".join(mail.recipients), "pending", 0, 0, to_db(now), "", to_db(now), "")
-    prepared.execute(_insert_outbox_body, outbox_id, mail.raw)
-    return outbox_id
+    prepared.execute_row(_insert_event, EventRow(ticket=ticket_id, at=to_db(now), kind=kind, detail=detail))
 
 
 def record_outgoing(ticket: Ticket | None, mail: OutboundMail, subject: str, now: datetime) -> None:
     """Our own mails join the timeline, so replies to them thread by In-Reply-To."""
     if ticket is None:
         return
-    prepared.execute(_insert_message, ticket.id, "out", mail.kind, None, mail.message_id, mail.envelope_from,
-                     "\n".join(mail.recipients), subject, "", None, to_db(now))
+    prepared.execute_row(_insert_message, MessageRow(
+        ticket=ticket.id, direction="out", kind=mail.kind, dedupe_key=None, message_id=mail.message_id,
+        sender=mail.envelope_from, recipients="\n".join(mail.recipients), subject=subject, text="", spool=None,
+        created_at=to_db(now)))
 
 
 @dataclass(frozen=True)
@@ -142,14 +177,16 @@ def _record_inbound(decision: Decision, mail: InboundMail, ticket: Ticket, entry
     text = decision.message_text if decision.message_text is not None else stored_text
     try:
         with database.atomic():
-            message_id = prepared.insert(
-                _insert_message, ticket.id, decision.message_direction, "mail", dedupe_key, mail.message_id,
-                mail.from_addr, "\n".join(mail.recipients), mail.subject, text, entry_id, to_db(now))
+            message_id = prepared.insert_row(_insert_message, MessageRow(
+                ticket=ticket.id, direction=decision.message_direction, kind="mail", dedupe_key=dedupe_key,
+                message_id=mail.message_id, sender=mail.from_addr, recipients="\n".join(mail.recipients),
+                subject=mail.subject, text=text, spool=entry_id, created_at=to_db(now)))
     except peewee.IntegrityError:
         raise AlreadyIngested(dedupe_key) from None
     for att in mail.attachments:
-        prepared.execute(_insert_attachment, message_id, att.filename[:255], att.content_type[:255], att.size,
-                         att.sha256)
+        prepared.execute_row(_insert_attachment, AttachmentRow(
+            message=message_id, filename=att.filename[:255], content_type=att.content_type[:255], size=att.size,
+            sha256=att.sha256))
 
 
 def _split(decision: Decision, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
@@ -188,12 +225,12 @@ def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> 
     """
     if planner is None:
         return
-    wanted = {(kind, to_db(at)) for kind, at in planner(ticket)}
+    wanted = {(kind, to_db(at)) for kind, at in planner(ticket_ref(ticket), ticket.client.tariff)}
     for timer in prepared.models(Timer, _unfired_timers, ticket.id):
         if (timer.kind, timer.fire_at) not in wanted:
             timer.delete_instance()
     for kind, at in sorted(wanted):
-        prepared.execute(_insert_timer, ticket.id, kind, at, to_db(now))
+        prepared.execute_row(_insert_timer, TimerRow(ticket=ticket.id, kind=kind, fire_at=at, created_at=to_db(now)))
 
 
 def apply_billing(decision: Decision, ticket: Ticket, now: datetime, due: datetime) -> list[int]:
@@ -225,7 +262,8 @@ def send_notices(decision: Decision, ticket: Ticket | None, split_ticket: Ticket
         record_outgoing(about, out, notice.template, now)
         if notice.autoreply:
             for address in notice.to:
-                prepared.execute(_insert_autoreply, address, _autoreply_kind(notice), to_db(now))
+                prepared.execute_row(_insert_autoreply,
+                                     AutoReplyRow(address=address, kind=_autoreply_kind(notice), sent_at=to_db(now)))
         if notice.source:
             floods.count_sent(notice, now)
     return outbox_ids
@@ -252,30 +290,17 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
             _record_inbound(decision, mail, ticket, entry_id, dedupe_key=dedupe_key,
                             stored_text=stored_text, now=now)
         if decision.note_text and ticket is not None:
-            prepared.execute(_insert_message, ticket.id, "note", "note", None, None, mail.from_addr, "", "",
-                             decision.note_text, None, to_db(now))
-        for kind, detail in decision.events:
-            add_event(ticket, kind, detail, now)
-        split_ticket = _split(decision, ticket, prefix, now) if decision.split_subject and ticket else None
-        if decision.merge_into is not None and ticket is not None:
-            add_event(decision.merge_into.id, "merged", f"{ticket.key} was merged into this ticket", now)
-        invoice_ids = apply_billing(decision, ticket, now, now + INVOICE_DUE) if ticket is not None else []
-        outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now, invoice_ids)
-        for notice in decision.held:
-            # Over its hourly cap: the digest will say it was held back, and about what.
-            floods.count_held(notice, ticket.key if ticket else f"spool #{entry_id}", now)
-        for changed in (ticket, split_ticket):
-            if changed is not None:
-                sync_timers(changed, planner, now)
-        prepared.execute(_spool_done, "done" if ticket else "ignored", decision.outcome, mail.message_id,
-                         mail.from_addr, ticket.id if ticket else None, to_db(now), entry_id)
+            prepared.execute_row(_insert_message, MessageRow(
+                ticket=ticket.id, direction="note", kind="note", dedupe_key=None, message_id=None,
+                sender=mail.from_addr, recipients="", subject="", text=decision.note_text, spool=None,
+                created_at=to_db(now)))
+        outbox_ids, _ = _effects(decision, ticket, mail, render, planner, now, prefix=prefix,
+                                  held_label=ticket.key if ticket else f"spool #{entry_id}")
+        prepared.execute_row(_spool_done, SpoolDoneRow(
+            state="done" if ticket else "ignored", outcome=decision.outcome, message_id=mail.message_id,
+            sender=mail.from_addr, ticket=ticket.id if ticket else None, processed_at=to_db(now),
+            entry_id=entry_id))
     return Applied(decision.outcome, ticket.key if ticket else None, tuple(outbox_ids))
-
-
-def claim_timer(timer_id: int, now: datetime) -> bool:
-    """Mark a timer fired; False when another daemon (or an earlier pass) already did."""
-    return bool(Timer.update(fired_at=to_db(now))
-                .where(Timer.id == timer_id, Timer.fired_at.is_null()).execute())
 
 
 def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Renderer,
@@ -283,18 +308,32 @@ def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Rende
     """A fired timer's decision; the caller holds the transaction that claimed the timer."""
     if decision.ticket_changes:
         set_fields(ticket, decision.ticket_changes, now)
-    if decision.quota_release:
-        from store import billing
+    outbox_ids, _ = _effects(decision, ticket, None, render, planner, now, prefix=None, held_label=ticket.key)
+    return outbox_ids
 
-        billing.release_quota(ticket, now)
+
+def _effects(decision: Decision, ticket: Ticket | None, mail: InboundMail | None, render: Renderer,
+             planner: TimerPlanner | None, now: datetime, *, prefix: str | None,
+             held_label: str) -> tuple[list[int], Ticket | None]:
+    """What a mail's and a timer's decisions share, after the ticket's own fields: timeline
+    events, split and merge, quota and money, the notices (sent or held over a cap) and the
+    replanned timers. Returns the outbox ids and the ticket a #split made."""
     for kind, detail in decision.events:
         add_event(ticket, kind, detail, now)
-    ids = send_notices(decision, ticket, None, None, render, now)
+    split_ticket = None
+    if decision.split_subject and ticket is not None and prefix is not None:
+        split_ticket = _split(decision, ticket, prefix, now)
+    if decision.merge_into is not None and ticket is not None:
+        add_event(decision.merge_into.id, "merged", f"{ticket.key} was merged into this ticket", now)
+    invoice_ids = apply_billing(decision, ticket, now, now + INVOICE_DUE) if ticket is not None else []
+    outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now, invoice_ids)
     for notice in decision.held:
-        # A staff alert over its client's hourly cap: the window's digest names the ticket.
-        floods.count_held(notice, ticket.key, now)
-    sync_timers(ticket, planner, now)
-    return ids
+        # Over its hourly cap: the window's digest says it was held back, and about what.
+        floods.count_held(notice, held_label, now)
+    for changed in (ticket, split_ticket):
+        if changed is not None:
+            sync_timers(changed, planner, now)
+    return outbox_ids, split_ticket
 
 
 def _autoreply_kind(notice: Notice) -> str:

@@ -152,3 +152,41 @@ def issued_for_period(client: Client, period_start: datetime) -> bool:
     return Invoice.select().where(Invoice.client == client, Invoice.kind == "renewal",
                                   Invoice.period_start == to_db(period_start)).exists()
 
+
+
+def invoice_by_id(invoice_id: int) -> Invoice:
+    """One invoice with its client (its mail and PDF name the client)."""
+    return Invoice.select(Invoice, Client).join(Client).where(Invoice.id == invoice_id).get()
+
+
+def open_invoice_by_number(client: Client, number: str) -> Invoice | None:
+    """The client's invoice `number` while it is still open, else None."""
+    return Invoice.get_or_none(Invoice.number == number, Invoice.client == client, Invoice.status == "open")
+
+
+def active_clients() -> list[Client]:
+    return list(Client.select().where(Client.active == True))  # noqa: E712 - SQL, not Python
+
+
+def invoices_to_remind(now: datetime) -> list[Invoice]:
+    """Open invoices due by `now` that had no reminder yet, with their clients."""
+    return list(Invoice.select(Invoice, Client).join(Client)
+                .where(Invoice.status == "open", Invoice.due_at <= to_db(now), Invoice.reminded_at.is_null()))
+
+
+def mark_reminded(invoice_id: int, now: datetime) -> bool:
+    """Stamp the reminder; False when another pass already sent it."""
+    return bool(Invoice.update(reminded_at=to_db(now))
+                .where(Invoice.id == invoice_id, Invoice.reminded_at.is_null()).execute())
+
+
+def unpaid_past(cutoff: datetime) -> list[Invoice]:
+    """Open invoices due before `cutoff` whose client is not suspended yet, with their clients."""
+    return list(Invoice.select(Invoice, Client).join(Client)
+                .where(Invoice.status == "open", Invoice.due_at <= to_db(cutoff),
+                       Client.suspended_at.is_null()))
+
+
+def suspend(client: Client, now: datetime) -> None:
+    client.active, client.suspended_at = False, to_db(now)
+    client.save(only=[Client.active, Client.suspended_at])

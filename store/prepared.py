@@ -6,7 +6,9 @@ ingest path runs a dozen fixed-shape statements per mail, so each is written
 once by its builder and replayed with new parameters.
 
 A builder takes the parameters in the order peewee binds them and returns the
-query. The first call per dialect checks that order against peewee's own: a
+query. The hot writes take one typed row instead (a NamedTuple declared in peewee's
+binding order, built by keyword at the call site): `execute_row(_insert_event,
+EventRow(ticket=..., at=..., kind=..., detail=...))`. The first call per dialect checks that order against peewee's own: a
 builder whose parameters do not line up fails loudly there, in the tests, and
 never binds a value to the wrong column.
 """
@@ -21,6 +23,7 @@ import peewee
 from store.db import database, is_postgres
 
 M = TypeVar("M", bound=peewee.Model)
+R = TypeVar("R", bound=tuple)
 Builder = Callable[..., peewee.Query]
 
 _sql: dict[tuple[Builder, type], str] = {}
@@ -30,11 +33,11 @@ class StatementOrderError(RuntimeError):
     """A builder's parameters are not in the order peewee binds them (a bug in the builder)."""
 
 
-def sql_of(build: Builder, params: Sequence[Any]) -> str:
+def sql_of(build: Builder, params: Sequence[Any], *, row: bool = False) -> str:
     key = (build, type(database.obj))
     sql = _sql.get(key)
     if sql is None:
-        sql, bound = build(*params).sql()
+        sql, bound = (build(params) if row else build(*params)).sql()
         if len(bound) != len(params) or not all(map(_same, bound, params)):
             # Types only: the values are mail text and must stay out of the log.
             raise StatementOrderError(f"{build.__qualname__}: peewee binds {_types(bound)}, "
@@ -55,6 +58,17 @@ def _types(values: Sequence[Any]) -> str:
 def execute(build: Builder, *params: Any) -> Any:
     """Run the statement; returns the DB-API cursor."""
     return database.execute_sql(sql_of(build, params), params)
+
+
+def execute_row(build: Callable[[R], peewee.Query], row: R) -> Any:
+    """Run the statement `build` makes of one typed row (a NamedTuple in binding order)."""
+    return database.execute_sql(sql_of(build, row, row=True), row)
+
+
+def insert_row(build: Callable[[R], peewee.Query], row: R) -> int:
+    """execute_row() of an INSERT; returns the new row's id."""
+    cursor = execute_row(build, row)
+    return cursor.fetchone()[0] if is_postgres() else cursor.lastrowid
 
 
 def rowcount(build: Builder, *params: Any) -> int:

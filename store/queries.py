@@ -27,6 +27,10 @@ def _client_of_address(address):
     return Client.select().join(ClientAddress).where(ClientAddress.email == address)
 
 
+def _client_of_id(client_id):
+    return Client.select().where(Client.id == client_id)
+
+
 def _message_with_key(key, limit):
     return Message.select(Message.id).where(Message.dedupe_key == key).limit(limit)
 
@@ -99,6 +103,23 @@ def client_by_address(address: str) -> Client | None:
 
 def ticket_by_key(key: str) -> Ticket | None:
     return prepared.model(Ticket, _ticket_with_key, key.upper())
+
+
+def _ticket_of_id(ticket_id):
+    return Ticket.select().where(Ticket.id == ticket_id)
+
+
+def ticket_by_id(ticket_id: int) -> Ticket:
+    """One ticket with its client (the notices and the timer plan read the client)."""
+    ticket = prepared.model(Ticket, _ticket_of_id, ticket_id)
+    if ticket is None:
+        raise Ticket.DoesNotExist(f"ticket {ticket_id}")
+    ticket.client = prepared.model(Client, _client_of_id, ticket.client_id)
+    return ticket
+
+
+def ticket_count() -> int:
+    return Ticket.select().count()
 
 
 def _ref_of_key(key: str | None) -> TicketRef | None:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from store import prepared
+from store.apply_counters import next_number
 from store.db import from_db, to_db, write_transaction
-from store.models import SpoolBody, SpoolEntry
+from store.models import FolderState, SpoolBody, SpoolEntry, Ticket
 
 MAX_ATTEMPTS = 3
 
@@ -135,3 +136,52 @@ def retry(entry_id: int) -> bool:
     updated = (SpoolEntry.update(state="pending", attempts=0, error="", outcome="")
                .where(SpoolEntry.id == entry_id, SpoolEntry.state == "quarantined").execute())
     return bool(updated)
+
+
+def note_uidvalidity(account: str, mailbox: str, uidvalidity: int, now: datetime) -> int | None:
+    """Record the folder's UIDVALIDITY; returns the one recorded before when it changed, else None."""
+    with write_transaction():
+        row = FolderState.get_or_none(FolderState.account == account, FolderState.mailbox == mailbox)
+        if row is None:
+            FolderState.create(account=account, mailbox=mailbox, uidvalidity=uidvalidity, updated_at=to_db(now))
+            return None
+        if row.uidvalidity == uidvalidity:
+            return None
+        before = row.uidvalidity
+        row.uidvalidity, row.updated_at = uidvalidity, to_db(now)
+        row.save()
+        return before
+
+
+def record_oversized(account: str, mailbox: str, uidvalidity: int, uid: int, size: int, error: str,
+                     now: datetime) -> None:
+    """A mail left on the server as too big: a quarantined entry without bytes, in its own commit."""
+    with write_transaction():
+        SpoolEntry.insert(
+            account=account, mailbox=mailbox, uidvalidity=uidvalidity, uid=uid, sha256="", size=size,
+            state="quarantined", outcome="oversized", attempts=1, error=error,
+            fetched_at=to_db(now), processed_at=to_db(now),
+        ).on_conflict_ignore().execute()
+
+
+def mark_duplicate(entry_id: int, now: datetime) -> None:
+    """A mail another writer stored first: done with, as a duplicate."""
+    SpoolEntry.update(state="ignored", outcome="duplicate", processed_at=to_db(now)) \
+        .where(SpoolEntry.id == entry_id).execute()
+
+
+def entry_id_of(account: str, uid: int) -> int:
+    """The spool entry of a UID in an account that has one mailbox (the phone intake)."""
+    return SpoolEntry.get(SpoolEntry.account == account, SpoolEntry.uid == uid).id
+
+
+def ticket_key_of(entry_id: int) -> str | None:
+    """The key of the ticket a processed mail went to, None when it made no ticket."""
+    return (Ticket.select(Ticket.key).join(SpoolEntry, on=SpoolEntry.ticket == Ticket.id)
+            .where(SpoolEntry.id == entry_id).scalar())
+
+
+def next_local_uid(account: str) -> int:
+    """A fresh UID for mail made here (a phone task), committed at once: numbers are never reused."""
+    with write_transaction():
+        return next_number(f"{account}-task")

@@ -33,9 +33,9 @@ from parsers.mail import Attachment, InboundMail
 from parsers.subjects import tagged_subject
 from parsers.tags import help_text
 from parsers.tokens import reply_address
-from store.billing import deposit_of, invoice_lines_of, quota_used
+from store.billing import deposit_of, invoice_by_id, invoice_lines_of, quota_used
 from store.db import from_db
-from store.models import Client, Invoice, Ticket
+from store.rows import Client, Ticket
 
 
 class Notifier:
@@ -89,7 +89,7 @@ class Notifier:
         # fpdf2 and its fonts cost ~35 MiB of RSS: loaded only once an invoice is mailed.
         from daemon.render.invoice_pdf import InvoiceDoc, render_invoice_pdf
 
-        invoice = Invoice.get_by_id(invoice_id)
+        invoice = invoice_by_id(invoice_id)
         client = invoice.client
         lines = tuple(InvoiceLine(d, q, u, t) for d, q, u, t in invoice_lines_of(invoice))
         tz = self.settings.service.timezone

@@ -18,10 +18,11 @@ from daemon.core.quota import period_of
 from daemon.render.notices import Notifier
 from parsers.addresses import normalize
 from store import billing
-from store.apply import add_event, enqueue
-from store.db import from_db, to_db, write_transaction
-from store.models import Client, Invoice
+from store.apply import add_event
+from store.db import from_db, write_transaction
+from store.outbox import enqueue
 from store.queries import client_by_address
+from store.rows import Client, Invoice
 
 log = logging.getLogger("oneassist.billing")
 
@@ -105,8 +106,8 @@ def add_payment(settings: Settings, email: str, amount: str, now: datetime, *, t
     with write_transaction():
         invoice = None
         if invoice_number:
-            invoice = Invoice.get_or_none(Invoice.number == invoice_number, Invoice.client == client)
-            if invoice is None or invoice.status != "open":
+            invoice = billing.open_invoice_by_number(client, invoice_number)
+            if invoice is None:
                 raise ValueError(f"no open invoice {invoice_number!r} of {client.email}")
         result = billing.record_payment(client, value, now, to_deposit=to_deposit, invoice=invoice)
         add_event(None, "payment", f"client={client.id} amount={value} invoice={result['invoice'] or '-'}", now)
@@ -121,26 +122,21 @@ def billing_tick(settings: Settings, notifier: Notifier, now: datetime) -> Tally
     period = billing_period(settings, now)
     if settings.billing.auto_renewal and now >= period[1] - timedelta(days=settings.billing.renewal_days):
         nxt = billing_period(settings, period[1])
-        for client in Client.select().where(Client.active == True):  # noqa: E712 - SQL, not Python
+        for client in billing.active_clients():
             if billing.issued_for_period(client, nxt[0]):
                 continue
             issue(settings, notifier, client, renewal_spec(settings, client, nxt), now, period[1])
             tally["renewal"] += 1
-    for invoice in Invoice.select().where(Invoice.status == "open", Invoice.due_at <= to_db(now),
-                                          Invoice.reminded_at.is_null()):
+    for invoice in billing.invoices_to_remind(now):
         with write_transaction():
-            if Invoice.update(reminded_at=to_db(now)).where(Invoice.id == invoice.id,
-                                                            Invoice.reminded_at.is_null()).execute():
+            if billing.mark_reminded(invoice.id, now):
                 _mail(notifier, invoice.client, "client.notice.invoice_reminder", now, (("invoice_id", invoice.id),))
                 tally["reminder"] += 1
     grace = timedelta(days=settings.billing.grace_days)
-    for invoice in Invoice.select().join(Client).where(Invoice.status == "open",
-                                                       Invoice.due_at <= to_db(now - grace),
-                                                       Client.suspended_at.is_null()):
+    for invoice in billing.unpaid_past(now - grace):
         client = invoice.client
         with write_transaction():
-            client.active, client.suspended_at = False, to_db(now)
-            client.save()
+            billing.suspend(client, now)
             _mail(notifier, client, "client.notice.suspended", now, (("invoice_id", invoice.id),))
             add_event(None, "suspended", f"client={client.id} invoice={invoice.number}", now)
         log.warning("client=%s suspended: invoice %s unpaid past the grace period", client.id, invoice.number)

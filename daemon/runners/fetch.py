@@ -16,8 +16,6 @@ from daemon.adapters.imap import ImapMailbox
 from daemon.config import ImapSettings
 from daemon.faults import checkpoint
 from store import spool
-from store.db import to_db, write_transaction
-from store.models import FolderState, SpoolEntry
 
 log = logging.getLogger("oneassist.fetch")
 
@@ -27,16 +25,11 @@ def account_of(settings: ImapSettings) -> str:
 
 
 def note_uidvalidity(account: str, mailbox: str, uidvalidity: int, now: datetime) -> None:
-    with write_transaction():
-        row = FolderState.get_or_none(FolderState.account == account, FolderState.mailbox == mailbox)
-        if row is None:
-            FolderState.create(account=account, mailbox=mailbox, uidvalidity=uidvalidity, updated_at=to_db(now))
-        elif row.uidvalidity != uidvalidity:
-            # Every UID is new now; the duplicate keys keep re-fetched mail from becoming new tickets.
-            log.warning("imap: UIDVALIDITY of %s changed %s -> %s; re-reading the folder",
-                        mailbox, row.uidvalidity, uidvalidity)
-            row.uidvalidity, row.updated_at = uidvalidity, to_db(now)
-            row.save()
+    before = spool.note_uidvalidity(account, mailbox, uidvalidity, now)
+    if before is not None:
+        # Every UID is new now; the duplicate keys keep re-fetched mail from becoming new tickets.
+        log.warning("imap: UIDVALIDITY of %s changed %s -> %s; re-reading the folder",
+                    mailbox, before, uidvalidity)
 
 
 def quarantine_oversized(box: ImapMailbox, account: str, uidvalidity: int, uids: list[int],
@@ -44,14 +37,9 @@ def quarantine_oversized(box: ImapMailbox, account: str, uidvalidity: int, uids:
     """Too big to fetch safely: leave it on the server in the quarantine folder and record that."""
     s = box.settings
     for uid in uids:
-        with write_transaction():
-            SpoolEntry.insert(
-                account=account, mailbox=s.folder, uidvalidity=uidvalidity, uid=uid, sha256="",
-                size=sizes[uid], state="quarantined", outcome="oversized", attempts=1,
-                error=f"{sizes[uid]} bytes is over imap.max_message_bytes = {s.max_message_bytes}; "
-                      f"the mail was left on the server in {s.quarantine_folder}",
-                fetched_at=to_db(now), processed_at=to_db(now),
-            ).on_conflict_ignore().execute()
+        spool.record_oversized(account, s.folder, uidvalidity, uid, sizes[uid],
+                               f"{sizes[uid]} bytes is over imap.max_message_bytes = {s.max_message_bytes}; "
+                               f"the mail was left on the server in {s.quarantine_folder}", now)
         log.error("imap: uid %s is %s bytes, over the limit; moved to %s", uid, sizes[uid], s.quarantine_folder)
     box.move(uids, s.quarantine_folder)
 

@@ -35,9 +35,10 @@ from parsers.oneline import one_line
 from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags, parse_commands
 from store import floods, queries, spool
-from store.apply import AlreadyIngested, apply, enqueue
-from store.db import to_db, write_transaction
-from store.models import SpoolEntry
+from store.apply import AlreadyIngested, apply
+from store.db import write_transaction
+from store.outbox import enqueue
+from store.rows import SpoolEntry
 
 log = logging.getLogger("oneassist.pipeline")
 T = TypeVar("T")
@@ -193,8 +194,7 @@ class Pipeline:
                                    "apply", self.notifier.render(n, t, m, now)),
                                planner=self.planner)
             except AlreadyIngested:
-                SpoolEntry.update(state="ignored", outcome="duplicate", processed_at=to_db(now)) \
-                    .where(SpoolEntry.id == entry.id).execute()
+                spool.mark_duplicate(entry.id, now)
                 return "duplicate"
         except QuarantineError as exc:
             return self.fail(entry, str(exc), final=True)

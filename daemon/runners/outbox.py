@@ -13,8 +13,6 @@ import random
 from collections import Counter as Tally
 from datetime import datetime, timedelta
 
-import peewee
-
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
 from daemon.core.model import Notice
 from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
@@ -22,62 +20,20 @@ from daemon.core.workflow import coalesce
 from daemon.faults import checkpoint
 from daemon.render.notices import Notifier
 from daemon.runners.timers import flood_caps
-from store import floods, queries
-from store.apply import enqueue
-from store.db import is_postgres, to_db, write_transaction
-from store.models import Outbox, OutboxBody
+from store import floods, outbox, queries
+from store.db import write_transaction
+from store.outbox import Claimed, bodies_of, claim, enqueue
 
 log = logging.getLogger("oneassist.outbox")
 
 
 def recover_interrupted(node: str | None = None) -> int:
     """Put rows left 'sending' by a crash back in the queue; returns how many."""
-    query = Outbox.update(status="pending", resends=Outbox.resends + 1).where(Outbox.status == "sending")
-    if node is not None:
-        query = query.where(Outbox.claimed_by == node)
-    count = query.execute()
+    count = outbox.requeue_interrupted(node)
     if count:
         log.warning("outbox: %s mail(s) were interrupted mid-send; sending again with the same Message-ID",
                     count)
     return count
-
-
-# A claimed batch is held in memory while it is sent: staff notices carry the
-# client's files, and fifty of them at once would be the daemon's peak RSS.
-CLAIM_BYTES = 2 * 1024 * 1024
-
-
-def claim(now: datetime, node: str, limit: int, max_bytes: int = CLAIM_BYTES) -> list[Outbox]:
-    with write_transaction():
-        query = (Outbox.select(Outbox.id, peewee.fn.LENGTH(OutboxBody.raw)).join(OutboxBody)
-                 .where(Outbox.status == "pending", Outbox.next_attempt_at <= to_db(now))
-                 .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
-        if is_postgres():
-            # Two daemons never claim the same row (two daemons may share one PostgreSQL store).
-            query = query.for_update("FOR UPDATE SKIP LOCKED")
-        ids, total = [], 0
-        for row_id, size in query.tuples():
-            if ids and total + size > max_bytes:
-                break
-            ids.append(row_id)
-            total += size
-        if not ids:
-            return []
-        (Outbox.update(status="sending", claimed_by=node)
-         .where(Outbox.id.in_(ids), Outbox.status == "pending").execute())
-        return list(Outbox.select().where(Outbox.id.in_(ids), Outbox.claimed_by == node,
-                                          Outbox.status == "sending"))
-
-
-def _save(row: Outbox) -> None:
-    # Only the bookkeeping columns: a full save would write the mail's bytes again.
-    row.save(only=[Outbox.status, Outbox.sent_at, Outbox.last_error, Outbox.attempts, Outbox.claimed_by,
-                   Outbox.resends, Outbox.next_attempt_at])
-
-
-def bodies_of(ids: list[int]) -> dict[int, bytes]:
-    query = OutboxBody.select(OutboxBody.outbox, OutboxBody.raw).where(OutboxBody.outbox.in_(ids)).tuples()
-    return {outbox_id: bytes(raw) for outbox_id, raw in query}
 
 
 class OutboxWorker:
@@ -97,7 +53,7 @@ class OutboxWorker:
             if not rows:
                 return tally
             raw = bodies_of([r.id for r in rows])
-            envelopes = [Envelope(r.id, r.envelope_from, tuple(r.recipients.split("\n")), raw[r.id])
+            envelopes = [Envelope(r.id, r.envelope_from, r.recipients, raw[r.id])
                          for r in rows]
             del raw
             results = self.sender.send_many(envelopes)
@@ -114,22 +70,20 @@ class OutboxWorker:
     @staticmethod
     def more_pending(now: datetime) -> bool:
         # A batch cut short by CLAIM_BYTES leaves due rows behind.
-        return Outbox.select(Outbox.id).where(Outbox.status == "pending",
-                                              Outbox.next_attempt_at <= to_db(now)).exists()
+        return outbox.any_due(now)
 
-    def record(self, row: Outbox, result: SendResult, now: datetime) -> str:
+    def record(self, row: Claimed, result: SendResult, now: datetime) -> str:
         verdict = classify_smtp(result.code)
         row.attempts += 1
-        row.claimed_by = ""
         if verdict == OK:
-            row.status, row.sent_at, row.last_error = "sent", to_db(now), ""
-            _save(row)
+            row.status, row.sent_at, row.last_error = "sent", now, ""
+            outbox.record_attempt(row)
             log.info("outbox=%s ticket=%s kind=%s sent", row.id, row.ticket_id or "-", row.kind)
             return "sent"
         row.last_error = f"{result.code or '-'} {result.detail}"[:500]
         if verdict == PERMANENT or row.attempts >= self.max_attempts:
             row.status = "dead"
-            _save(row)
+            outbox.record_attempt(row)
             log.error("outbox=%s ticket=%s kind=%s dead after %s attempt(s): code=%s",
                       row.id, row.ticket_id or "-", row.kind, row.attempts, result.code or "-")
             self.alert_dead(row, now)
@@ -138,17 +92,17 @@ class OutboxWorker:
         if result.ambiguous:
             row.resends += 1
         delay = backoff(row.attempts, self.rng.random())
-        row.next_attempt_at = to_db(now + timedelta(seconds=delay))
-        _save(row)
+        row.next_attempt_at = now + timedelta(seconds=delay)
+        outbox.record_attempt(row)
         log.warning("outbox=%s ticket=%s attempt=%s failed (code=%s); retry in %.0fs",
                     row.id, row.ticket_id or "-", row.attempts, result.code or "-", delay)
         return "retry"
 
-    def alert_dead(self, row: Outbox, now: datetime) -> None:
+    def alert_dead(self, row: Claimed, now: datetime) -> None:
         settings = self.notifier.settings
         if row.kind.startswith("staff.alert") or not settings.admins:
             return  # never alert about an alert: that is how mail loops start
-        ticket_key = row.ticket.key if row.ticket_id else "-"
+        ticket_key = row.ticket_key or "-"
         notice = Notice(
             template="staff.alert.undeliverable", to=tuple(m.email for m in settings.admins),
             language=settings.admins[0].language, autoreply=False,

@@ -21,9 +21,6 @@ from daemon.render.notices import Notifier
 from daemon.runners.ingest import Pipeline
 from parsers.addresses import domain_of, normalize
 from store import spool
-from store.apply import next_number
-from store.db import write_transaction
-from store.models import SpoolEntry
 from store.queries import client_by_address
 
 PHONE_ACCOUNT = "phone"
@@ -62,12 +59,11 @@ def new_phone_task(settings: Settings, *, client: str, subject: str, body: str,
         raise ValueError("--subject must not be empty")
     raw = build_task_mail(settings, row.email, row.name, subject.strip(), body, attachments)
     clock = SystemClock()
-    with write_transaction():
-        uid = next_number("phone-task")
+    uid = spool.next_local_uid(PHONE_ACCOUNT)
     spool.put_many(PHONE_ACCOUNT, "phone", 1, [spool.Fetched(uid, raw, clock.now())], clock.now())
-    entry = SpoolEntry.get(SpoolEntry.account == PHONE_ACCOUNT, SpoolEntry.uid == uid)
-    outcome = Pipeline(settings, clock, Notifier(settings)).process_one(entry.id)
-    entry = SpoolEntry.get_by_id(entry.id)
-    if entry.ticket_id is None:
+    entry_id = spool.entry_id_of(PHONE_ACCOUNT, uid)
+    outcome = Pipeline(settings, clock, Notifier(settings)).process_one(entry_id)
+    ticket_key = spool.ticket_key_of(entry_id)
+    if ticket_key is None:
         raise OneAssistError(f"the task was not accepted as a ticket ({outcome}); see the log")
-    return {"ticket": entry.ticket.key, "client": row.email, "outcome": outcome}
+    return {"ticket": ticket_key, "client": row.email, "outcome": outcome}

@@ -15,18 +15,18 @@ from datetime import datetime
 
 from daemon.clock import Clock
 from daemon.config import Settings
+from daemon.core.model import TicketRef
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
 from daemon.render.notices import Notifier
 from store import floods, queries
-from store.apply import apply_timer, claim_timer, enqueue
-from store.db import from_db, to_db, write_transaction
-from store.models import NoticeWindow, Ticket, Timer
+from store.apply import apply_timer
+from store.db import from_db, write_transaction
+from store.outbox import enqueue
+from store.rows import NoticeWindow
+from store.timers import BATCH, DueTimer, claim_timer, due_timers
 
 log = logging.getLogger("oneassist.scheduler")
-
-BATCH = 500
-
 
 def flood_caps(settings: Settings) -> FloodCaps:
     """The configured hourly caps (issue 9): one place for the scheduler and the outbox."""
@@ -55,14 +55,14 @@ def calendar_for(settings: Settings, tariff_code: str) -> object | None:
 
 
 class TimerPlanner:
-    """Store rows -> the pure plan(); handed to store.apply so every change replans."""
+    """The ticket's core view -> the pure plan(); handed to store.apply so every change replans."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.policy = timer_policy(settings)
 
-    def __call__(self, ticket: Ticket) -> Iterable[tuple[str, datetime]]:
-        return plan(queries.ticket_ref(ticket), self.policy, calendar_for(self.settings, ticket.client.tariff))
+    def __call__(self, ticket: TicketRef, tariff_code: str) -> Iterable[tuple[str, datetime]]:
+        return plan(ticket, self.policy, calendar_for(self.settings, tariff_code))
 
 
 class Scheduler:
@@ -72,22 +72,17 @@ class Scheduler:
         self.notifier = notifier
         self.planner = TimerPlanner(settings)
 
-    def due(self, now: datetime) -> list[Timer]:
-        # Served by the (fired_at, fire_at) index: never a scan of all tickets.
-        return list(Timer.select().where(Timer.fired_at.is_null(), Timer.fire_at <= to_db(now))
-                    .order_by(Timer.fire_at).limit(BATCH))
-
-    def fire_one(self, timer: Timer, now: datetime) -> str:
+    def fire_one(self, timer: DueTimer, now: datetime) -> str:
         with write_transaction():
             if not claim_timer(timer.id, now):
                 return "taken"
-            ticket = Ticket.get_by_id(timer.ticket_id)
+            ticket = queries.ticket_by_id(timer.ticket_id)
             ref, thread = queries.ticket_ref(ticket), queries.thread_info(ticket.id)
             # Read in the transaction that counts: two ticks cannot both take the last slot.
             sent = queries.notices_this_hour(alert_source(ref, thread), now)
-            decision = fire(timer.kind, from_db(timer.fire_at), ref, thread, now, self.planner.policy, sent)
+            decision = fire(timer.kind, timer.fire_at, ref, thread, now, self.planner.policy, sent)
             apply_timer(decision, ticket, now, lambda n, t, m: self.notifier.render(n, t, m, now), self.planner)
-        late = (now - from_db(timer.fire_at)).total_seconds()
+        late = (now - timer.fire_at).total_seconds()
         log.info("timer=%s ticket=%s kind=%s outcome=%s%s%s", timer.id, ticket.key, timer.kind, decision.outcome,
                  f" late={late:.0f}s" if late > 60 else "",
                  f" held={len(decision.held)}" if decision.held else "")
@@ -132,7 +127,7 @@ class Scheduler:
             # One commit for the pass; each timer is its own savepoint, so a failing one
             # rolls back alone and stays due for the next tick.
             with write_transaction():
-                timers = self.due(now)
+                timers = due_timers(now)
                 for timer in timers:
                     try:
                         tally[self.fire_one(timer, now)] += 1

@@ -4,10 +4,10 @@ from datetime import UTC, datetime
 
 import peewee
 
-from daemon.runners.outbox import bodies_of
 from store import migrations, spool
 from store.db import close_db, database, init_db
 from store.models import SchemaVersion
+from store.outbox import bodies_of
 
 NOW = datetime(2026, 11, 27, 7, 0)
 

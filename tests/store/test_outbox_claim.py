@@ -1,12 +1,12 @@
-"""daemon.runners.outbox.claim: a batch stops at its byte budget, so big mails are held one at a time."""
+"""store.outbox.claim: a batch stops at its byte budget, so big mails are held one at a time."""
 
 from datetime import UTC, datetime
 
 from daemon.core.model import OutboundMail
-from daemon.runners.outbox import bodies_of, claim
 from store.apply import enqueue
 from store.db import write_transaction
 from store.models import Outbox
+from store.outbox import bodies_of, claim
 
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 MIB = 1024 * 1024

@@ -2,9 +2,9 @@
 
 from email import message_from_bytes, policy
 
-from daemon.runners.outbox import bodies_of
 from store import spool
 from store.models import Message, Outbox, SpoolEntry, Ticket
+from store.outbox import bodies_of
 
 
 def mail(sender="ivan@client.test", subject="Билеты в театр", body="Купите два билета", mid="<t1@client.test>",

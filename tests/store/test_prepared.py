@@ -3,6 +3,8 @@ hot path runs on PostgreSQL (the machine's server on 127.0.0.1:5432, as in CI)."
 
 import uuid
 from dataclasses import replace
+from datetime import datetime
+from typing import NamedTuple
 
 import peewee
 import pytest
@@ -24,6 +26,27 @@ def test_parameters_out_of_order_are_refused_naming_types_not_values(tmp_path):
         with pytest.raises(prepared.StatementOrderError) as caught:
             prepared.execute(_swapped, "status", "секретный текст письма")
         assert "секретный" not in str(caught.value) and "str" in str(caught.value)
+    finally:
+        close_db()
+
+
+class _MisorderedEvent(NamedTuple):
+    # Declared detail-before-kind: peewee binds kind first, so the row would swap them.
+    ticket: int | None
+    at: datetime
+    detail: str
+    kind: str
+
+
+def _insert_misordered(row):
+    return Event.insert(**row._asdict())
+
+
+def test_a_typed_row_out_of_binding_order_is_refused(tmp_path):
+    init_db(f"sqlite:///{tmp_path / 'd.db'}")
+    try:
+        with pytest.raises(prepared.StatementOrderError):
+            prepared.execute_row(_insert_misordered, _MisorderedEvent(None, datetime(2026, 1, 1), "секрет", "status"))
     finally:
         close_db()
 

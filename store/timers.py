@@ -1,0 +1,34 @@
+"""Deadlines of tickets: which are due, and taking one so it fires exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from store.db import from_db, to_db
+from store.models import Timer
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    id: int
+    ticket_id: int
+    kind: str
+    fire_at: datetime
+
+
+def due_timers(now: datetime, limit: int = BATCH) -> list[DueTimer]:
+    """Unfired timers whose time has come, earliest first."""
+    # Served by the (fired_at, fire_at) index: never a scan of all tickets.
+    rows = (Timer.select(Timer.id, Timer.ticket, Timer.kind, Timer.fire_at)
+            .where(Timer.fired_at.is_null(), Timer.fire_at <= to_db(now))
+            .order_by(Timer.fire_at).limit(limit).tuples())
+    return [DueTimer(i, ticket_id, kind, from_db(at)) for i, ticket_id, kind, at in rows]
+
+
+def claim_timer(timer_id: int, now: datetime) -> bool:
+    """Mark a timer fired; False when another daemon (or an earlier pass) already did."""
+    return bool(Timer.update(fired_at=to_db(now))
+                .where(Timer.id == timer_id, Timer.fired_at.is_null()).execute())
