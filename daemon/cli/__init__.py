@@ -15,7 +15,6 @@ to the command.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -60,8 +59,3 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
         # `oneassist ticket list | head`: not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-if __name__ == "__main__":
-    logging.captureWarnings(True)
-    sys.exit(main())
