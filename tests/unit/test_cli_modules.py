@@ -1,7 +1,9 @@
-"""The CLI reads no clock of its own (issue 10): main() makes the one Clock and hands it down.
+"""The CLI's modules stay small and at the edge (issue 10).
 
-Every module of daemon/cli/, the sandbox's commands and daemon/output.py are scanned with
-the scanner of test_purity.py; constructing SystemClock is allowed only in main().
+- They read no clock of their own: main() makes the one Clock and hands it down. Every
+  module of daemon/cli/, the sandbox's commands and daemon/output.py are scanned with the
+  scanner of test_purity.py; constructing SystemClock is allowed only in main().
+- They query nothing: store rows are read and written by named functions in store/.
 """
 
 from __future__ import annotations
@@ -41,6 +43,34 @@ def test_the_cli_package_is_there():
 def test_no_cli_module_reads_the_clock(path):
     bad = clock_reads(path.read_text(encoding="utf-8"), may_choose_clock=path == CLOCK_OWNER)
     assert not bad, f"{path.relative_to(ROOT)} reads the clock: {bad}; use the `clock` main() hands down"
+
+
+# Model calls that run SQL; the CLI gets its rows from store functions instead.
+# (`get` and `update` are left out: dicts have them too.)
+QUERY_CALLS = {"select", "get_or_none", "get_by_id", "create", "delete", "insert", "insert_many", "save",
+               "delete_instance", "execute"}
+
+
+def queries(source: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            found += [f"line {node.lineno}: import {n}" for n in names if n.split(".")[0] == "peewee"]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in QUERY_CALLS:
+            found.append(f"line {node.lineno}: .{node.func.attr}()")
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(ROOT)) for p in SOURCES])
+def test_no_cli_module_queries_the_store(path):
+    bad = queries(path.read_text(encoding="utf-8"))
+    assert not bad, f"{path.relative_to(ROOT)} queries the store itself: {bad}; add a function to store/"
+
+
+def test_the_check_catches_a_query_in_a_handler():
+    handler = "import peewee\ndef cmd(args, clock):\n    return Ticket.select().where(Ticket.id == 1)\n"
+    assert queries(handler) == ["line 1: import peewee", "line 3: .select()"]
 
 
 def test_the_check_catches_a_handler_that_reads_the_clock():
