@@ -4,7 +4,7 @@
   and an aiosmtpd sink (daemon.sandbox.smtp) with deliver=None: it records what it accepts
   and delivers nothing, so Dovecot's work on our outgoing mail is not part of the figures.
 - `BenchDesk`: the integration rig's DeskRig (config, store, client registration through
-  daemon.views.add_client) with the acknowledgement cap raised for bulk runs.
+  daemon.cli.client.add_client) with the acknowledgement cap raised for bulk runs.
 - `DaemonProcess`: `python -m daemon --config X run` as its own process, its readiness
   from sd_notify READY=1 on a socket of ours, and its peak RSS from /proc/PID/status.
 - `StoreReader`: the daemon's SQLite store opened read-only, for polling.

@@ -1,7 +1,7 @@
-"""How the CLI prints: one JSON document for scripts, or a plain table for people.
+"""Everything the CLI writes: one JSON document for scripts or a plain table for people,
+raw bytes, notes and errors on stderr.
 
-Its own module so views.py (which formats reports) and cli.py share it without importing
-each other.
+The CLI's noun modules (daemon/cli/) say what to show; how it reaches the terminal is here.
 """
 
 from __future__ import annotations
@@ -9,16 +9,29 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TextIO
+
+PROG = "oneassist"
+
+
+def dump_json(data: Any, out: TextIO) -> None:
+    """One JSON document: readable, non-ASCII kept, dates and decimals as strings."""
+    json.dump(data, out, ensure_ascii=False, indent=2, default=str)
+    out.write("\n")
+
+
+def document(data: Any) -> None:
+    """One JSON document on stdout, whatever --json says (`export`)."""
+    dump_json(data, sys.stdout)
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
     if as_json:
-        json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
-        sys.stdout.write("\n")
+        dump_json(data, sys.stdout)
     else:
-        sys.stdout.write(human(data))
-        if not human(data).endswith("\n"):
+        text = human(data)
+        sys.stdout.write(text)
+        if not text.endswith("\n"):
             sys.stdout.write("\n")
 
 
@@ -30,3 +43,23 @@ def table(rows: list[dict[str, Any]], columns: Sequence[str], empty: str = "(non
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def line(text: str) -> None:
+    """A bare value for scripts (a fresh secret), whatever --json says."""
+    print(text)
+
+
+def raw(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+
+
+def note(text: str) -> None:
+    """Said to the person on stderr, so stdout stays the document."""
+    print(text, file=sys.stderr)
+
+
+def fail(error: BaseException, code: int) -> int:
+    """Report an error on stderr and give the exit code: 2 bad input or config, 1 a server or the store."""
+    print(f"{PROG}: error: {error}", file=sys.stderr)
+    return code

@@ -13,13 +13,13 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
-from datetime import UTC, datetime
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
+
+from daemon.clock import Clock
 
 SUPPORT = "support@desk.test"
 MANAGER = "anna@desk.test"
@@ -31,12 +31,13 @@ def default_dir() -> Path:
     return Path(os.environ.get("ONEASSIST_SANDBOX", Path.cwd() / "oneassist-sandbox"))
 
 
-def add_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> None:
+def register(sub: Any) -> None:
+    """`oneassist sandbox [start|send|mailbox]`, registered like every noun of daemon/cli/."""
     p = sub.add_parser("sandbox", help="run on private loopback mail servers with demo data",
                        description=__doc__)
     p.add_argument("--dir", type=Path, default=None, help="sandbox folder (default ./oneassist-sandbox)")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    p.set_defaults(func=func, sandbox_action="start")
+    p.set_defaults(func=run, sandbox_action="start")
     actions = p.add_subparsers(dest="sandbox_action", metavar="ACTION")
     actions.add_parser("start", help="start the servers and the daemon (default)")
     send = actions.add_parser("send", help="mail a task to the desk as the demo client")
@@ -111,13 +112,13 @@ quota = 3
     return config
 
 
-def start(base: Path) -> int:
+def start(base: Path, clock: Clock) -> int:
+    from daemon.cli.client import add_client
     from daemon.config import load
     from daemon.logsetup import setup_logging
     from daemon.sandbox.dovecot import DovecotServer
     from daemon.sandbox.smtp import SmtpSink, deliver_to_dovecot
     from daemon.service import Service
-    from daemon.views import add_client
     from store.db import init_db
     from store.queries import client_by_address
 
@@ -138,7 +139,7 @@ def start(base: Path) -> int:
         init_db(settings.store_url)
         if client_by_address(CLIENT) is None:
             add_client(settings, email=CLIENT, name="Иван Петров", tariff="basis", manager=MANAGER,
-                       language="ru", aliases=[])
+                       language="ru", aliases=[], now=clock.now())
         # The other terminal has to find this sandbox: name its folder unless it is the default.
         me = "oneassist sandbox" + ("" if base == default_dir().resolve() else f" --dir {base}")
         print(f"""
@@ -153,7 +154,7 @@ In another terminal:
   {me} mailbox            # the client's acknowledgement
   oneassist --config {config} ticket list
 """, flush=True)
-        Service(settings).run_forever()
+        Service(settings, clock).run_forever()
     finally:
         sink.stop()
         dovecot.stop()
@@ -167,7 +168,7 @@ def _servers(base: Path) -> dict[str, Any]:
     return json.loads(ports.read_text())
 
 
-def send(base: Path, text: str, subject: str | None, sender: str) -> int:
+def send(base: Path, text: str, subject: str | None, sender: str, clock: Clock) -> int:
     from imapclient import IMAPClient
 
     ports = _servers(base)
@@ -177,7 +178,7 @@ def send(base: Path, text: str, subject: str | None, sender: str) -> int:
     msg["From"] = f"Иван Петров <{sender}>" if sender == CLIENT else sender
     msg["To"] = SUPPORT
     msg["Subject"] = subject or text[:60]
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = format_datetime(clock.now())
     msg["Message-ID"] = make_msgid(domain=sender.split("@")[-1])
     msg.set_content(text)
     with IMAPClient("127.0.0.1", port=ports["imap"], ssl=False, timeout=10) as client:
@@ -213,12 +214,12 @@ def mailbox(base: Path, address: str, as_json: bool) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, clock: Clock) -> int:
     base = (args.dir or default_dir()).resolve()
     action = args.sandbox_action or "start"
     if action == "send":
-        return send(base, args.text, args.subject, args.sender)
+        return send(base, args.text, args.subject, args.sender, clock)
     if action == "mailbox":
         return mailbox(base, args.address, getattr(args, "json", False))
-    return start(base)
+    return start(base, clock)
 

@@ -15,11 +15,11 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
+from daemon.cli.client import add_client
 from daemon.config import Settings, load
 from daemon.sandbox.dovecot import DovecotServer
 from daemon.sandbox.smtp import SmtpSink
 from daemon.service import Service
-from daemon.views import add_client
 from store.db import close_db, init_db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,7 +177,7 @@ around_the_clock = true
                    manager: str | None = None) -> str:
         email = self.new_user(prefix)
         add_client(self.settings, email=email, name=name, tariff=tariff, manager=manager or self.manager,
-                   language=lang, aliases=list(aliases), assistant=assistant)
+                   language=lang, aliases=list(aliases), assistant=assistant, now=datetime.now(UTC))
         return email
 
     def new_task(self, client: str, subject: str = "Билеты в театр", body: str = "Два билета на субботу"

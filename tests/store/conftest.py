@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from daemon.cli.client import add_client
 from daemon.clock import FrozenClock
 from daemon.config import Settings, parse_settings
 from daemon.render.notices import Notifier
 from daemon.runners.ingest import Pipeline
-from daemon.views import add_client
 from store import spool
 from store.db import close_db, init_db
 
@@ -47,7 +47,7 @@ class Desk:
 
     def client(self, email: str, name: str = "Иван", lang: str = "ru", aliases=()) -> None:
         add_client(self.settings, email=email, name=name, tariff="basis", manager="anna@desk.test",
-                   language=lang, aliases=list(aliases))
+                   language=lang, aliases=list(aliases), now=self.clock.now())
 
 
 @pytest.fixture

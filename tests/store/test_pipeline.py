@@ -133,12 +133,12 @@ def test_unparseable_mail_is_quarantined_with_one_alert(desk):
 
 
 def test_quarantine_show_gives_back_the_exact_bytes(desk):
-    from daemon.views import show_quarantine
+    from store.listings import quarantined_entry
 
     # Nested 40 deep, past the parser's limit of 30: quarantined at once, bytes kept.
     head = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i) for i in range(40))
     raw = b"From: x@client.test\r\nMIME-Version: 1.0\r\n" + head + b"\r\n\xff\xfe text\r\n"
     assert desk.deliver(raw) == "quarantined"
     entry = SpoolEntry.get()
-    shown = show_quarantine(entry.id)
-    assert shown["raw_bytes"] == raw and shown["size"] == len(raw)
+    shown = quarantined_entry(entry.id)
+    assert spool.raw_of(shown.id) == raw and shown.size == len(raw)
