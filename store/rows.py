@@ -5,6 +5,6 @@ through a named function of store/: tests/unit/test_store_only.py refuses a call
 these classes outside store/, and any import of peewee or store.models there.
 """
 
-from store.models import Client, Invoice, NoticeWindow, SpoolEntry, Ticket
+from store.models import Client, Invoice, NoticeWindow, Outbox, SpoolEntry, Ticket
 
-__all__ = ["Client", "Invoice", "NoticeWindow", "SpoolEntry", "Ticket"]
+__all__ = ["Client", "Invoice", "NoticeWindow", "Outbox", "SpoolEntry", "Ticket"]

@@ -13,7 +13,7 @@ from daemon.config import Settings
 from daemon.output import emit, table
 from parsers.addresses import normalize
 from store import clients as store_clients
-from store.models import Client
+from store.rows import Client
 
 
 def client_or_fail(email: str) -> Client:

@@ -11,7 +11,7 @@ from daemon.clock import Clock
 from daemon.core.billing import money
 from daemon.output import emit, table
 from store.listings import invoices_matching
-from store.models import Invoice
+from store.rows import Invoice
 
 COLUMNS = ("number", "client", "kind", "amount", "currency", "status", "issued_at", "due_at", "paid_at")
 

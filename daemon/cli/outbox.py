@@ -9,7 +9,7 @@ from daemon.cli.common import command, iso, noun, with_store
 from daemon.clock import Clock
 from daemon.output import emit, table
 from store.listings import outgoing_mail
-from store.models import Outbox
+from store.rows import Outbox
 
 COLUMNS = ("id", "status", "kind", "ticket", "to", "attempts", "resends", "next_attempt_at", "last_error")
 
