@@ -7,13 +7,14 @@ so a template or encoding failure rolls back the ticket change with it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import peewee
 
-from daemon.core.model import Decision, Notice, OutboundMail
+from daemon.core.model import Decision, Notice, OneOffTimer, OutboundMail, is_one_off
 from parsers.mail import InboundMail
 from parsers.subjects import normalize_subject
 from store import floods, prepared
@@ -92,8 +93,9 @@ def _unfired_timers(ticket):
     return Timer.select().where(Timer.ticket == ticket, Timer.fired_at.is_null())
 
 
-def _insert_timer(ticket, kind, fire_at, created_at):
-    return Timer.insert(ticket=ticket, kind=kind, fire_at=fire_at, created_at=created_at).on_conflict_ignore()
+def _insert_timer(ticket, kind, fire_at, created_at, data):
+    return Timer.insert(ticket=ticket, kind=kind, fire_at=fire_at, created_at=created_at,
+                        data=data).on_conflict_ignore()
 
 
 def _spool_done(state, outcome, message_id, sender, ticket, processed_at, entry_id):
@@ -190,10 +192,23 @@ def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> 
         return
     wanted = {(kind, to_db(at)) for kind, at in planner(ticket)}
     for timer in prepared.models(Timer, _unfired_timers, ticket.id):
-        if (timer.kind, timer.fire_at) not in wanted:
+        # A one-off timer (#remind) is not derived from the state: it stays until it fires.
+        if (timer.kind, timer.fire_at) not in wanted and not is_one_off(timer.kind):
             timer.delete_instance()
     for kind, at in sorted(wanted):
-        prepared.execute(_insert_timer, ticket.id, kind, at, to_db(now))
+        prepared.execute(_insert_timer, ticket.id, kind, at, to_db(now), "")
+
+
+def add_timers(ticket: Ticket, timers: tuple[OneOffTimer, ...], now: datetime) -> None:
+    """The one-off timers a decision set; each fires once, whatever the ticket does meanwhile."""
+    for timer in timers:
+        prepared.execute(_insert_timer, ticket.id, timer.kind, to_db(timer.fire_at), to_db(now),
+                         json.dumps(dict(timer.data), ensure_ascii=False, sort_keys=True))
+
+
+def timer_data(timer: Timer) -> dict[str, str]:
+    """What a one-off timer's tag needs when it fires ({} for a derived timer)."""
+    return json.loads(timer.data) if timer.data else {}
 
 
 def apply_billing(decision: Decision, ticket: Ticket, now: datetime, due: datetime) -> list[int]:
@@ -264,6 +279,8 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
         for notice in decision.held:
             # Over its hourly cap: the digest will say it was held back, and about what.
             floods.count_held(notice, ticket.key if ticket else f"spool #{entry_id}", now)
+        if ticket is not None:
+            add_timers(ticket, decision.timers, now)
         for changed in (ticket, split_ticket):
             if changed is not None:
                 sync_timers(changed, planner, now)
@@ -293,6 +310,7 @@ def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Rende
     for notice in decision.held:
         # A staff alert over its client's hourly cap: the window's digest names the ticket.
         floods.count_held(notice, ticket.key, now)
+    add_timers(ticket, decision.timers, now)
     sync_timers(ticket, planner, now)
     return ids
 

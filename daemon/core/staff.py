@@ -151,6 +151,7 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
         split_subject=plan.split_subject, merge_into=plan.merge_into,
         quota_count=plan.quota_count, quota_period_start=plan.quota_period_start, quota_forced=plan.quota_forced,
         quota_release=plan.quota_release, ledger=tuple(plan.ledger), invoices=tuple(plan.invoices),
+        timers=tuple(plan.timers),
     )
 
 

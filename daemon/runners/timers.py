@@ -19,7 +19,7 @@ from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
 from daemon.render.notices import Notifier
 from store import floods, queries
-from store.apply import apply_timer, claim_timer, enqueue
+from store.apply import apply_timer, claim_timer, enqueue, timer_data
 from store.db import from_db, to_db, write_transaction
 from store.models import NoticeWindow, Ticket, Timer
 
@@ -85,7 +85,8 @@ class Scheduler:
             ref, thread = queries.ticket_ref(ticket), queries.thread_info(ticket.id)
             # Read in the transaction that counts: two ticks cannot both take the last slot.
             sent = queries.notices_this_hour(alert_source(ref, thread), now)
-            decision = fire(timer.kind, from_db(timer.fire_at), ref, thread, now, self.planner.policy, sent)
+            decision = fire(timer.kind, from_db(timer.fire_at), ref, thread, now, self.planner.policy, sent,
+                            data=timer_data(timer))
             apply_timer(decision, ticket, now, lambda n, t, m: self.notifier.render(n, t, m, now), self.planner)
         late = (now - from_db(timer.fire_at)).total_seconds()
         log.info("timer=%s ticket=%s kind=%s outcome=%s%s%s", timer.id, ticket.key, timer.kind, decision.outcome,

@@ -16,11 +16,12 @@ from datetime import datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-from daemon.core.tags._base import Plan, StaffPerson, StaffPolicy, Tag
+from daemon.core.tags._base import FiredTimer, Plan, StaffPerson, StaffPolicy, Tag, TagNotice
 from parsers import tags as lexer
 from parsers.tags import ParsedTags
 
-__all__ = ["TAGS", "DEFAULT_TAG", "Plan", "StaffPerson", "StaffPolicy", "Tag", "help_text", "parse_commands"]
+__all__ = ["TAGS", "DEFAULT_TAG", "FiredTimer", "Plan", "StaffPerson", "StaffPolicy", "Tag", "TagNotice",
+           "help_text", "parse_commands"]
 
 # A staff reply with text and no tag is the manager's answer to the client.
 DEFAULT_TAG = "reply"

@@ -13,7 +13,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from daemon.core.model import BillingView, InvoiceSpec, Notice, RouteView, ThreadInfo, TicketRef
+from daemon.core.model import (
+    ONE_OFF_PREFIX,
+    BillingView,
+    Decision,
+    InvoiceSpec,
+    Notice,
+    OneOffTimer,
+    Route,
+    RouteView,
+    ThreadInfo,
+    TicketRef,
+)
 from parsers.tags import ArgKind, Command
 
 ALL = frozenset({"manager", "assistant", "admin"})
@@ -77,6 +88,7 @@ class Plan:
     ledger: list[tuple[str, Decimal, str]] = field(default_factory=list)
     invoices: list[InvoiceSpec] = field(default_factory=list)
     invoice_notices: list[Notice] = field(default_factory=list)
+    timers: list[OneOffTimer] = field(default_factory=list)
 
     @property
     def billing(self) -> BillingView | None:
@@ -102,7 +114,47 @@ class Plan:
             in_reply_to=self.thread.last_client_message_id, references=self.thread.message_ids))
 
 
+    def add_timer(self, tag: str, fire_at: datetime, **data: str) -> None:
+        """A one-off timer the tag `tag` fires itself at `fire_at` (its Tag.fire)."""
+        self.timers.append(OneOffTimer(ONE_OFF_PREFIX + tag, fire_at, tuple(sorted(data.items()))))
+
+
+@dataclass(frozen=True)
+class FiredTimer:
+    """A passed one-off timer, handed to its tag's `fire` by core/timers.fire()."""
+
+    kind: str
+    fire_at: datetime
+    data: dict[str, str]
+    ticket: TicketRef
+    thread: ThreadInfo
+    now: datetime
+    late_minutes: int
+    # A staff member's language (her [[staff]] entry, else the service's).
+    language_of: Callable[[str], str]
+
+    @property
+    def route(self) -> Route:
+        return Route("timer", via=self.kind, ticket=self.ticket, client=self.thread.client)
+
+
+@dataclass(frozen=True)
+class TagNotice:
+    """A notice kind a tag sends besides the shared ones; daemon/render/notice_catalogue.py
+    lists it from here, so a tag brings its kind with its templates.
+
+    `samples`: a made-up value for each variable no other kind uses (the catalogue's
+    SAMPLE has the rest), for `oneassist check` and the catalogue test.
+    """
+
+    name: str
+    needs: tuple[str, ...]
+    may: tuple[str, ...] = ()
+    samples: tuple[tuple[str, object], ...] = ()
+
+
 Rule = Callable[[Plan, Command, RouteView], None]
+TimerRule = Callable[[FiredTimer], Decision]
 
 
 @dataclass(frozen=True)
@@ -140,6 +192,10 @@ class Tag:
     attachments: bool = False
     # Usable on a closed ticket (done, cancelled, rejected, merged, closed).
     when_closed: bool = False
+    # Fires the one-off timers the rule set with plan.add_timer (kind "#<name>").
+    fire: TimerRule | None = None
+    # Notice kinds only this tag sends, with their variables (see TagNotice).
+    notices: tuple[TagNotice, ...] = ()
 
     def allows(self, role: str) -> bool:
         return role in self.roles
