@@ -1,21 +1,24 @@
 """Read the staff tag lines at the top of a staff reply (`#accept +2d`) into Commands.
 
-TAGS is the whole vocabulary: each tag's argument kind, the roles allowed to
-use it and its help text. parse_commands only checks syntax and arguments;
-whether the sender's role may use a tag, and what the tag does to the ticket,
-is the workflow's decision (TagSpec.allows answers the first). Tag names are
-English only, case-insensitive, so one spelling works in every mail program.
+This is the lexer: it finds the tag lines, splits each into name and argument,
+and reads the argument by its kind (WHEN, AMOUNT, WHO, a ticket key, text). It
+knows no tag by name: the vocabulary (name -> argument kind and option words) is
+passed in by the caller, from daemon/core/tags/, where each tag also has its
+roles, help and rule. Whether the sender may use a tag, and what it does to the
+ticket, is decided there. Tag names are English only, case-insensitive, so one
+spelling works in every mail program.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from parsers.when import ACCEPTED_FORMS, WhenError, parse_when, split_when
@@ -37,21 +40,18 @@ class ArgKind(StrEnum):
     OPTIONAL_TEXT = "optional-text"
 
 
-@dataclass(frozen=True)
-class TagSpec:
-    """One staff tag: its argument, who may use it, and its help line."""
+class TagSyntax(Protocol):
+    """What the lexer needs of a tag; daemon/core/tags declares the tags themselves."""
 
-    name: str
-    arg: ArgKind
-    roles: frozenset[str]
-    usage: str
-    help_ru: str
-    help_en: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def arg(self) -> ArgKind: ...
+
     # Bare words recognized before the argument, e.g. `#accept next`.
-    options: frozenset[str] = frozenset()
-
-    def allows(self, role: str) -> bool:
-        return role in self.roles
+    @property
+    def options(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)
@@ -79,65 +79,6 @@ class ParsedTags:
     rest: str
 
 
-_ALL = frozenset({"manager", "assistant", "admin"})
-_LEADS = frozenset({"manager", "admin"})
-
-# Assistants do the work and talk about it; money, closing, merging and who does
-# the work stay with the manager (and admins).
-_ROWS: tuple[tuple[str, ArgKind, frozenset[str], str, tuple[str, ...]], ...] = (
-    ("accept", ArgKind.OPTIONAL_WHEN, _ALL, "[next|force] [WHEN]", ("next", "force")),
-    ("ask", ArgKind.OPTIONAL_TEXT, _ALL, "[text]", ()),
-    ("reply", ArgKind.OPTIONAL_TEXT, _ALL, "[text]", ()),
-    ("note", ArgKind.OPTIONAL_TEXT, _ALL, "[text]", ()),
-    ("assign", ArgKind.REQUIRED_WHO, _LEADS, "WHO", ()),
-    ("due", ArgKind.REQUIRED_WHEN, _ALL, "WHEN", ()),
-    ("delay", ArgKind.WHEN_AND_TEXT, _ALL, "WHEN [reason]", ()),
-    ("done", ArgKind.OPTIONAL_TEXT, _ALL, "[text]", ()),
-    ("cancel", ArgKind.OPTIONAL_TEXT, _LEADS, "[reason]", ()),
-    ("reject", ArgKind.OPTIONAL_TEXT, _LEADS, "[reason]", ()),
-    ("expense", ArgKind.AMOUNT_AND_TEXT, _LEADS, "AMOUNT what", ()),
-    ("invoice", ArgKind.OPTIONAL_AMOUNT, _LEADS, "[AMOUNT]", ()),
-    ("merge", ArgKind.REQUIRED_TICKET_KEY, _LEADS, "{prefix}-N", ()),
-    ("split", ArgKind.OPTIONAL_TEXT, _LEADS, "[subject]", ()),
-)
-_HELP_EN = {
-    "accept": "into work, counts in the quota, client told the due time; next/force: see below",
-    "ask": "the text goes to the client as a question; the ticket waits for the client",
-    "reply": "the text goes to the client; no state change",
-    "note": "internal note, never sent to the client",
-    "assign": "an assistant does the work; client mail still goes in the manager's name",
-    "due": "new due time; the client is told before the old one passes",
-    "delay": "move the due time and tell the client the reason",
-    "done": "finished: the text and attachments go to the client",
-    "cancel": "close as cancelled; the quota is given back",
-    "reject": "refuse the task; the quota is given back",
-    "expense": "charge the deposit; if it is short, the client gets a top-up invoice",
-    "invoice": "email an invoice (for AMOUNT if given)",
-    "merge": "merge into another ticket of the same client",
-    "split": "the text becomes a new ticket of the same client",
-}
-_HELP_RU = {
-    "accept": "в работу, списывается из лимита, клиенту уходит срок; next/force: см. ниже",
-    "ask": "текст уходит клиенту как вопрос; задача ждёт ответа клиента",
-    "reply": "текст уходит клиенту; состояние не меняется",
-    "note": "внутренняя заметка, клиенту не отправляется",
-    "assign": "поручить ассистенту; клиенту всё равно пишет менеджер",
-    "due": "новый срок; клиенту сообщается до старого срока",
-    "delay": "перенести срок и сообщить клиенту причину",
-    "done": "готово: текст и вложения уходят клиенту",
-    "cancel": "закрыть как отменённую; лимит возвращается",
-    "reject": "отказать в задаче; лимит возвращается",
-    "expense": "списать расход с депозита; если не хватает, клиенту уходит счёт",
-    "invoice": "выставить счёт (на AMOUNT, если указана)",
-    "merge": "объединить с другой задачей того же клиента",
-    "split": "текст становится новой задачей того же клиента",
-}
-TAGS: dict[str, TagSpec] = {
-    name: TagSpec(name, arg, roles, usage, _HELP_RU[name], _HELP_EN[name], frozenset(options))
-    for name, arg, roles, usage, options in _ROWS
-}
-
-
 class _ArgError(ValueError):
     """A tag argument that cannot be used; the message says why."""
 
@@ -154,6 +95,7 @@ class _Context(NamedTuple):
     now: datetime
     tz: ZoneInfo
     prefix: str
+    tags: Mapping[str, TagSyntax]
 
 
 _TAG_LINE = re.compile(r"#(?P<name>[^\W\d_][\w-]*)\s*:?\s*(?P<arg>.*)")
@@ -170,15 +112,24 @@ _MARKUP = re.compile(r"(?P<mark>\*\*|__|\*|_)(?P<inner>#.*?)(?P=mark)(?P<tail>.*
 
 
 def parse_commands(
-    body: str, subject: str, now: datetime, tz: ZoneInfo, ticket_prefix: str = "OA"
+    body: str,
+    subject: str,
+    now: datetime,
+    tz: ZoneInfo,
+    ticket_prefix: str = "OA",
+    *,
+    tags: Mapping[str, TagSyntax],
 ) -> ParsedTags:
     """Parse subject tags (`[#done]`) and the tag lines at the top of `body`.
+
+    `tags` is the vocabulary, name -> syntax (daemon.core.tags.TAGS): the lexer
+    knows the argument kinds, not the tags.
 
     The tag block is the run of `#name` lines at the top of the body; blank
     and `>` quoted lines inside it are skipped, and the first other line
     starts `rest` (returned as written, trimmed). A `#` line after that is prose.
     """
-    ctx = _Context(now, tz, ticket_prefix)
+    ctx = _Context(now, tz, ticket_prefix, tags)
     found: list[tuple[str, str, bool]] = []
     for match in _SUBJECT_TAG.finditer(subject):
         found.append((f"subject ({match.group(0)})", match.group(1).strip(), True))
@@ -214,44 +165,22 @@ def parse_commands(
     return ParsedTags(tuple(commands), tuple(errors), "\n".join(lines[start:]).strip())
 
 
-# Per language: the opening paragraph, the mark on lead-only tags, and the legend.
-_HELP_FRAME = {
-    "en": (
-        "Tags go at the top of the mail, one per line (at most {n}), or in the subject as "
-        "[#done]. Tag names are English, in any case. The rest of the text goes to the "
-        "client (after #note it stays internal).",
-        " (manager, admin)",
-        "#accept next: for the next quota period; #accept force: even past the quota.\n"
-        "WHEN: {when}.\n"
-        "AMOUNT: 1500, 1 500,50, 1500.50, 1500 руб, ₽1500; more than zero.\n"
-        "WHO: a staff address or login name.",
-    ),
-    "ru": (
-        "Теги пишутся в начале письма, каждый на своей строке (не больше {n}), или в теме: "
-        "[#done]. Имена тегов английские, регистр не важен. Остальной текст уходит клиенту "
-        "(после #note остаётся внутренним).",
-        " (менеджер, админ)",
-        "#accept next: на следующий период лимита; #accept force: сверх лимита.\n"
-        "WHEN (срок): {when}.\n"
-        "AMOUNT (сумма): 1500, 1 500,50, 1500.50, 1500 руб, ₽1500; больше нуля.\n"
-        "WHO (кто): адрес или логин сотрудника.",
-    ),
+# Per language: what the arguments look like, under the cheat sheet's tag list.
+_ARG_LEGEND = {
+    "en": "WHEN: {when}.\n"
+    "AMOUNT: 1500, 1 500,50, 1500.50, 1500 руб, ₽1500; more than zero.\n"
+    "WHO: a staff address or login name.",
+    "ru": "WHEN (срок): {when}.\n"
+    "AMOUNT (сумма): 1500, 1 500,50, 1500.50, 1500 руб, ₽1500; больше нуля.\n"
+    "WHO (кто): адрес или логин сотрудника.",
 }
 
 
-def help_text(lang: str, ticket_prefix: str = "OA") -> str:
-    """Every valid tag with its syntax and meaning, for error replies and the staff guide."""
-    if lang not in _HELP_FRAME:
+def argument_legend(lang: str) -> str:
+    """The forms WHEN, AMOUNT and WHO accept, for the cheat sheet (daemon.core.tags.help_text)."""
+    if lang not in _ARG_LEGEND:
         raise ValueError(f"no help text for language {lang!r}")
-    head, lead_only, legend = _HELP_FRAME[lang]
-    lines = [head.format(n=MAX_TAG_LINES), ""]
-    for spec in TAGS.values():
-        usage = spec.usage.format(prefix=ticket_prefix)
-        meaning = spec.help_ru if lang == "ru" else spec.help_en
-        mark = "" if spec.allows("assistant") else lead_only
-        lines.append(f"#{spec.name} {usage} — {meaning}{mark}")
-    lines += ["", legend.format(when=ACCEPTED_FORMS)]
-    return "\n".join(lines)
+    return _ARG_LEGEND[lang].format(when=ACCEPTED_FORMS)
 
 
 def _clean(raw: str) -> str:
@@ -269,16 +198,16 @@ def _parse_line(line: str, ctx: _Context, from_subject: bool) -> Command | None:
     if match is None:
         raise _ArgError("a tag is # followed by a tag name")
     name, arg = match.group("name").lower(), match.group("arg").strip()
-    spec = TAGS.get(name)
+    spec = ctx.tags.get(name)
     if spec is None:
-        close = difflib.get_close_matches(name, TAGS, n=1, cutoff=0.75)
+        close = difflib.get_close_matches(name, list(ctx.tags), n=1, cutoff=0.75)
         # A client's own "[#urgent]" rides along in reply subjects; only a near
         # miss of a real tag there is a staff typo worth refusing the mail for.
         if from_subject and not close:
             return None
         hint = f" (did you mean #{close[0]}?)" if close else ""
         raise _ArgError(
-            f"unknown tag #{name}{hint}; valid tags: " + ", ".join(f"#{tag}" for tag in TAGS)
+            f"unknown tag #{name}{hint}; valid tags: " + ", ".join(f"#{tag}" for tag in ctx.tags)
         )
     option = ""
     words = arg.split(None, 1)
@@ -295,17 +224,17 @@ def _when(arg: str, ctx: _Context) -> datetime:
         raise _ArgError(str(error)) from None
 
 
-def _optional_when(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
+def _optional_when(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     return _Args(when=_when(arg, ctx)) if arg else _Args()
 
 
-def _required_when(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
+def _required_when(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     if not arg:
         raise _ArgError(f"#{spec.name} needs WHEN. Accepted forms: {ACCEPTED_FORMS}")
     return _Args(when=_when(arg, ctx))
 
 
-def _when_and_text(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
+def _when_and_text(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     if not arg:
         return _required_when(arg, ctx, spec)
     try:
@@ -317,7 +246,7 @@ def _when_and_text(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
     return _Args(when=when, text=text)
 
 
-def _who(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
+def _who(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     match = _WHO.fullmatch(arg)
     if match is None:
         raise _ArgError(f"#{spec.name} needs one WHO: a staff address or login name")
@@ -353,14 +282,14 @@ def _amount(text: str) -> tuple[Decimal, str]:
         raise _ArgError(f"cannot read an amount in {text[:40]!r}") from exc
 
 
-def _amount_and_text(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
+def _amount_and_text(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     amount, text = _amount(arg)
     if not text:
         raise _ArgError(f"#{spec.name} needs a description after the amount")
     return _Args(amount=amount, text=text)
 
 
-def _optional_amount(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
+def _optional_amount(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     if not arg:
         return _Args()
     amount, extra = _amount(arg)
@@ -369,7 +298,7 @@ def _optional_amount(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
     return _Args(amount=amount)
 
 
-def _ticket_key(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
+def _ticket_key(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     pattern = rf"\[?#?{re.escape(ctx.prefix)}-(?P<n>\d{{1,9}})\]?"
     match = re.fullmatch(pattern, arg, re.IGNORECASE)
     if match is None:
@@ -378,7 +307,7 @@ def _ticket_key(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
     return _Args(ticket_key=f"{ctx.prefix}-{match.group('n')}".upper())
 
 
-def _optional_text(arg: str, ctx: _Context, spec: TagSpec) -> _Args:
+def _optional_text(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     return _Args(text=arg)
 
 

@@ -7,6 +7,7 @@ so a template or encoding failure rolls back the ticket change with it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from typing import NamedTuple
 
 import peewee
 
-from daemon.core.model import Decision, Notice, OutboundMail, TicketRef
+from daemon.core.model import Decision, Notice, OneOffTimer, OutboundMail, TicketRef, is_one_off
 from parsers.mail import InboundMail
 from parsers.subjects import normalize_subject
 from store import floods, prepared
@@ -100,6 +101,8 @@ class TimerRow(NamedTuple):
     kind: str
     fire_at: datetime
     created_at: datetime
+    # What a one-off timer's tag needs when it fires (JSON); "" for a timer derived from state.
+    data: str = ""
 
 
 class SpoolDoneRow(NamedTuple):
@@ -227,10 +230,19 @@ def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> 
         return
     wanted = {(kind, to_db(at)) for kind, at in planner(ticket_ref(ticket), ticket.client.tariff)}
     for timer in prepared.models(Timer, _unfired_timers, ticket.id):
-        if (timer.kind, timer.fire_at) not in wanted:
+        # A one-off timer (#remind) is not derived from the state: it stays until it fires.
+        if (timer.kind, timer.fire_at) not in wanted and not is_one_off(timer.kind):
             timer.delete_instance()
     for kind, at in sorted(wanted):
         prepared.execute_row(_insert_timer, TimerRow(ticket=ticket.id, kind=kind, fire_at=at, created_at=to_db(now)))
+
+
+def add_timers(ticket: Ticket, timers: tuple[OneOffTimer, ...], now: datetime) -> None:
+    """The one-off timers a decision set; each fires once, whatever the ticket does meanwhile."""
+    for timer in timers:
+        prepared.execute_row(_insert_timer, TimerRow(
+            ticket=ticket.id, kind=timer.kind, fire_at=to_db(timer.fire_at), created_at=to_db(now),
+            data=json.dumps(dict(timer.data), ensure_ascii=False, sort_keys=True)))
 
 
 def apply_billing(decision: Decision, ticket: Ticket, now: datetime, due: datetime) -> list[int]:
@@ -330,6 +342,8 @@ def _effects(decision: Decision, ticket: Ticket | None, mail: InboundMail | None
     for notice in decision.held:
         # Over its hourly cap: the window's digest says it was held back, and about what.
         floods.count_held(notice, held_label, now)
+    if ticket is not None:
+        add_timers(ticket, decision.timers, now)
     for changed in (ticket, split_ticket):
         if changed is not None:
             sync_timers(changed, planner, now)

@@ -65,8 +65,19 @@ def _v6(db: peewee.Database) -> None:
     db.create_tables([models.NoticeWindow], safe=True)
 
 
+def _v7(db: peewee.Database) -> None:
+    """One-off timers a tag sets (#remind): their data, and data in the timer's unique key."""
+    _add_missing(db, models.Timer, models.Timer.data)
+    names = {index.name for index in db.get_indexes("timer")}
+    migrator = SchemaMigrator.from_database(db)
+    if "timer_ticket_id_kind_fire_at" in names:
+        migrate(migrator.drop_index("timer", "timer_ticket_id_kind_fire_at"))
+    if "timer_ticket_id_kind_fire_at_data" not in names:
+        migrate(migrator.add_index("timer", ("ticket_id", "kind", "fire_at", "data"), True))
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 
 
 def current_version(db: peewee.Database) -> int:

@@ -186,10 +186,13 @@ class Timer(BaseModel):
     fire_at = pw.DateTimeField()
     fired_at = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField()
+    # What a one-off timer (#remind) needs when it fires, as a JSON object; "" for derived ones.
+    data = pw.TextField(default="")
 
     class Meta:
-        # The same deadline planned twice is one timer, so a replan never repeats a fired one.
-        indexes = ((("ticket", "kind", "fire_at"), True), (("fired_at", "fire_at"), False))
+        # The same deadline planned twice is one timer, so a replan never repeats a fired one;
+        # two reminders at one time on one ticket differ in their data and are two timers.
+        indexes = ((("ticket", "kind", "fire_at", "data"), True), (("fired_at", "fire_at"), False))
 
 
 class QuotaUse(BaseModel):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from store.db import from_db, to_db
@@ -17,15 +18,18 @@ class DueTimer:
     ticket_id: int
     kind: str
     fire_at: datetime
+    # What a one-off timer's tag needs when it fires ({} for a timer derived from state).
+    data: dict[str, str] = field(default_factory=dict)
 
 
 def due_timers(now: datetime, limit: int = BATCH) -> list[DueTimer]:
     """Unfired timers whose time has come, earliest first."""
     # Served by the (fired_at, fire_at) index: never a scan of all tickets.
-    rows = (Timer.select(Timer.id, Timer.ticket, Timer.kind, Timer.fire_at)
+    rows = (Timer.select(Timer.id, Timer.ticket, Timer.kind, Timer.fire_at, Timer.data)
             .where(Timer.fired_at.is_null(), Timer.fire_at <= to_db(now))
             .order_by(Timer.fire_at).limit(limit).tuples())
-    return [DueTimer(i, ticket_id, kind, from_db(at)) for i, ticket_id, kind, at in rows]
+    return [DueTimer(i, ticket_id, kind, from_db(at), json.loads(data) if data else {})
+            for i, ticket_id, kind, at, data in rows]
 
 
 def claim_timer(timer_id: int, now: datetime) -> bool:

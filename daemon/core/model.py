@@ -175,6 +175,27 @@ class InvoiceSpec:
     currency: str = "RUB"
 
 
+# A timer a tag sets itself is named after the tag ("#remind"): the store keeps it across
+# replans (only derived timers are replaced) and core/timers.fire() hands it to that tag.
+ONE_OFF_PREFIX = "#"
+
+
+def is_one_off(kind: str) -> bool:
+    return kind.startswith(ONE_OFF_PREFIX)
+
+
+@dataclass(frozen=True)
+class OneOffTimer:
+    """A timer at a time a staff mail named (#remind +2h), not one derived from the ticket's state.
+
+    `kind` is ONE_OFF_PREFIX + the tag's name; `data` is what its firing needs, as text.
+    """
+
+    kind: str
+    fire_at: datetime
+    data: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class Decision:
     """What to do with one inbound mail: the ticket change and the mails it causes.
@@ -210,3 +231,5 @@ class Decision:
     invoices: tuple[InvoiceSpec, ...] = ()
     # Notices over their source's hourly cap: not sent, counted for the window's digest.
     held: tuple[Notice, ...] = ()
+    # Timers a tag set (#remind); fired by the tag's module, kept until then.
+    timers: tuple[OneOffTimer, ...] = ()

@@ -16,9 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from daemon.core.model import Decision, Notice, Route, ThreadInfo, TicketRef
+from daemon.core.model import (
+    ONE_OFF_PREFIX,
+    Decision,
+    Notice,
+    Route,
+    ThreadInfo,
+    TicketRef,
+    is_one_off,
+)
 from daemon.core.routing import CLOSED_STATUSES
 from daemon.core.sla import add_working_time
+from daemon.core.tags import TAGS, FiredTimer
 from daemon.core.workflow import FloodCaps, cap_decision
 
 # A timer fired this much after its time says so: the daemon was down (issue: "says it is late").
@@ -81,21 +90,38 @@ def alert_source(ticket: TicketRef, thread: ThreadInfo) -> str:
 
 
 def fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, now: datetime,
-         policy: TimerPolicy, notices_this_hour: tuple[tuple[str, str, int], ...] = ()) -> Decision:
+         policy: TimerPolicy, notices_this_hour: tuple[tuple[str, str, int], ...] = (),
+         data: dict[str, str] | None = None) -> Decision:
     """The passed timer's decision, its staff alerts within the client's hourly caps.
 
     `notices_this_hour` is what alert_source() already had sent in its open windows
-    (store.queries.notices_this_hour); alerts over the cap move to `held`.
+    (store.queries.notices_this_hour); alerts over the cap move to `held`. A one-off
+    timer ("#remind", with its `data`) is fired by its tag's module.
     """
-    decision = _fire(kind, fire_at, ticket, thread, now, policy)
+    if is_one_off(kind):
+        decision = _fire_tag(kind, fire_at, ticket, thread, now, policy, data or {})
+    else:
+        decision = _fire(kind, fire_at, ticket, thread, now, policy)
     return cap_decision(decision, alert_source(ticket, thread), notices_this_hour, policy.caps)
+
+
+def _late_minutes(fire_at: datetime, now: datetime) -> int:
+    return int((now - fire_at).total_seconds() // 60) if now - fire_at > LATE_AFTER else 0
+
+
+def _fire_tag(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, now: datetime,
+              policy: TimerPolicy, data: dict[str, str]) -> Decision:
+    tag = TAGS.get(kind.removeprefix(ONE_OFF_PREFIX))
+    if tag is None or tag.fire is None:
+        raise ValueError(f"unknown timer kind {kind!r}: no tag in daemon/core/tags fires it")
+    return tag.fire(FiredTimer(kind, fire_at, data, ticket, thread, now, _late_minutes(fire_at, now),
+                               policy.language_of))
 
 
 def _fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, now: datetime,
           policy: TimerPolicy) -> Decision:
     route = Route("timer", via=kind, ticket=ticket, client=thread.client)
-    late = now - fire_at > LATE_AFTER
-    context = (("late_minutes", int((now - fire_at).total_seconds() // 60) if late else 0),
+    context = (("late_minutes", _late_minutes(fire_at, now)),
                ("deadline", ticket.first_response_due), ("due", ticket.due_at))
     stale = Decision(outcome=f"{kind}-stale", route=route)
     closed = ticket.status in CLOSED_STATUSES

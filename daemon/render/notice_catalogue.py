@@ -11,7 +11,9 @@ kind that ships without a file (or a file without a kind) is found before a mail
 needs it (docs/reliability.md case 42).
 
 Adding a kind is one line in KINDS (plus its template files, and a SAMPLE value
-for any variable no other kind uses yet).
+for any variable no other kind uses yet). A kind only one staff tag sends is
+declared by that tag (daemon/core/tags/<tag>.py, Tag.notices, with its own
+samples) and joins KINDS from there.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
+
+from daemon.core.tags import TAGS
 
 LANGUAGES = ("ru", "en")
 AUDIENCES = ("client", "staff", "unknown")  # "unknown": a stranger, answered about joining
@@ -42,6 +46,8 @@ class NoticeKind:
     parts: tuple[str, ...] = TEXT
     # Values that take the other branches of the templates' {% if %}s.
     variants: tuple[Mapping[str, Any], ...] = field(default=())
+    # Sample values of variables only this kind uses (a tag's own kinds); SAMPLE has the rest.
+    samples: Mapping[str, Any] = field(default_factory=dict)
 
     def files(self, language: str) -> tuple[str, ...]:
         """Template names as the jinja2 loader knows them: `ru/client.notice.ack.txt.j2`."""
@@ -49,9 +55,10 @@ class NoticeKind:
 
     def sample_contexts(self) -> Iterator[dict[str, Any]]:
         """The needed variables alone, then with every optional one, then each variant."""
-        needed = {key: SAMPLE[key] for key in self.needs}
+        sample = SAMPLE | dict(self.samples)
+        needed = {key: sample[key] for key in self.needs}
         yield needed
-        full = needed | {key: SAMPLE[key] for key in self.may}
+        full = needed | {key: sample[key] for key in self.may}
         yield full
         for variant in self.variants:
             yield full | dict(variant)
@@ -138,6 +145,21 @@ SAMPLE: dict[str, Any] = {
     "closes_at": "04.12.2026 11:00", "labels": ("OA-7", "OA-8"), "more_labels": 0,
     "applied": ("#done",), "refused": ("#delay: no date",), "event": "new", "by": "",
 }
+
+
+def _tag_kinds() -> dict[str, NoticeKind]:
+    """The kinds the staff tags declare themselves (Tag.notices)."""
+    found: dict[str, NoticeKind] = {}
+    for tag in TAGS.values():
+        for notice in tag.notices:
+            if notice.name in KINDS or notice.name in found:
+                raise ValueError(f"notice kind {notice.name} of #{tag.name} is declared twice")
+            found[notice.name] = NoticeKind(notice.name, notice.name.split(".", 1)[0], notice.needs,
+                                            notice.may, samples=dict(notice.samples))
+    return found
+
+
+KINDS.update(_tag_kinds())
 
 
 class UnknownNoticeKind(KeyError):

@@ -20,6 +20,7 @@ from daemon.config import Settings
 from daemon.core.billing import InvoiceLine, format_money
 from daemon.core.model import Notice, OutboundMail
 from daemon.core.quota import format_quota, period_of, remaining
+from daemon.core.tags import help_text
 from daemon.render.compose import (
     Identity,
     build_message,
@@ -31,7 +32,6 @@ from daemon.render.compose import (
 from parsers.addresses import domain_of
 from parsers.mail import Attachment, InboundMail
 from parsers.subjects import tagged_subject
-from parsers.tags import help_text
 from parsers.tokens import reply_address
 from store.billing import deposit_of, invoice_by_id, invoice_lines_of, quota_used
 from store.db import from_db

@@ -22,6 +22,7 @@ from daemon.core.errors import QuarantineError
 from daemon.core.model import Decision, Notice, Route, RouteView
 from daemon.core.routing import dedupe_key, route
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
+from daemon.core.tags import parse_commands
 from daemon.core.workflow import FloodCaps, Policy, coalesce, decide
 from daemon.faults import checkpoint, fail_on
 from daemon.render.notices import Notifier
@@ -33,7 +34,7 @@ from parsers.mail import InboundMail
 from parsers.mime import parse
 from parsers.oneline import one_line
 from parsers.quoting import strip_reply
-from parsers.tags import ParsedTags, parse_commands
+from parsers.tags import ParsedTags
 from store import floods, queries, spool
 from store.apply import AlreadyIngested, apply
 from store.db import write_transaction

@@ -80,7 +80,8 @@ class Scheduler:
             ref, thread = queries.ticket_ref(ticket), queries.thread_info(ticket.id)
             # Read in the transaction that counts: two ticks cannot both take the last slot.
             sent = queries.notices_this_hour(alert_source(ref, thread), now)
-            decision = fire(timer.kind, timer.fire_at, ref, thread, now, self.planner.policy, sent)
+            decision = fire(timer.kind, timer.fire_at, ref, thread, now, self.planner.policy, sent,
+                            data=timer.data)
             apply_timer(decision, ticket, now, lambda n, t, m: self.notifier.render(n, t, m, now), self.planner)
         late = (now - timer.fire_at).total_seconds()
         log.info("timer=%s ticket=%s kind=%s outcome=%s%s%s", timer.id, ticket.key, timer.kind, decision.outcome,

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from parsers.tags import MAX_TAG_LINES, TAGS, parse_commands
+from daemon.core.tags import TAGS, parse_commands
+from parsers.tags import MAX_TAG_LINES
 from tests.unit import mailgen
 from tests.unit.mailgen import MB, prop_settings
 

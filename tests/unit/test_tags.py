@@ -8,15 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from parsers.tags import (
-    MAX_TAG_LINES,
-    TAGS,
-    ArgKind,
-    Command,
-    ParsedTags,
-    help_text,
-    parse_commands,
-)
+from daemon.core.tags import TAGS, help_text, parse_commands
+from parsers.tags import MAX_TAG_LINES, ArgKind, Command, ParsedTags
 
 MSK = ZoneInfo("Europe/Moscow")
 # Friday 27 November 2026, 10:00 in Moscow.
@@ -44,11 +37,16 @@ def error_of(body: str, subject: str = "Re: [OA-1042]") -> str:
 # ---- every tag --------------------------------------------------------------
 
 
-def test_the_table_holds_exactly_the_design_tags() -> None:
-    assert list(TAGS) == [
-        "accept", "ask", "reply", "note", "assign", "due", "delay",
-        "done", "cancel", "reject", "expense", "invoice", "merge", "split",
-    ]  # fmt: skip
+# The tags of docs/tags.md's table; a new tag is added by its own module and test
+# (daemon/core/tags/), so this list holds the design tags, not every tag there is.
+DESIGN_TAGS = [
+    "accept", "ask", "reply", "note", "assign", "due", "delay",
+    "done", "cancel", "reject", "expense", "invoice", "merge", "split",
+]  # fmt: skip
+
+
+def test_the_table_holds_the_design_tags_in_order() -> None:
+    assert [name for name in TAGS if name in DESIGN_TAGS] == DESIGN_TAGS
     for name, spec in TAGS.items():
         assert spec.name == name
         assert spec.help_ru and spec.help_en and isinstance(spec.arg, ArgKind)
@@ -402,7 +400,7 @@ def test_ticket_key_in_subject_is_not_a_tag() -> None:
 ASSISTANT_TAGS = {"accept", "ask", "reply", "note", "due", "delay", "done"}
 
 
-@pytest.mark.parametrize("name", list(TAGS))
+@pytest.mark.parametrize("name", DESIGN_TAGS)
 def test_role_table(name: str) -> None:
     spec = TAGS[name]
     assert spec.allows("manager") and spec.allows("admin")
