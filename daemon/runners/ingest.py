@@ -23,9 +23,10 @@ from daemon.core.model import Decision, Notice, Route, RouteView
 from daemon.core.routing import dedupe_key, route
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
 from daemon.core.tags import parse_commands
-from daemon.core.workflow import FloodCaps, Policy, coalesce, decide
+from daemon.core.workflow import FloodCaps, Policy, decide
 from daemon.faults import checkpoint, fail_on
 from daemon.render.notices import Notifier
+from daemon.runners.alerts import send_capped
 from daemon.runners.timers import TimerPlanner
 from parsers.addresses import domain_of, redact
 from parsers.auth_results import staff_header_refusal, staff_mail_authenticated
@@ -35,10 +36,9 @@ from parsers.mime import parse
 from parsers.oneline import one_line
 from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags
-from store import floods, queries, spool
+from store import queries, spool
 from store.apply import AlreadyIngested, apply
 from store.db import write_transaction
-from store.outbox import enqueue
 from store.rows import SpoolEntry
 
 log = logging.getLogger("oneassist.pipeline")
@@ -234,13 +234,7 @@ class Pipeline:
                         autoreply=False, context=context)
         source = entry.sender or "(unknown sender)"
         with write_transaction():
-            sent = {(kind, to): count for kind, to, count in queries.notices_this_hour(source, now)}
-            send, held = coalesce((notice,), source, sent, self.caps)
-            for each in send:
-                enqueue(self.notifier.render(each, None, None, now), now)
-                floods.count_sent(each, now)
-            for each in held:
-                floods.count_held(each, f"spool #{entry.id}", now)
+            if not send_capped(notice, source, f"spool #{entry.id}", self.caps, self.notifier, now):
                 log.warning("spool=%s quarantine alert held for the digest (cap %s/h)", entry.id,
                             self.caps.alerts_per_source)
 

@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
 from daemon.core.model import Notice
 from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
-from daemon.core.workflow import coalesce
 from daemon.faults import checkpoint
 from daemon.render.notices import Notifier
+from daemon.runners.alerts import send_capped
 from daemon.runners.timers import flood_caps
-from store import floods, outbox, queries
+from store import outbox
 from store.db import write_transaction
-from store.outbox import Claimed, bodies_of, claim, enqueue
+from store.outbox import Claimed, bodies_of, claim
 
 log = logging.getLogger("oneassist.outbox")
 
@@ -113,13 +113,7 @@ class OutboxWorker:
         # of tasks, or a relay that refuses everything, is a few alerts and one digest,
         # however many recipients the dead mails had. We are inside flush()'s transaction,
         # so the count read here and the one written below commit together.
-        source = row.kind
-        sent = {(kind, to): count for kind, to, count in queries.notices_this_hour(source, now)}
-        send, held = coalesce((notice,), source, sent, self.caps)
-        for each in send:
-            enqueue(self.notifier.render(each, None, None, now), now)
-            floods.count_sent(each, now)
-        for each in held:
-            floods.count_held(each, f"outbox #{row.id} ({ticket_key})", now)
+        if not send_capped(notice, row.kind, f"outbox #{row.id} ({ticket_key})", self.caps,
+                           self.notifier, now):
             log.warning("outbox=%s undeliverable alert held for the digest (cap %s/h)", row.id,
                         self.caps.alerts_per_source)

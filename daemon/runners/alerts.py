@@ -1,0 +1,29 @@
+"""One admin alert through the hourly flood cap of its source: sent, or held for the digest.
+
+The quarantine alert (ingest) and the undeliverable alert (outbox) are raised outside a
+decision, so they meet the cap here rather than in store.apply; the caller holds the
+transaction, so the count read and the count written commit together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from daemon.core.model import Notice
+from daemon.core.workflow import FloodCaps, coalesce
+from daemon.render.notices import Notifier
+from store import floods, queries
+from store.outbox import enqueue
+
+
+def send_capped(notice: Notice, source: str, held_label: str, caps: FloodCaps, notifier: Notifier,
+                now: datetime) -> bool:
+    """Enqueue `notice` unless `source` used up its hour; False when it was held instead."""
+    sent = {(kind, to): count for kind, to, count in queries.notices_this_hour(source, now)}
+    send, held = coalesce((notice,), source, sent, caps)
+    for each in send:
+        enqueue(notifier.render(each, None, None, now), now)
+        floods.count_sent(each, now)
+    for each in held:
+        floods.count_held(each, held_label, now)
+    return not held
