@@ -18,8 +18,9 @@ from typing import TypeVar
 
 from daemon.clock import Clock
 from daemon.config import Settings
+from daemon.core.effects import Decision
 from daemon.core.errors import QuarantineError
-from daemon.core.model import Decision, Notice, Route, RouteView
+from daemon.core.model import Notice, Route, RouteView
 from daemon.core.routing import dedupe_key, route
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
 from daemon.core.tags import parse_commands
