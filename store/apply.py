@@ -11,13 +11,23 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import peewee
 
 from daemon.core import effects as fx
+from daemon.core.billing import money as to_money
 from daemon.core.effects import Decision
-from daemon.core.model import Notice, OneOffTimer, OutboundMail, TicketRef, is_one_off
+from daemon.core.model import (
+    IssuedInvoice,
+    MoneyView,
+    Notice,
+    OneOffTimer,
+    OutboundMail,
+    TicketRef,
+    is_one_off,
+)
 from parsers.mail import InboundMail
 from parsers.subjects import normalize_subject
 from store import floods, prepared
@@ -36,7 +46,9 @@ from store.models import (
 from store.outbox import enqueue
 from store.queries import ticket_ref
 
-Renderer = Callable[[Notice, Ticket | None, InboundMail | None], OutboundMail]
+# Renders a notice from the values given, reading nothing: the money view is the one read
+# before the transaction, carried forward through the decision's effects.
+Renderer = Callable[[Notice, Ticket | None, InboundMail | None, MoneyView | None], OutboundMail]
 # Invoices asked for in a mail (top-ups, #invoice) are due in a week.
 INVOICE_DUE = timedelta(days=7)
 # The ticket as the pure core sees it, and its client's tariff code -> (kind, fire_at) wanted.
@@ -248,8 +260,8 @@ def add_timers(ticket: Ticket, timers: tuple[OneOffTimer, ...], now: datetime) -
 
 
 def _send(notice: Notice, about: Ticket | None, mail: InboundMail | None, render: Renderer,
-          now: datetime) -> int:
-    out = render(notice, about, mail)
+          now: datetime, money: MoneyView | None) -> int:
+    out = render(notice, about, mail, money)
     outbox_id = enqueue(out, now)
     record_outgoing(about, out, notice.template, now)
     if notice.autoreply:
@@ -276,7 +288,8 @@ class _Txn:
     client_id: int | None = None
     ticket: Ticket | None = None
     split_ticket: Ticket | None = None
-    invoice_ids: list[int] = field(default_factory=list)
+    money: MoneyView | None = None
+    invoices: list[IssuedInvoice] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
 
 
@@ -326,6 +339,7 @@ def _release_quota(t: _Txn, e: fx.ReleaseQuota) -> None:
 
     if t.ticket is not None:
         billing.release_quota(t.ticket, t.now)
+        t.money = t.money.released() if t.money else None
 
 
 def _count_quota(t: _Txn, e: fx.CountQuota) -> None:
@@ -333,6 +347,7 @@ def _count_quota(t: _Txn, e: fx.CountQuota) -> None:
 
     if t.ticket is not None:
         billing.count_quota(t.ticket, e.period_start, e.forced, t.now)
+        t.money = t.money.counted(e.period_start) if t.money else None
 
 
 def _ledger_entry(t: _Txn, e: fx.LedgerEntry) -> None:
@@ -340,14 +355,24 @@ def _ledger_entry(t: _Txn, e: fx.LedgerEntry) -> None:
 
     if t.ticket is not None:
         billing.add_ledger(t.ticket.client_id, e.kind, e.amount, e.note, t.now, ticket=t.ticket)
+        t.money = t.money.booked(e.amount) if t.money else None
 
 
 def _issue_invoice(t: _Txn, e: fx.IssueInvoice) -> None:
     from store import billing
 
-    if t.ticket is not None:
-        t.invoice_ids.append(billing.issue_invoice(t.ticket.client, e.spec, e.spec.currency, t.now,
-                                                   t.now + INVOICE_DUE, ticket=t.ticket).id)
+    if t.ticket is None:
+        return
+    spec, client = e.spec, t.ticket.client
+    number = billing.issue_invoice(client, spec, spec.currency, t.now, t.now + INVOICE_DUE, ticket=t.ticket).number
+    # The notice shows the invoice from these values and its number: nothing is read back.
+    t.invoices.append(IssuedInvoice(number=number, kind=spec.kind, amount=to_money(spec.amount),
+                                    currency=spec.currency, issued_at=t.now, due_at=t.now + INVOICE_DUE,
+                                    lines=spec.lines, client_name=client.name, client_email=client.email))
+    if t.money is not None:
+        # issue_invoice() books the deposit that pays a renewal.
+        t.money = t.money.booked(sum((total for *_, total in spec.lines if spec.kind == "renewal" and total < 0),
+                                     Decimal("0.00")))
 
 
 def _send_notice(t: _Txn, e: fx.SendNotice) -> None:
@@ -355,9 +380,9 @@ def _send_notice(t: _Txn, e: fx.SendNotice) -> None:
     refs = dict(notice.context)
     if "invoice_ref" in refs:
         # The invoice got its number in this transaction; the notice now names it.
-        notice = replace(notice, context=notice.context + (("invoice_id", t.invoice_ids[refs["invoice_ref"]]),))
+        notice = replace(notice, context=notice.context + (("invoice", t.invoices[refs["invoice_ref"]]),))
     about = t.split_ticket if notice.scope == "split" else t.ticket
-    t.outbox_ids.append(_send(notice, about, t.mail, t.render, t.now))
+    t.outbox_ids.append(_send(notice, about, t.mail, t.render, t.now, t.money))
 
 
 def _hold_notice(t: _Txn, e: fx.HoldNotice) -> None:
@@ -400,13 +425,13 @@ def _run(decision: Decision, t: _Txn, planner: TimerPlanner | None) -> None:
 
 def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: str,
           stored_text: str, prefix: str, now: datetime, render: Renderer,
-          planner: TimerPlanner | None = None) -> Applied:
+          planner: TimerPlanner | None = None, money: MoneyView | None = None) -> Applied:
     """Write everything the decision says, and mark the spool entry done, atomically."""
     with write_transaction():
         route = decision.route
         t = _Txn(mail=mail, now=now, render=render, prefix=prefix, held_label=f"spool #{entry_id}",
                  entry_id=entry_id, dedupe_key=dedupe_key, stored_text=stored_text,
-                 client_id=route.client.id if route.client else None)
+                 client_id=route.client.id if route.client else None, money=money)
         if not decision.create_ticket and route.ticket is not None:
             t.ticket = prepared.model(Ticket, _ticket_by_id, route.ticket.id)
             # The notices read the client: one prepared SELECT instead of peewee's lazy one.
@@ -431,9 +456,9 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
 
 
 def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Renderer,
-                planner: TimerPlanner | None) -> list[int]:
+                planner: TimerPlanner | None, money: MoneyView | None = None) -> list[int]:
     """A fired timer's decision; the caller holds the transaction that claimed the timer."""
-    t = _Txn(mail=None, now=now, render=render, prefix=None, held_label=ticket.key, ticket=ticket)
+    t = _Txn(mail=None, now=now, render=render, prefix=None, held_label=ticket.key, ticket=ticket, money=money)
     _run(decision, t, planner)
     return t.outbox_ids
 

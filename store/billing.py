@@ -19,7 +19,7 @@ from daemon.core.model import BillingView, InvoiceSpec
 from daemon.core.quota import next_period, period_of
 from store import prepared
 from store.apply_counters import next_number
-from store.db import to_db
+from store.db import from_db, to_db
 from store.models import Client, Invoice, LedgerEntry, QuotaUse, Ticket
 
 
@@ -43,6 +43,13 @@ def deposit_of(client: Client | int) -> Decimal:
 
 def quota_used(client: Client | int, period_start: datetime) -> int:
     return prepared.scalar(_quota_used, _id_of(client), to_db(period_start))
+
+
+def counted_period(ticket_id: int) -> datetime | None:
+    """The quota period the ticket is counted in now, if any."""
+    row = (QuotaUse.select(QuotaUse.period_start)
+           .where(QuotaUse.ticket == ticket_id, QuotaUse.released_at.is_null()).first())
+    return from_db(row.period_start) if row is not None else None
 
 
 def billing_view(ticket: Ticket, tariff, tz, now: datetime) -> BillingView:

@@ -50,6 +50,10 @@ def _subject_candidates(client_id, norm, since):
                                  Ticket.created_at >= since)
 
 
+def tariff_of(client_id: int) -> str:
+    return prepared.model(Client, _client_of_id, client_id).tariff
+
+
 def client_ref(client: Client) -> ClientRef:
     return ClientRef(
         id=client.id, email=client.email, name=client.name, tariff=client.tariff,

@@ -7,7 +7,7 @@ stages (InboundMail -> Route -> Decision -> OutboundMail). The parsed mail itsel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -194,3 +194,49 @@ class OneOffTimer:
     kind: str
     fire_at: datetime
     data: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class MoneyView:
+    """A client's quota count and deposit, read before a decision is applied.
+
+    apply() carries it forward through the decision's own effects (a count, a release, a
+    ledger line), so a notice rendered in the transaction shows the values after the
+    decision without reading them back.
+    """
+
+    period_start: datetime
+    quota: int | None
+    quota_used: int
+    deposit: Decimal
+    currency: str
+    # The quota period the ticket is counted in now, if any: what a release gives back.
+    ticket_counted_in: datetime | None = None
+
+    def counted(self, period_start: datetime) -> MoneyView:
+        if period_start != self.period_start:
+            return self
+        return replace(self, quota_used=self.quota_used + 1)
+
+    def released(self) -> MoneyView:
+        if self.ticket_counted_in != self.period_start:
+            return replace(self, ticket_counted_in=None)
+        return replace(self, quota_used=max(0, self.quota_used - 1), ticket_counted_in=None)
+
+    def booked(self, amount: Decimal) -> MoneyView:
+        return replace(self, deposit=self.deposit + amount)
+
+
+@dataclass(frozen=True)
+class IssuedInvoice:
+    """An invoice as issued in the transaction: what its notice and PDF show."""
+
+    number: str
+    kind: str
+    amount: Decimal
+    currency: str
+    issued_at: datetime
+    due_at: datetime
+    lines: tuple[tuple[str, int, Decimal, Decimal], ...]
+    client_name: str
+    client_email: str
