@@ -15,7 +15,7 @@ from decimal import Decimal
 import peewee
 
 from daemon.core.billing import ZERO, invoice_number, money
-from daemon.core.model import BillingView, InvoiceSpec
+from daemon.core.model import BillingView, InvoiceSpec, IssuedInvoice
 from daemon.core.quota import next_period, period_of
 from store import prepared
 from store.apply_counters import next_number
@@ -159,6 +159,14 @@ def issued_for_period(client: Client, period_start: datetime) -> bool:
     return Invoice.select().where(Invoice.client == client, Invoice.kind == "renewal",
                                   Invoice.period_start == to_db(period_start)).exists()
 
+
+
+def issued(invoice: Invoice, client: Client) -> IssuedInvoice:
+    """An invoice as its notice shows it, read before the transaction that mails it."""
+    return IssuedInvoice(
+        number=invoice.number, kind=invoice.kind, amount=Decimal(str(invoice.amount)),
+        currency=invoice.currency, issued_at=from_db(invoice.issued_at), due_at=from_db(invoice.due_at),
+        lines=tuple(invoice_lines_of(invoice)), client_name=client.name, client_email=client.email)
 
 
 def invoice_by_id(invoice_id: int) -> Invoice:

@@ -114,7 +114,7 @@ class RouteView:
     # The conversation of the ticket a staff mail is about (filled in after routing).
     thread: ThreadInfo | None = None
     # A suspended sender's oldest open invoice, sent with the "subscription inactive" reply.
-    open_invoice_id: int | None = None
+    open_invoice: IssuedInvoice | None = None
     # Flood caps (filled in by the pipeline from store.queries): notices of this mail's
     # source sent in their open hour window, as (kind, recipients joined by LF, count),
     # and "how to join" replies sent to anyone in the last hour.

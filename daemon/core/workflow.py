@@ -198,7 +198,7 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
         language = route.client.language if route.client else policy.default_language
         notice = Notice(template="unknown.notice.join", to=(mail.from_addr,), language=language,
                         context=(("inactive", route.client is not None),
-                                 *((("invoice_id", view.open_invoice_id),) if view.open_invoice_id else ())),
+                                 *((("invoice", view.open_invoice),) if view.open_invoice else ())),
                         in_reply_to=mail.message_id)
         return Decision(outcome="unknown-join", route=route, effects=(SendNotice(notice),))
     client = route.client

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import jinja2
@@ -33,7 +32,7 @@ from parsers.addresses import domain_of
 from parsers.mail import Attachment, InboundMail
 from parsers.subjects import tagged_subject
 from parsers.tokens import reply_address
-from store.billing import counted_period, deposit_of, invoice_by_id, invoice_lines_of, quota_used
+from store.billing import counted_period, deposit_of, invoice_by_id, issued, quota_used
 from store.db import from_db
 from store.rows import Client, Ticket
 
@@ -91,11 +90,7 @@ class Notifier:
     def issued_invoice(self, invoice_id: int) -> IssuedInvoice:
         """An invoice read from the store, for notices rendered outside an apply (billing runs)."""
         invoice = invoice_by_id(invoice_id)
-        return IssuedInvoice(
-            number=invoice.number, kind=invoice.kind, amount=Decimal(str(invoice.amount)),
-            currency=invoice.currency, issued_at=from_db(invoice.issued_at), due_at=from_db(invoice.due_at),
-            lines=tuple(invoice_lines_of(invoice)), client_name=invoice.client.name,
-            client_email=invoice.client.email)
+        return issued(invoice, invoice.client)
 
     def invoice_context(self, invoice: IssuedInvoice, language: str) -> tuple[dict[str, Any], Attachment]:
         """The invoice's lines and its PDF, from the values it was issued with. Pure."""
