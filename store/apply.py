@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 import peewee
 
-from daemon.core.model import Decision, Notice, OneOffTimer, OutboundMail, TicketRef, is_one_off
+from daemon.core import effects as fx
+from daemon.core.billing import money as to_money
+from daemon.core.effects import Decision
+from daemon.core.model import (
+    IssuedInvoice,
+    MoneyView,
+    Notice,
+    OneOffTimer,
+    OutboundMail,
+    TicketRef,
+    is_one_off,
+)
 from parsers.mail import InboundMail
 from parsers.subjects import normalize_subject
 from store import floods, prepared
@@ -34,7 +46,9 @@ from store.models import (
 from store.outbox import enqueue
 from store.queries import ticket_ref
 
-Renderer = Callable[[Notice, Ticket | None, InboundMail | None], OutboundMail]
+# Renders a notice from the values given, reading nothing: the money view is the one read
+# before the transaction, carried forward through the decision's effects.
+Renderer = Callable[[Notice, Ticket | None, InboundMail | None, MoneyView | None], OutboundMail]
 # Invoices asked for in a mail (top-ups, #invoice) are due in a week.
 INVOICE_DUE = timedelta(days=7)
 # The ticket as the pure core sees it, and its client's tariff code -> (kind, fire_at) wanted.
@@ -175,13 +189,13 @@ class Applied:
     outbox_ids: tuple[int, ...]
 
 
-def _record_inbound(decision: Decision, mail: InboundMail, ticket: Ticket, entry_id: int, *,
+def _record_inbound(effect: fx.RecordMessage, mail: InboundMail, ticket: Ticket, entry_id: int, *,
                     dedupe_key: str, stored_text: str, now: datetime) -> None:
-    text = decision.message_text if decision.message_text is not None else stored_text
+    text = effect.text if effect.text is not None else stored_text
     try:
         with database.atomic():
             message_id = prepared.insert_row(_insert_message, MessageRow(
-                ticket=ticket.id, direction=decision.message_direction, kind="mail", dedupe_key=dedupe_key,
+                ticket=ticket.id, direction=effect.direction, kind="mail", dedupe_key=dedupe_key,
                 message_id=mail.message_id, sender=mail.from_addr, recipients="\n".join(mail.recipients),
                 subject=mail.subject, text=text, spool=entry_id, created_at=to_db(now)))
     except peewee.IntegrityError:
@@ -192,11 +206,11 @@ def _record_inbound(decision: Decision, mail: InboundMail, ticket: Ticket, entry
             sha256=att.sha256))
 
 
-def _split(decision: Decision, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
+def _split(subject: str, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
     """#split: the ticket's last client mail moves to a new ticket of the same client."""
     source = (Message.select().where(Message.ticket == ticket, Message.direction == "in")
               .order_by(Message.id.desc()).first())
-    new = create_ticket(ticket.client, decision.split_subject or ticket.subject, prefix, now, None,
+    new = create_ticket(ticket.client, subject or ticket.subject, prefix, now, None,
                         manager_email=ticket.manager_email)
     if source is not None:
         source.ticket = new
@@ -245,109 +259,208 @@ def add_timers(ticket: Ticket, timers: tuple[OneOffTimer, ...], now: datetime) -
             data=json.dumps(dict(timer.data), ensure_ascii=False, sort_keys=True)))
 
 
-def apply_billing(decision: Decision, ticket: Ticket, now: datetime, due: datetime) -> list[int]:
-    """Quota counts, ledger lines and invoices of a decision; returns the new invoice ids."""
+def _send(notice: Notice, about: Ticket | None, mail: InboundMail | None, render: Renderer,
+          now: datetime, money: MoneyView | None) -> int:
+    out = render(notice, about, mail, money)
+    outbox_id = enqueue(out, now)
+    record_outgoing(about, out, notice.template, now)
+    if notice.autoreply:
+        for address in notice.to:
+            prepared.execute_row(_insert_autoreply,
+                                 AutoReplyRow(address=address, kind=_autoreply_kind(notice), sent_at=to_db(now)))
+    if notice.source:
+        floods.count_sent(notice, now)
+    return outbox_id
+
+
+@dataclass
+class _Txn:
+    """What the handlers of one decision share inside its transaction."""
+
+    mail: InboundMail | None
+    now: datetime
+    render: Renderer
+    prefix: str | None
+    held_label: str
+    entry_id: int | None = None
+    dedupe_key: str = ""
+    stored_text: str = ""
+    client_id: int | None = None
+    ticket: Ticket | None = None
+    split_ticket: Ticket | None = None
+    money: MoneyView | None = None
+    invoices: list[IssuedInvoice] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+def _open_ticket(t: _Txn, e: fx.OpenTicket) -> None:
+    assert t.mail is not None and t.prefix is not None and t.client_id is not None
+    client = prepared.model(Client, _client_by_id, t.client_id)
+    # One INSERT with every column the decision sets: no UPDATE right after it.
+    t.ticket = create_ticket(client, t.mail.subject, t.prefix, t.now, e.first_response_due,
+                             assignee_email=e.assignee_email, **dict(e.fields))
+
+
+def _set_fields(t: _Txn, e: fx.SetFields) -> None:
+    if t.ticket is not None:
+        set_fields(t.ticket, e.changes, t.now)
+
+
+def _record_message(t: _Txn, e: fx.RecordMessage) -> None:
+    if t.ticket is not None and t.mail is not None and t.entry_id is not None:
+        _record_inbound(e, t.mail, t.ticket, t.entry_id, dedupe_key=t.dedupe_key, stored_text=t.stored_text,
+                        now=t.now)
+
+
+def _record_note(t: _Txn, e: fx.RecordNote) -> None:
+    if t.ticket is not None and e.text:
+        prepared.execute_row(_insert_message, MessageRow(
+            ticket=t.ticket.id, direction="note", kind="note", dedupe_key=None, message_id=None,
+            sender=t.mail.from_addr if t.mail else "", recipients="", subject="", text=e.text, spool=None,
+            created_at=to_db(t.now)))
+
+
+def _record_event(t: _Txn, e: fx.RecordEvent) -> None:
+    add_event(t.ticket, e.kind, e.detail, t.now)
+
+
+def _split_off(t: _Txn, e: fx.SplitOff) -> None:
+    if t.ticket is not None and t.prefix is not None and e.subject:
+        t.split_ticket = _split(e.subject, t.ticket, t.prefix, t.now)
+
+
+def _merge_into(t: _Txn, e: fx.MergeInto) -> None:
+    if t.ticket is not None:
+        add_event(e.target.id, "merged", f"{t.ticket.key} was merged into this ticket", t.now)
+
+
+def _release_quota(t: _Txn, e: fx.ReleaseQuota) -> None:
     from store import billing
 
-    if decision.quota_release:
-        billing.release_quota(ticket, now)
-    if decision.quota_count is not None and decision.quota_period_start is not None:
-        billing.count_quota(ticket, decision.quota_period_start, decision.quota_forced, now)
-    for kind, amount, note in decision.ledger:
-        billing.add_ledger(ticket.client_id, kind, amount, note, now, ticket=ticket)
-    return [billing.issue_invoice(ticket.client, spec, spec.currency, now, due, ticket=ticket).id
-            for spec in decision.invoices]
+    if t.ticket is not None:
+        billing.release_quota(t.ticket, t.now)
+        t.money = t.money.released() if t.money else None
 
 
-def send_notices(decision: Decision, ticket: Ticket | None, split_ticket: Ticket | None,
-                 mail: InboundMail | None, render: Renderer, now: datetime,
-                 invoice_ids: list[int] | None = None) -> list[int]:
-    outbox_ids = []
-    for notice in decision.notices:
-        refs = dict(notice.context)
-        if "invoice_ref" in refs and invoice_ids is not None:
-            # The invoice got its number in this transaction; the notice now names it.
-            notice = replace(notice, context=notice.context + (("invoice_id", invoice_ids[refs["invoice_ref"]]),))
-        about = split_ticket if notice.scope == "split" else ticket
-        out = render(notice, about, mail)
-        outbox_ids.append(enqueue(out, now))
-        record_outgoing(about, out, notice.template, now)
-        if notice.autoreply:
-            for address in notice.to:
-                prepared.execute_row(_insert_autoreply,
-                                     AutoReplyRow(address=address, kind=_autoreply_kind(notice), sent_at=to_db(now)))
-        if notice.source:
-            floods.count_sent(notice, now)
-    return outbox_ids
+def _count_quota(t: _Txn, e: fx.CountQuota) -> None:
+    from store import billing
+
+    if t.ticket is not None:
+        billing.count_quota(t.ticket, e.period_start, e.forced, t.now)
+        t.money = t.money.counted(e.period_start) if t.money else None
+
+
+def _ledger_entry(t: _Txn, e: fx.LedgerEntry) -> None:
+    from store import billing
+
+    if t.ticket is not None:
+        billing.add_ledger(t.ticket.client_id, e.kind, e.amount, e.note, t.now, ticket=t.ticket)
+        t.money = t.money.booked(e.amount) if t.money else None
+
+
+def _issue_invoice(t: _Txn, e: fx.IssueInvoice) -> None:
+    from store import billing
+
+    if t.ticket is None:
+        return
+    spec, client = e.spec, t.ticket.client
+    number = billing.issue_invoice(client, spec, spec.currency, t.now, t.now + INVOICE_DUE, ticket=t.ticket).number
+    # The notice shows the invoice from these values and its number: nothing is read back.
+    t.invoices.append(IssuedInvoice(number=number, kind=spec.kind, amount=to_money(spec.amount),
+                                    currency=spec.currency, issued_at=t.now, due_at=t.now + INVOICE_DUE,
+                                    lines=spec.lines, client_name=client.name, client_email=client.email))
+    if t.money is not None:
+        # issue_invoice() books the deposit that pays a renewal.
+        t.money = t.money.booked(sum((total for *_, total in spec.lines if spec.kind == "renewal" and total < 0),
+                                     Decimal("0.00")))
+
+
+def _send_notice(t: _Txn, e: fx.SendNotice) -> None:
+    notice = e.notice
+    refs = dict(notice.context)
+    if "invoice_ref" in refs:
+        # The invoice got its number in this transaction; the notice now names it.
+        notice = replace(notice, context=notice.context + (("invoice", t.invoices[refs["invoice_ref"]]),))
+    about = t.split_ticket if notice.scope == "split" else t.ticket
+    t.outbox_ids.append(_send(notice, about, t.mail, t.render, t.now, t.money))
+
+
+def _hold_notice(t: _Txn, e: fx.HoldNotice) -> None:
+    # Over its hourly cap: the window's digest says it was held back, and about what.
+    floods.count_held(e.notice, t.held_label, t.now)
+
+
+def _plan_timer(t: _Txn, e: fx.PlanTimer) -> None:
+    if t.ticket is not None:
+        add_timers(t.ticket, (e.timer,), t.now)
+
+
+# One small handler per kind of effect, run in the decision's order inside one transaction.
+HANDLERS: dict[type, Callable[[_Txn, Any], None]] = {
+    fx.OpenTicket: _open_ticket,
+    fx.SetFields: _set_fields,
+    fx.RecordMessage: _record_message,
+    fx.RecordNote: _record_note,
+    fx.RecordEvent: _record_event,
+    fx.SplitOff: _split_off,
+    fx.MergeInto: _merge_into,
+    fx.ReleaseQuota: _release_quota,
+    fx.CountQuota: _count_quota,
+    fx.LedgerEntry: _ledger_entry,
+    fx.IssueInvoice: _issue_invoice,
+    fx.SendNotice: _send_notice,
+    fx.HoldNotice: _hold_notice,
+    fx.PlanTimer: _plan_timer,
+}
+
+
+def _run(decision: Decision, t: _Txn, planner: TimerPlanner | None) -> None:
+    """Every effect by its handler, then the timers the ticket's new state implies."""
+    for effect in decision.effects:
+        HANDLERS[type(effect)](t, effect)
+    for changed in (t.ticket, t.split_ticket):
+        if changed is not None:
+            sync_timers(changed, planner, t.now)
 
 
 def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: str,
           stored_text: str, prefix: str, now: datetime, render: Renderer,
-          planner: TimerPlanner | None = None) -> Applied:
+          planner: TimerPlanner | None = None, money: MoneyView | None = None) -> Applied:
     """Write everything the decision says, and mark the spool entry done, atomically."""
     with write_transaction():
-        ticket: Ticket | None = None
         route = decision.route
-        if decision.create_ticket:
-            client = prepared.model(Client, _client_by_id, route.client.id)
-            # One INSERT with every column the decision sets: no UPDATE right after it.
-            ticket = create_ticket(client, mail.subject, prefix, now, decision.first_response_due,
-                                   assignee_email=decision.assignee_email, **dict(decision.ticket_changes))
-        elif route.ticket is not None:
-            ticket = prepared.model(Ticket, _ticket_by_id, route.ticket.id)
+        t = _Txn(mail=mail, now=now, render=render, prefix=prefix, held_label=f"spool #{entry_id}",
+                 entry_id=entry_id, dedupe_key=dedupe_key, stored_text=stored_text,
+                 client_id=route.client.id if route.client else None, money=money)
+        if not decision.create_ticket and route.ticket is not None:
+            t.ticket = prepared.model(Ticket, _ticket_by_id, route.ticket.id)
             # The notices read the client: one prepared SELECT instead of peewee's lazy one.
-            ticket.client = prepared.model(Client, _client_by_id, ticket.client_id)
-            set_fields(ticket, decision.ticket_changes, now)
-        if decision.record_message and ticket is not None:
-            _record_inbound(decision, mail, ticket, entry_id, dedupe_key=dedupe_key,
-                            stored_text=stored_text, now=now)
-        if decision.note_text and ticket is not None:
-            prepared.execute_row(_insert_message, MessageRow(
-                ticket=ticket.id, direction="note", kind="note", dedupe_key=None, message_id=None,
-                sender=mail.from_addr, recipients="", subject="", text=decision.note_text, spool=None,
-                created_at=to_db(now)))
-        outbox_ids, _ = _effects(decision, ticket, mail, render, planner, now, prefix=prefix,
-                                  held_label=ticket.key if ticket else f"spool #{entry_id}")
+            t.ticket.client = prepared.model(Client, _client_by_id, t.ticket.client_id)
+            t.held_label = t.ticket.key
+            if not decision.of(fx.SetFields):
+                # A mail on a ticket touches it even when it changes no field.
+                set_fields(t.ticket, (), now)
+        if decision.create_ticket:
+            # The ticket is opened first: every other effect is about it.
+            _open_ticket(t, decision.of(fx.OpenTicket)[0])
+            t.held_label = t.ticket.key if t.ticket else t.held_label
+            decision = replace(decision, effects=tuple(e for e in decision.effects
+                                                        if not isinstance(e, fx.OpenTicket)))
+        _run(decision, t, planner)
+        ticket = t.ticket
         prepared.execute_row(_spool_done, SpoolDoneRow(
             state="done" if ticket else "ignored", outcome=decision.outcome, message_id=mail.message_id,
             sender=mail.from_addr, ticket=ticket.id if ticket else None, processed_at=to_db(now),
             entry_id=entry_id))
-    return Applied(decision.outcome, ticket.key if ticket else None, tuple(outbox_ids))
+    return Applied(decision.outcome, ticket.key if ticket else None, tuple(t.outbox_ids))
 
 
 def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Renderer,
-                planner: TimerPlanner | None) -> list[int]:
+                planner: TimerPlanner | None, money: MoneyView | None = None) -> list[int]:
     """A fired timer's decision; the caller holds the transaction that claimed the timer."""
-    if decision.ticket_changes:
-        set_fields(ticket, decision.ticket_changes, now)
-    outbox_ids, _ = _effects(decision, ticket, None, render, planner, now, prefix=None, held_label=ticket.key)
-    return outbox_ids
-
-
-def _effects(decision: Decision, ticket: Ticket | None, mail: InboundMail | None, render: Renderer,
-             planner: TimerPlanner | None, now: datetime, *, prefix: str | None,
-             held_label: str) -> tuple[list[int], Ticket | None]:
-    """What a mail's and a timer's decisions share, after the ticket's own fields: timeline
-    events, split and merge, quota and money, the notices (sent or held over a cap) and the
-    replanned timers. Returns the outbox ids and the ticket a #split made."""
-    for kind, detail in decision.events:
-        add_event(ticket, kind, detail, now)
-    split_ticket = None
-    if decision.split_subject and ticket is not None and prefix is not None:
-        split_ticket = _split(decision, ticket, prefix, now)
-    if decision.merge_into is not None and ticket is not None:
-        add_event(decision.merge_into.id, "merged", f"{ticket.key} was merged into this ticket", now)
-    invoice_ids = apply_billing(decision, ticket, now, now + INVOICE_DUE) if ticket is not None else []
-    outbox_ids = send_notices(decision, ticket, split_ticket, mail, render, now, invoice_ids)
-    for notice in decision.held:
-        # Over its hourly cap: the window's digest says it was held back, and about what.
-        floods.count_held(notice, held_label, now)
-    if ticket is not None:
-        add_timers(ticket, decision.timers, now)
-    for changed in (ticket, split_ticket):
-        if changed is not None:
-            sync_timers(changed, planner, now)
-    return outbox_ids, split_ticket
+    t = _Txn(mail=None, now=now, render=render, prefix=None, held_label=ticket.key, ticket=ticket, money=money)
+    _run(decision, t, planner)
+    return t.outbox_ids
 
 
 def _autoreply_kind(notice: Notice) -> str:

@@ -15,11 +15,11 @@ from decimal import Decimal
 import peewee
 
 from daemon.core.billing import ZERO, invoice_number, money
-from daemon.core.model import BillingView, InvoiceSpec
+from daemon.core.model import BillingView, InvoiceSpec, IssuedInvoice
 from daemon.core.quota import next_period, period_of
 from store import prepared
 from store.apply_counters import next_number
-from store.db import to_db
+from store.db import from_db, to_db
 from store.models import Client, Invoice, LedgerEntry, QuotaUse, Ticket
 
 
@@ -43,6 +43,13 @@ def deposit_of(client: Client | int) -> Decimal:
 
 def quota_used(client: Client | int, period_start: datetime) -> int:
     return prepared.scalar(_quota_used, _id_of(client), to_db(period_start))
+
+
+def counted_period(ticket_id: int) -> datetime | None:
+    """The quota period the ticket is counted in now, if any."""
+    row = (QuotaUse.select(QuotaUse.period_start)
+           .where(QuotaUse.ticket == ticket_id, QuotaUse.released_at.is_null()).first())
+    return from_db(row.period_start) if row is not None else None
 
 
 def billing_view(ticket: Ticket, tariff, tz, now: datetime) -> BillingView:
@@ -152,6 +159,14 @@ def issued_for_period(client: Client, period_start: datetime) -> bool:
     return Invoice.select().where(Invoice.client == client, Invoice.kind == "renewal",
                                   Invoice.period_start == to_db(period_start)).exists()
 
+
+
+def issued(invoice: Invoice, client: Client) -> IssuedInvoice:
+    """An invoice as its notice shows it, read before the transaction that mails it."""
+    return IssuedInvoice(
+        number=invoice.number, kind=invoice.kind, amount=Decimal(str(invoice.amount)),
+        currency=invoice.currency, issued_at=from_db(invoice.issued_at), due_at=from_db(invoice.due_at),
+        lines=tuple(invoice_lines_of(invoice)), client_name=client.name, client_email=client.email)
 
 
 def invoice_by_id(invoice_id: int) -> Invoice:

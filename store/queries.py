@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from daemon.core.model import ClientRef, RouteView, ThreadInfo, TicketRef
+from daemon.core.model import ClientRef, IssuedInvoice, RouteView, ThreadInfo, TicketRef
 from daemon.core.settings import Settings
 from parsers.addresses import safe_lower
 from parsers.mail import InboundMail
@@ -48,6 +48,10 @@ def _ticket_with_key(key):
 def _subject_candidates(client_id, norm, since):
     return Ticket.select().where(Ticket.client == client_id, Ticket.subject_norm == norm,
                                  Ticket.created_at >= since)
+
+
+def tariff_of(client_id: int) -> str:
+    return prepared.model(Client, _client_of_id, client_id).tariff
 
 
 def client_ref(client: Client) -> ClientRef:
@@ -136,11 +140,11 @@ def autoreplies_since(address: str, since: datetime) -> dict[str, int]:
     return dict(prepared.rows(_autoreplies, address, to_db(since)))
 
 
-def _open_invoice_id(client: Client) -> int | None:
-    from store.billing import open_invoice
+def _open_invoice(client: Client) -> IssuedInvoice | None:
+    from store.billing import issued, open_invoice
 
     invoice = open_invoice(client)
-    return invoice.id if invoice else None
+    return issued(invoice, client) if invoice else None
 
 
 def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key: str,
@@ -193,7 +197,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
         autoreplies_to_sender_24h=sent.get("ack", 0),
         join_notices_to_sender_24h=sent.get("join", 0),
         staff_token_ticket=staff_token_ticket,
-        open_invoice_id=_open_invoice_id(client) if client is not None and not client.active else None,
+        open_invoice=_open_invoice(client) if client is not None and not client.active else None,
         named_tickets=tuple(ticket_ref(t) for t in Ticket.select().where(Ticket.key.in_(list(named_keys))))
         if named_keys else (),
         minted_tickets=tuple(minted),

@@ -7,7 +7,7 @@ stages (InboundMail -> Route -> Decision -> OutboundMail). The parsed mail itsel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -114,7 +114,7 @@ class RouteView:
     # The conversation of the ticket a staff mail is about (filled in after routing).
     thread: ThreadInfo | None = None
     # A suspended sender's oldest open invoice, sent with the "subscription inactive" reply.
-    open_invoice_id: int | None = None
+    open_invoice: IssuedInvoice | None = None
     # Flood caps (filled in by the pipeline from store.queries): notices of this mail's
     # source sent in their open hour window, as (kind, recipients joined by LF, count),
     # and "how to join" replies sent to anyone in the last hour.
@@ -197,39 +197,46 @@ class OneOffTimer:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """What to do with one inbound mail: the ticket change and the mails it causes.
+class MoneyView:
+    """A client's quota count and deposit, read before a decision is applied.
 
-    message_direction: 'in' (client mail), 'staff' (a staff reply), 'note'.
-    ticket_changes: (field, value) pairs applied to the routed ticket.
-    split_subject: when set, a new ticket of the same client is opened with the
-    ticket's last client message (#split).
-    merge_into: the ticket the routed one is merged into (#merge).
+    apply() carries it forward through the decision's own effects (a count, a release, a
+    ledger line), so a notice rendered in the transaction shows the values after the
+    decision without reading them back.
     """
 
-    outcome: str
-    route: Route
-    create_ticket: bool = False
-    record_message: bool = False
-    notices: tuple[Notice, ...] = ()
-    first_response_due: datetime | None = None
-    events: tuple[tuple[str, str], ...] = ()
-    message_direction: str = "in"
-    message_text: str | None = None
-    note_text: str | None = None
-    ticket_changes: tuple[tuple[str, object], ...] = ()
-    assignee_email: str | None = None
-    split_subject: str | None = None
-    merge_into: TicketRef | None = None
-    # Billing: count the ticket in 'this' or 'next' quota period, give its count back,
-    # ledger lines (kind, signed amount, note) and invoices to issue.
-    quota_count: str | None = None
-    quota_period_start: datetime | None = None
-    quota_forced: bool = False
-    quota_release: bool = False
-    ledger: tuple[tuple[str, Decimal, str], ...] = ()
-    invoices: tuple[InvoiceSpec, ...] = ()
-    # Notices over their source's hourly cap: not sent, counted for the window's digest.
-    held: tuple[Notice, ...] = ()
-    # Timers a tag set (#remind); fired by the tag's module, kept until then.
-    timers: tuple[OneOffTimer, ...] = ()
+    period_start: datetime
+    quota: int | None
+    quota_used: int
+    deposit: Decimal
+    currency: str
+    # The quota period the ticket is counted in now, if any: what a release gives back.
+    ticket_counted_in: datetime | None = None
+
+    def counted(self, period_start: datetime) -> MoneyView:
+        if period_start != self.period_start:
+            return self
+        return replace(self, quota_used=self.quota_used + 1)
+
+    def released(self) -> MoneyView:
+        if self.ticket_counted_in != self.period_start:
+            return replace(self, ticket_counted_in=None)
+        return replace(self, quota_used=max(0, self.quota_used - 1), ticket_counted_in=None)
+
+    def booked(self, amount: Decimal) -> MoneyView:
+        return replace(self, deposit=self.deposit + amount)
+
+
+@dataclass(frozen=True)
+class IssuedInvoice:
+    """An invoice as issued in the transaction: what its notice and PDF show."""
+
+    number: str
+    kind: str
+    amount: Decimal
+    currency: str
+    issued_at: datetime
+    due_at: datetime
+    lines: tuple[tuple[str, int, Decimal, Decimal], ...]
+    client_name: str
+    client_email: str

@@ -13,7 +13,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.core.billing import format_money
-from daemon.core.model import Decision, Notice, Route, RouteView, TicketRef
+from daemon.core.effects import (
+    CountQuota,
+    Decision,
+    Effect,
+    IssueInvoice,
+    LedgerEntry,
+    MergeInto,
+    PlanTimer,
+    RecordEvent,
+    RecordMessage,
+    RecordNote,
+    ReleaseQuota,
+    SendNotice,
+    SetFields,
+    SplitOff,
+    sends,
+)
+from daemon.core.model import Notice, Route, RouteView, TicketRef
 from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET
 from daemon.core.tags import DEFAULT_TAG, TAGS, Plan, StaffPerson, StaffPolicy
 from daemon.core.workflow import FloodCaps, coalesce_decision
@@ -40,7 +57,7 @@ def _transcript(plan_applied: list[str], refused: list[str], sender: StaffPerson
 
 def refuse(route: Route, sender: StaffPerson, reasons: list[str], mail: InboundMail, key: str = "-") -> Decision:
     return Decision(outcome="staff-refused", route=route,
-                    notices=(_transcript([], reasons, sender, key, mail.message_id),))
+                    effects=(SendNotice(_transcript([], reasons, sender, key, mail.message_id)),))
 
 
 def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: ParsedTags, sender: StaffPerson,
@@ -72,8 +89,7 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
             continue
         tag.rule(plan, cmd, view)
     if plan.refused:
-        return Decision(outcome="staff-refused", route=route,
-                        notices=(_transcript([], plan.refused, sender, ticket.key, mail.message_id),))
+        return refuse(route, sender, plan.refused, mail, ticket.key)
     return _decision(mail, route, plan)
 
 
@@ -143,16 +159,28 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
         note = "\n\n".join(part for part in (note, plan.text) if part)
     events = [("tags", f"{plan.sender.email}: " + "; ".join(a.split(":")[0] for a in plan.applied)),
               *plan.events]
-    return Decision(
-        outcome="staff-applied", route=route, record_message=True, message_direction="staff",
-        message_text=plan.text if client_notice is not None else "", note_text=note,
-        notices=tuple(notices), events=tuple(events),
-        ticket_changes=tuple(plan.changes.items()), assignee_email=plan.assignee,
-        split_subject=plan.split_subject, merge_into=plan.merge_into,
-        quota_count=plan.quota_count, quota_period_start=plan.quota_period_start, quota_forced=plan.quota_forced,
-        quota_release=plan.quota_release, ledger=tuple(plan.ledger), invoices=tuple(plan.invoices),
-        timers=tuple(plan.timers),
-    )
+    # In the order they are applied: the ticket, its timeline, the money (an invoice is
+    # numbered before the notice naming it), the mails, then the timers.
+    effects: list[Effect] = [
+        SetFields(tuple(plan.changes.items())),
+        RecordMessage("staff", plan.text if client_notice is not None else ""),
+    ]
+    if note:
+        effects.append(RecordNote(note))
+    effects.extend(RecordEvent(kind, detail) for kind, detail in events)
+    if plan.split_subject:
+        effects.append(SplitOff(plan.split_subject))
+    if plan.merge_into is not None:
+        effects.append(MergeInto(plan.merge_into))
+    if plan.quota_release:
+        effects.append(ReleaseQuota())
+    if plan.quota_count is not None and plan.quota_period_start is not None:
+        effects.append(CountQuota(plan.quota_count, plan.quota_period_start, plan.quota_forced))
+    effects.extend(LedgerEntry(*line) for line in plan.ledger)
+    effects.extend(IssueInvoice(spec) for spec in plan.invoices)
+    effects.extend(sends(notices))
+    effects.extend(PlanTimer(timer) for timer in plan.timers)
+    return Decision(outcome="staff-applied", route=route, effects=tuple(effects))
 
 
 def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffPolicy,
@@ -181,7 +209,8 @@ def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffP
         notices += (_transcript([], [f"not authenticated, nothing was applied: {reason}"], sender, "-",
                                 None),)
     # The ticket is left out of the route so that nothing about it is touched.
-    decision = Decision(outcome="staff-unauthenticated", route=Route("staff", reason=reason), notices=notices)
+    decision = Decision(outcome="staff-unauthenticated", route=Route("staff", reason=reason),
+                        effects=sends(notices))
     if view is None or caps is None:
         return decision
     return coalesce_decision(decision, mail.from_addr, view, caps)

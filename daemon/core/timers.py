@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from daemon.core.effects import Decision, RecordEvent, ReleaseQuota, SendNotice, SetFields, sends
 from daemon.core.model import (
     ONE_OFF_PREFIX,
-    Decision,
     Notice,
     Route,
     ThreadInfo,
@@ -128,20 +128,22 @@ def _fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, n
     if kind == "sla-reminder":
         if closed or ticket.first_response_due is None:
             return stale
-        return Decision(outcome=kind, route=route, events=(("sla-reminder", ""),),
-                        notices=_staff("staff.alert.sla_reminder", _workers(ticket), policy, context))
+        return Decision(outcome=kind, route=route, effects=(
+            RecordEvent("sla-reminder", ""),
+            *sends(_staff("staff.alert.sla_reminder", _workers(ticket), policy, context))))
     if kind == "sla-breach":
         if closed or ticket.first_response_due is None:
             return stale
         to = tuple(dict.fromkeys(policy.escalate_to + _workers(ticket)))
-        return Decision(outcome=kind, route=route, ticket_changes=(("breached_at", now),),
-                        events=(("sla-breach", ticket.manager_email),),
-                        notices=_staff("staff.alert.sla_breach", to, policy, context))
+        return Decision(outcome=kind, route=route, effects=(
+            SetFields((("breached_at", now),)), RecordEvent("sla-breach", ticket.manager_email),
+            *sends(_staff("staff.alert.sla_breach", to, policy, context))))
     if kind == "due-warning":
         if ticket.status != "accepted":
             return stale
-        return Decision(outcome=kind, route=route, events=(("due-warning", ""),),
-                        notices=_staff("staff.alert.due_warning", _workers(ticket), policy, context))
+        return Decision(outcome=kind, route=route, effects=(
+            RecordEvent("due-warning", ""),
+            *sends(_staff("staff.alert.due_warning", _workers(ticket), policy, context))))
     if kind == "due-client-notice":
         if ticket.status != "accepted":
             return stale
@@ -151,8 +153,8 @@ def _fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, n
                         references=thread.message_ids)
         escalation = _staff("staff.alert.due_escalation", tuple(dict.fromkeys(policy.escalate_to + _workers(ticket))),
                             policy, context)
-        return Decision(outcome=kind, route=route, events=(("delay", "by daemon"),),
-                        notices=(notice, *escalation))
+        return Decision(outcome=kind, route=route, effects=(RecordEvent("delay", "by daemon"),
+                                                            *sends((notice, *escalation))))
     if kind in ("client-reminder", "auto-close"):
         if ticket.status != "waiting":
             return stale
@@ -164,6 +166,7 @@ def _fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, n
         if kind == "auto-close":
             changes = (("status", "closed"), ("waiting_since", None))
         # The task could not go on without the client's answer: its quota count is given back.
-        return Decision(outcome=kind, route=route, ticket_changes=changes, events=((kind, ""),),
-                        notices=(notice,), quota_release=kind == "auto-close")
+        return Decision(outcome=kind, route=route, effects=(
+            *((SetFields(changes),) if changes else ()), RecordEvent(kind, ""),
+            *((ReleaseQuota(),) if kind == "auto-close" else ()), SendNotice(notice)))
     raise ValueError(f"unknown timer kind {kind!r}")

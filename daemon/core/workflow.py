@@ -18,7 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from daemon.core.model import ClientRef, Decision, Notice, Route, RouteView, TicketRef
+from daemon.core.effects import (
+    Decision,
+    HoldNotice,
+    OpenTicket,
+    RecordEvent,
+    RecordMessage,
+    SendNotice,
+    SetFields,
+    sends,
+)
+from daemon.core.model import ClientRef, Notice, Route, RouteView, TicketRef
 from daemon.core.routing import CLOSED_STATUSES
 from daemon.core.sla import first_response_deadline
 from parsers.auth_results import mx_saw_forgery
@@ -60,22 +70,28 @@ def coalesce(notices: tuple[Notice, ...], source: str, sent: Mapping[tuple[str, 
     `sent` maps window_key() to what this source already had sent in the open window.
     Notices of capped kinds that are sent carry `source`, so the store counts them.
     """
-    send: list[Notice] = []
-    held: list[Notice] = []
+    verdicts = _verdicts(notices, source, sent, caps)
+    return (tuple(n for held, n in verdicts if not held), tuple(n for held, n in verdicts if held))
+
+
+def _verdicts(notices: tuple[Notice, ...], source: str, sent: Mapping[tuple[str, str], int],
+              caps: FloodCaps) -> list[tuple[bool, Notice]]:
+    """(held, notice) for each notice, in order: coalesce() without splitting the list."""
+    out: list[tuple[bool, Notice]] = []
     counted = dict(sent)
     for notice in notices:
         cap = caps.cap_of(notice.template)
         if cap is None:
-            send.append(notice)
+            out.append((False, notice))
             continue
         key = window_key(notice)
         notice = replace(notice, source=source)
         if counted.get(key, 0) >= cap:
-            held.append(notice)
+            out.append((True, notice))
         else:
             counted[key] = counted.get(key, 0) + 1
-            send.append(notice)
-    return tuple(send), tuple(held)
+            out.append((False, notice))
+    return out
 
 
 def coalesce_decision(decision: Decision, source: str, view: RouteView, caps: FloodCaps) -> Decision:
@@ -90,10 +106,15 @@ def cap_decision(decision: Decision, source: str, notices_this_hour: tuple[tuple
     `notices_this_hour` is store.queries.notices_this_hour(source, now): (kind, recipients, sent).
     """
     sent = {(kind, to): count for kind, to, count in notices_this_hour}
-    send, held = coalesce(decision.notices, source, sent, caps)
-    if not held and send == decision.notices:
-        return decision
-    return replace(decision, notices=send, held=decision.held + held)
+    verdicts = iter(_verdicts(decision.notices, source, sent, caps))
+    effects = []
+    for effect in decision.effects:
+        if isinstance(effect, SendNotice):
+            # Each notice keeps its place; one over its cap becomes a HoldNotice there.
+            held, notice = next(verdicts)
+            effect = HoldNotice(notice) if held else SendNotice(notice)
+        effects.append(effect)
+    return replace(decision, effects=tuple(effects))
 
 
 def digest_notice(kind: str, source: str, recipients: tuple[str, ...], language: str, held: int,
@@ -177,9 +198,9 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
         language = route.client.language if route.client else policy.default_language
         notice = Notice(template="unknown.notice.join", to=(mail.from_addr,), language=language,
                         context=(("inactive", route.client is not None),
-                                 *((("invoice_id", view.open_invoice_id),) if view.open_invoice_id else ())),
+                                 *((("invoice", view.open_invoice),) if view.open_invoice else ())),
                         in_reply_to=mail.message_id)
-        return Decision(outcome="unknown-join", route=route, notices=(notice,))
+        return Decision(outcome="unknown-join", route=route, effects=(SendNotice(notice),))
     client = route.client
     assert client is not None
     if kind == "client_reply":
@@ -187,8 +208,8 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
         assert ticket is not None
         if route.reason:
             # An out-of-office on a ticket is kept in the timeline; nobody is bothered with it.
-            return Decision(outcome="reply-automatic", route=route, record_message=True,
-                            events=(("client-reply", f"automatic ({route.reason}) via {route.via}"),))
+            return Decision(outcome="reply-automatic", route=route, effects=(
+                RecordMessage(), RecordEvent("client-reply", f"automatic ({route.reason}) via {route.via}")))
         changes: dict[str, object] = {}
         events = [("client-reply", f"via {route.via}")]
         if ticket.first_response_due is None:
@@ -203,11 +224,10 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
                 # The due time paused while we waited for the client.
                 changes["due_at"] = ticket.due_at + (arrived - ticket.waiting_since)
                 changes["status"] = "accepted"
-        return Decision(
-            outcome="reply", route=route, record_message=True, ticket_changes=tuple(changes.items()),
-            events=tuple(events),
-            notices=staff_notification("reply", mail, text, ticket, client, policy, ticket.assignee_email),
-        )
+        return Decision(outcome="reply", route=route, effects=(
+            SetFields(tuple(changes.items())), RecordMessage(), *(RecordEvent(*e) for e in events),
+            *sends(staff_notification("reply", mail, text, ticket, client, policy, ticket.assignee_email)),
+        ))
     # A new task: ticket, SLA clock from arrival, and an acknowledgement unless capped.
     notices: tuple[Notice, ...] = ()
     outcome = "new-ticket"
@@ -218,14 +238,7 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
         outcome = "new-ticket-ack-capped"
     assignee = client.assistant_email
     notices += staff_notification("new", mail, text, None, client, policy, assignee)
-    return Decision(
-        outcome=outcome,
-        route=route,
-        create_ticket=True,
-        record_message=True,
-        notices=notices,
-        first_response_due=policy.deadline(arrived, client),
-        ticket_changes=(("response_started_at", arrived),),
-        events=(("created", "by mail"),),
-        assignee_email=assignee,
-    )
+    return Decision(outcome=outcome, route=route, effects=(
+        OpenTicket(policy.deadline(arrived, client), assignee, (("response_started_at", arrived),)),
+        RecordMessage(), RecordEvent("created", "by mail"), *sends(notices),
+    ))

@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import jinja2
 
 from daemon.config import Settings
 from daemon.core.billing import InvoiceLine, format_money
-from daemon.core.model import Notice, OutboundMail
+from daemon.core.model import IssuedInvoice, MoneyView, Notice, OutboundMail
 from daemon.core.quota import format_quota, period_of, remaining
 from daemon.core.tags import help_text
 from daemon.render.compose import (
@@ -33,7 +32,7 @@ from parsers.addresses import domain_of
 from parsers.mail import Attachment, InboundMail
 from parsers.subjects import tagged_subject
 from parsers.tokens import reply_address
-from store.billing import deposit_of, invoice_by_id, invoice_lines_of, quota_used
+from store.billing import counted_period, deposit_of, invoice_by_id, issued, quota_used
 from store.db import from_db
 from store.rows import Client, Ticket
 
@@ -45,7 +44,6 @@ class Notifier:
         self.settings = settings
         self.env = env or make_environment()
         self.domain = domain_of(settings.smtp.from_address) or "localhost"
-        self._money: dict[tuple[int, str, datetime], dict[str, Any]] = {}
 
     def new_message_id(self) -> str:
         # A recognizable local part lets us spot our own mail coming back (docs/reliability.md case 18).
@@ -62,42 +60,50 @@ class Notifier:
             return ""
         return moment.astimezone(self.settings.service.timezone).strftime("%d.%m.%Y %H:%M")
 
-    def money_context(self, client: Client, language: str, now: datetime) -> dict[str, Any]:
-        """Tasks left in the quota period and the deposit, as the client and staff see them."""
-        # One apply renders several notices for the same client at the same moment.
-        key = (client.id, language, now)
-        if key not in self._money:
-            if len(self._money) > 256:
-                self._money.clear()
-            self._money[key] = self._money_context(client, language, now)
-        return self._money[key]
+    def money_view(self, client_id: int, tariff_code: str, now: datetime,
+                   ticket_id: int | None = None) -> MoneyView | None:
+        """The client's quota count and deposit, read BEFORE the apply transaction that renders.
 
-    def _money_context(self, client: Client, language: str, now: datetime) -> dict[str, Any]:
-        tariff = self.settings.tariff(client.tariff)
+        `ticket_id`: also read the period the ticket is counted in (a decision that releases it).
+        None for a client without a known tariff: the notice shows "-".
+        """
+        tariff = self.settings.tariff(tariff_code)
         if tariff is None:
-            return {"tasks_left": "-", "deposit": "-"}
+            return None
         start, _ = period_of(now, tariff.quota_period, self.settings.service.timezone)
-        used = quota_used(client, start)
+        return MoneyView(period_start=start, quota=tariff.quota, quota_used=quota_used(client_id, start),
+                         deposit=deposit_of(client_id), currency=tariff.currency,
+                         ticket_counted_in=counted_period(ticket_id) if ticket_id is not None else None)
+
+    def money_context(self, client: Client, language: str, money: MoneyView | None) -> dict[str, Any]:
+        """Tasks left in the quota period and the deposit, as the client and staff see them. Pure."""
+        tariff = self.settings.tariff(client.tariff)
+        if tariff is None or money is None:
+            return {"tasks_left": "-", "deposit": "-"}
         # "tasks left: 2 of 3": the count shown is what remains, not what was used.
-        left = format_quota(tariff.quota, remaining(tariff.quota, used) or 0, language)
+        left = format_quota(money.quota, remaining(money.quota, money.quota_used) or 0, language)
         period_word = {"day": ("сегодня", "today"), "week": ("на этой неделе", "this week"),
                        "month": ("в этом месяце", "this month")}[tariff.quota_period][language != "ru"]
         return {"tasks_left": left, "quota_period_word": period_word,
-                "deposit": format_money(deposit_of(client), tariff.currency, language)}
+                "deposit": format_money(money.deposit, money.currency, language)}
 
-    def invoice_context(self, invoice_id: int, language: str) -> tuple[dict[str, Any], Attachment]:
+    def issued_invoice(self, invoice_id: int) -> IssuedInvoice:
+        """An invoice read from the store, for notices rendered outside an apply (billing runs)."""
+        invoice = invoice_by_id(invoice_id)
+        return issued(invoice, invoice.client)
+
+    def invoice_context(self, invoice: IssuedInvoice, language: str) -> tuple[dict[str, Any], Attachment]:
+        """The invoice's lines and its PDF, from the values it was issued with. Pure."""
         # fpdf2 and its fonts cost ~35 MiB of RSS: loaded only once an invoice is mailed.
         from daemon.render.invoice_pdf import InvoiceDoc, render_invoice_pdf
 
-        invoice = invoice_by_id(invoice_id)
-        client = invoice.client
-        lines = tuple(InvoiceLine(d, q, u, t) for d, q, u, t in invoice_lines_of(invoice))
+        lines = tuple(InvoiceLine(d, q, u, t) for d, q, u, t in invoice.lines)
         tz = self.settings.service.timezone
         doc = InvoiceDoc(
-            number=invoice.number, issued=from_db(invoice.issued_at).astimezone(tz).date(),
-            due=from_db(invoice.due_at).astimezone(tz).date(), service_name=self.settings.service.name,
-            client_name=client.name, client_email=client.email, lines=lines,
-            total=Decimal(str(invoice.amount)), currency=invoice.currency, language=language,
+            number=invoice.number, issued=invoice.issued_at.astimezone(tz).date(),
+            due=invoice.due_at.astimezone(tz).date(), service_name=self.settings.service.name,
+            client_name=invoice.client_name, client_email=invoice.client_email, lines=lines,
+            total=invoice.amount, currency=invoice.currency, language=language,
             note=("Оплата по счёту: ответьте на это письмо или свяжитесь с менеджером."
                   if language == "ru" else "To pay, reply to this mail or contact your manager."),
         )
@@ -106,13 +112,13 @@ class Notifier:
                                 sha256=hashlib.sha256(pdf).hexdigest(), payload=pdf)
         return {
             "invoice_number": invoice.number, "invoice_kind": invoice.kind,
-            "invoice_total": format_money(Decimal(str(invoice.amount)), invoice.currency, language),
+            "invoice_total": format_money(invoice.amount, invoice.currency, language),
             "invoice_due": doc.due.strftime("%d.%m.%Y"),
             "invoice_lines": tuple((d, format_money(t, invoice.currency, language)) for d, _q, _u, t in
-                                   invoice_lines_of(invoice)),
+                                   invoice.lines),
         }, attachment
 
-    def ticket_context(self, ticket: Ticket, language: str, now: datetime) -> dict[str, Any]:
+    def ticket_context(self, ticket: Ticket, language: str, money: MoneyView | None) -> dict[str, Any]:
         service = self.settings.service
         client: Client = ticket.client
         tariff = self.settings.tariff(client.tariff)
@@ -123,7 +129,7 @@ class Notifier:
             "client_name": client.name,
             "client_email": client.email,
             "tariff_name": tariff.name if tariff else client.tariff,
-            **self.money_context(client, language, now),
+            **self.money_context(client, language, money),
             "manager_name": self.staff_name(ticket.manager_email),
             "assignee_name": self.staff_name(ticket.assignee_email),
             "status": ticket.status,
@@ -146,20 +152,25 @@ class Notifier:
                         reply_to=reply_address(address, ticket.key, service.staff_token_secret))
 
     def render(self, notice: Notice, ticket: Ticket | None, mail: InboundMail | None,
-               now: datetime) -> OutboundMail:
+               now: datetime, money: MoneyView | None = None) -> OutboundMail:
+        """The notice as a mail. Reads nothing from the store when the notice carries its invoice
+        (`invoice`, as apply() gives it) rather than an `invoice_id` (billing runs, outside apply)."""
         service = self.settings.service
         audience = notice.template.split(".", 1)[0]
         context: dict[str, Any] = {"service_name": service.name, "join_url": service.join_url}
         if ticket is not None:
-            context.update(self.ticket_context(ticket, notice.language, now))
+            context.update(self.ticket_context(ticket, notice.language, money))
         if audience == "staff":
             # Only staff mail carries the tag cheat sheet; clients never see it.
             context["cheat_sheet"] = help_text(notice.language, service.ticket_prefix)
         for key, value in notice.context:
             context[key] = self.local_time(value) if isinstance(value, datetime) else value
         attachments = notice.attachments
-        if "invoice_id" in context:
-            invoice_context, pdf = self.invoice_context(context["invoice_id"], notice.language)
+        invoice = context.get("invoice")
+        if invoice is None and "invoice_id" in context:
+            invoice = self.issued_invoice(context["invoice_id"])
+        if invoice is not None:
+            invoice_context, pdf = self.invoice_context(invoice, notice.language)
             context.update(invoice_context)
             attachments = attachments + (pdf,)
         subject, text, html = render_parts(self.env, notice.template, notice.language, context)

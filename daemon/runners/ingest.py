@@ -18,8 +18,9 @@ from typing import TypeVar
 
 from daemon.clock import Clock
 from daemon.config import Settings
+from daemon.core.effects import Decision
 from daemon.core.errors import QuarantineError
-from daemon.core.model import Decision, Notice, Route, RouteView
+from daemon.core.model import MoneyView, Notice, Route, RouteView
 from daemon.core.routing import dedupe_key, route
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
 from daemon.core.tags import parse_commands
@@ -186,14 +187,16 @@ class Pipeline:
             else:
                 decision = decide(decision_route, mail, view, arrived, self.policy, text=stored)
             budget.check("route and decide")
+            # What its notices show of the client's money, read now: apply reads nothing back.
+            money = self._money_of(decision, now)
             try:
                 # Checked after each notice, inside apply's transaction: over budget, nothing
                 # of this mail is written.
                 result = apply(decision, mail, entry.id, dedupe_key=key, stored_text=stored,
                                prefix=self.settings.service.ticket_prefix, now=now,
-                               render=lambda n, t, m: budget.checked(
-                                   "apply", self.notifier.render(n, t, m, now)),
-                               planner=self.planner)
+                               render=lambda n, t, m, v: budget.checked(
+                                   "apply", self.notifier.render(n, t, m, now, v)),
+                               planner=self.planner, money=money)
             except AlreadyIngested:
                 spool.mark_duplicate(entry.id, now)
                 return "duplicate"
@@ -207,6 +210,22 @@ class Pipeline:
                  entry.id, entry.uid, _hash(mail.message_id), redact(mail.from_addr),
                  result.ticket_key or "-", result.outcome, decision_route.via or "-")
         return result.outcome
+
+    def _money_of(self, decision: Decision, now: datetime) -> MoneyView | None:
+        """The money view of the client whose ticket the notices are about (None: no notice)."""
+        route = decision.route
+        if not decision.notices:
+            return None
+        if route.ticket is not None:
+            client_id = route.ticket.client_id
+            tariff = route.client.tariff if route.client and route.client.id == client_id \
+                else queries.tariff_of(client_id)
+        elif route.client is not None:
+            client_id, tariff = route.client.id, route.client.tariff
+        else:
+            return None
+        return self.notifier.money_view(client_id, tariff, now,
+                                        route.ticket.id if route.ticket and decision.quota_release else None)
 
     def fail(self, entry: SpoolEntry, reason: str, *, final: bool) -> str:
         now = self.clock.now()

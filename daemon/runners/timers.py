@@ -82,7 +82,11 @@ class Scheduler:
             sent = queries.notices_this_hour(alert_source(ref, thread), now)
             decision = fire(timer.kind, timer.fire_at, ref, thread, now, self.planner.policy, sent,
                             data=timer.data)
-            apply_timer(decision, ticket, now, lambda n, t, m: self.notifier.render(n, t, m, now), self.planner)
+            money = (self.notifier.money_view(thread.client.id, thread.client.tariff, now,
+                                              ticket.id if decision.quota_release else None)
+                     if decision.notices else None)
+            apply_timer(decision, ticket, now, lambda n, t, m, v: self.notifier.render(n, t, m, now, v),
+                        self.planner, money)
         late = (now - timer.fire_at).total_seconds()
         log.info("timer=%s ticket=%s kind=%s outcome=%s%s%s", timer.id, ticket.key, timer.kind, decision.outcome,
                  f" late={late:.0f}s" if late > 60 else "",

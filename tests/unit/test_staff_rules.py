@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from daemon.core.effects import Decision
 from daemon.core.model import (
     BillingView,
     ClientRef,
-    Decision,
     Route,
     RouteView,
     ThreadInfo,

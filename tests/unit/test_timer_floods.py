@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from daemon.core.model import Decision, Notice, Route, ThreadInfo
+from daemon.core.effects import Decision, sends
+from daemon.core.model import Notice, Route, ThreadInfo
 from daemon.core.timers import TimerPolicy, alert_source, fire
 from daemon.core.workflow import FloodCaps, cap_decision, digest_notice
 from tests.unit.test_routing import A_TICKET, NOW, A
@@ -100,7 +101,7 @@ def test_stale_timer_stays_empty():
 def test_cap_decision_keeps_what_is_not_capped_in_order():
     ack = Notice(template="client.notice.ack", to=("a@client.test",), language="ru")
     dead = Notice(template="staff.alert.undeliverable", to=("ops@desk.test",), language="en", autoreply=False)
-    d = Decision(outcome="x", route=Route("timer"), notices=(ack, dead, dead, dead, dead))
+    d = Decision(outcome="x", route=Route("timer"), effects=sends((ack, dead, dead, dead, dead)))
     capped = cap_decision(d, "client.notice.ack", (), CAPS)
     assert [n.template for n in capped.notices] == ["client.notice.ack"] + ["staff.alert.undeliverable"] * 3
     assert len(capped.held) == 1 and capped.held[0].source == "client.notice.ack"

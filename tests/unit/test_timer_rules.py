@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.core.model import ClientRef, Decision, ThreadInfo, TicketRef
+from daemon.core.effects import Decision
+from daemon.core.model import ClientRef, ThreadInfo, TicketRef
 from daemon.core.sla import Calendar
 from daemon.core.timers import LATE_AFTER, TimerPolicy, fire, plan
 

@@ -13,10 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from daemon.core.effects import Decision
 from daemon.core.model import (
     ONE_OFF_PREFIX,
     BillingView,
-    Decision,
     InvoiceSpec,
     Notice,
     OneOffTimer,

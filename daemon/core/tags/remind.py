@@ -9,7 +9,8 @@ meanwhile (closed, merged): it is the sender's own note to self. Like every tag 
 
 from __future__ import annotations
 
-from daemon.core.model import Decision, Notice, RouteView
+from daemon.core.effects import Decision, RecordEvent, SendNotice
+from daemon.core.model import Notice, RouteView
 from daemon.core.tags._base import ALL, FiredTimer, Plan, Tag, TagNotice
 from parsers.tags import ArgKind, Command
 
@@ -29,7 +30,8 @@ def fire(timer: FiredTimer) -> Decision:
     to, language = timer.data["to"], timer.data.get("language") or timer.language_of(timer.data["to"])
     notice = Notice(template=NOTICE, to=(to,), language=language, autoreply=False,
                     context=(("text", timer.data.get("text", "")), ("late_minutes", timer.late_minutes)))
-    return Decision(outcome="remind", route=timer.route, events=(("remind", f"to {to}"),), notices=(notice,))
+    return Decision(outcome="remind", route=timer.route, effects=(RecordEvent("remind", f"to {to}"),
+                                                                  SendNotice(notice)))
 
 
 TAG = Tag(

@@ -1,0 +1,235 @@
+"""The effects a decision is made of: small frozen values, applied in order by store/apply.py.
+
+A decision is `outcome`, `route` and a tuple of these. Each type has one handler in
+store.apply.HANDLERS, so a new kind of change is one type here and one handler there.
+Order matters and is the producer's: the ticket is opened (OpenTicket) or its fields set
+before anything refers to it, an invoice is issued before the notice that names it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from daemon.core.model import InvoiceSpec, Notice, OneOffTimer, Route, TicketRef
+
+
+@dataclass(frozen=True)
+class OpenTicket:
+    """A new ticket for the route's client, with these columns in its one INSERT."""
+
+    first_response_due: datetime | None
+    assignee_email: str | None = None
+    fields: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
+class SetFields:
+    """(field, value) pairs written to the routed ticket."""
+
+    changes: tuple[tuple[str, object], ...]
+
+
+@dataclass(frozen=True)
+class RecordMessage:
+    """The inbound mail joins the ticket's timeline; `text` overrides the stored text."""
+
+    direction: str = "in"
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordNote:
+    """A staff note on the timeline, never sent to anyone."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class SplitOff:
+    """#split: a new ticket of the same client takes the ticket's last client mail."""
+
+    subject: str
+
+
+@dataclass(frozen=True)
+class MergeInto:
+    """#merge: the target's timeline says what was merged into it."""
+
+    target: TicketRef
+
+
+@dataclass(frozen=True)
+class ReleaseQuota:
+    """The ticket's quota count is given back."""
+
+
+@dataclass(frozen=True)
+class CountQuota:
+    """The ticket counts in the quota period `period` ('this'/'next') starting at `period_start`."""
+
+    period: str
+    period_start: datetime
+    forced: bool = False
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    kind: str
+    amount: Decimal
+    note: str
+
+
+@dataclass(frozen=True)
+class IssueInvoice:
+    """An invoice numbered in the transaction; notices name it by its index among the decision's."""
+
+    spec: InvoiceSpec
+
+
+@dataclass(frozen=True)
+class SendNotice:
+    notice: Notice
+
+
+@dataclass(frozen=True)
+class HoldNotice:
+    """A notice over its source's hourly cap: not sent, counted for the window's digest."""
+
+    notice: Notice
+
+
+@dataclass(frozen=True)
+class PlanTimer:
+    """A one-off timer a tag set (#remind), kept until it fires."""
+
+    timer: OneOffTimer
+
+
+Effect = (OpenTicket | SetFields | RecordMessage | RecordNote | RecordEvent | SplitOff | MergeInto
+          | ReleaseQuota | CountQuota | LedgerEntry | IssueInvoice | SendNotice | HoldNotice | PlanTimer)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one inbound mail or fired timer: its outcome and the effects, in order.
+
+    The properties below are read-only views over `effects` for callers and tests that ask
+    one question ("which notices?"); nothing is stored twice.
+    """
+
+    outcome: str
+    route: Route
+    effects: tuple[Effect, ...] = ()
+
+    def of(self, kind: type) -> tuple:
+        return tuple(e for e in self.effects if isinstance(e, kind))
+
+    def _first(self, kind: type):
+        found = self.of(kind)
+        return found[0] if found else None
+
+    @property
+    def notices(self) -> tuple[Notice, ...]:
+        return tuple(e.notice for e in self.of(SendNotice))
+
+    @property
+    def held(self) -> tuple[Notice, ...]:
+        return tuple(e.notice for e in self.of(HoldNotice))
+
+    @property
+    def events(self) -> tuple[tuple[str, str], ...]:
+        return tuple((e.kind, e.detail) for e in self.of(RecordEvent))
+
+    @property
+    def ticket_changes(self) -> tuple[tuple[str, object], ...]:
+        opened = self._first(OpenTicket)
+        changes = opened.fields if opened is not None else ()
+        return changes + tuple(pair for e in self.of(SetFields) for pair in e.changes)
+
+    @property
+    def create_ticket(self) -> bool:
+        return self._first(OpenTicket) is not None
+
+    @property
+    def first_response_due(self) -> datetime | None:
+        opened = self._first(OpenTicket)
+        return opened.first_response_due if opened is not None else None
+
+    @property
+    def assignee_email(self) -> str | None:
+        opened = self._first(OpenTicket)
+        if opened is not None:
+            return opened.assignee_email
+        return dict(self.ticket_changes).get("assignee_email")  # type: ignore[return-value]
+
+    @property
+    def record_message(self) -> bool:
+        return self._first(RecordMessage) is not None
+
+    @property
+    def message_direction(self) -> str:
+        recorded = self._first(RecordMessage)
+        return recorded.direction if recorded is not None else "in"
+
+    @property
+    def message_text(self) -> str | None:
+        recorded = self._first(RecordMessage)
+        return recorded.text if recorded is not None else None
+
+    @property
+    def note_text(self) -> str | None:
+        note = self._first(RecordNote)
+        return note.text if note is not None else None
+
+    @property
+    def split_subject(self) -> str | None:
+        split = self._first(SplitOff)
+        return split.subject if split is not None else None
+
+    @property
+    def merge_into(self) -> TicketRef | None:
+        merge = self._first(MergeInto)
+        return merge.target if merge is not None else None
+
+    @property
+    def quota_release(self) -> bool:
+        return self._first(ReleaseQuota) is not None
+
+    @property
+    def quota_count(self) -> str | None:
+        count = self._first(CountQuota)
+        return count.period if count is not None else None
+
+    @property
+    def quota_period_start(self) -> datetime | None:
+        count = self._first(CountQuota)
+        return count.period_start if count is not None else None
+
+    @property
+    def quota_forced(self) -> bool:
+        count = self._first(CountQuota)
+        return count.forced if count is not None else False
+
+    @property
+    def ledger(self) -> tuple[tuple[str, Decimal, str], ...]:
+        return tuple((e.kind, e.amount, e.note) for e in self.of(LedgerEntry))
+
+    @property
+    def invoices(self) -> tuple[InvoiceSpec, ...]:
+        return tuple(e.spec for e in self.of(IssueInvoice))
+
+    @property
+    def timers(self) -> tuple[OneOffTimer, ...]:
+        return tuple(e.timer for e in self.of(PlanTimer))
+
+
+def sends(notices: tuple[Notice, ...] | list[Notice]) -> tuple[SendNotice, ...]:
+    return tuple(SendNotice(n) for n in notices)
