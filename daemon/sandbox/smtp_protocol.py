@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from aiosmtpd.controller import Controller as _AiosmtpdController
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
-
-if TYPE_CHECKING:
-    from daemon.sandbox.smtp import SmtpSink
 
 Stage = Literal["RCPT", "DATA"]
 
@@ -42,10 +39,26 @@ class Fault:
     remaining: int | None  # None: until clear_faults()
 
 
+class ScriptedSink(Protocol):
+    """What Handler asks of SmtpSink; a protocol, so this module need not import smtp.py."""
+
+    def _take_fault(self) -> Fault | None: ...
+
+    def _rejection_for(self, rcpt: str) -> str | None: ...
+
+    def _take_hangup(self) -> bool: ...
+
+    def _record_attempt(
+        self, envelope: Envelope, rcpts: tuple[str, ...], stage: str, reply: str | int
+    ) -> None: ...
+
+    def _accept(self, envelope: Envelope) -> str | None: ...
+
+
 class Handler:
     """aiosmtpd hooks; all state lives in the SmtpSink so tests can script it."""
 
-    def __init__(self, sink: SmtpSink) -> None:
+    def __init__(self, sink: ScriptedSink) -> None:
         self.sink = sink
 
     async def handle_MAIL(
