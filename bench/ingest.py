@@ -22,8 +22,6 @@ import argparse
 import collections
 import os
 import platform
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,24 +32,31 @@ if __package__ in (None, ""):  # `python bench/ingest.py` works as well as `pyth
 
 from bench.common import (  # noqa: E402
     BenchDesk,
-    CpuWindow,
-    DaemonProcess,
     Progress,
-    StoreReader,
     append_all,
     bench_main,
     bench_servers,
-    busy_note,
-    checks_lines,
     code_state,
     dovecot_version,
-    floor_fetch,
-    floor_send,
-    in_child,
-    process_cpu_seconds,
     say,
 )
 from bench.corpus import Client, client_names, generate  # noqa: E402
+from bench.cpu import (  # noqa: E402
+    CpuWindow,
+    busy_note,
+    process_cpu_seconds,
+)
+from bench.daemon_process import (  # noqa: E402
+    DaemonProcess,
+    StoreReader,
+)
+from bench.floors import (  # noqa: E402
+    floor_fetch,
+    floor_send,
+    in_child,
+)
+from bench.ingest_summary import summary  # noqa: E402
+from bench.profiling import start_py_spy, stop_py_spy  # noqa: E402
 
 TARGET_RATE = 400.0  # ticket entries stored per second
 TARGET_RATIO = 1.5  # end-to-end / floor
@@ -93,31 +98,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.floor_sends is None:
         args.floor_sends = args.mails
     return args
-
-
-def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
-    spy = Path(sys.executable).with_name("py-spy")
-    if not spy.exists():
-        say(f"py-spy is not installed next to {sys.executable} (pip install py-spy); no profile")
-        return None
-    fmt = {".txt": "raw", ".json": "speedscope"}.get(out.suffix, "flamegraph")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--output", str(out), "--format", fmt,
-                             "--rate", "200", "--nonblocking", "--threads"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def stop_py_spy(spy: subprocess.Popen[bytes] | None) -> None:
-    if spy is None:
-        return
-    spy.send_signal(signal.SIGINT)
-    try:
-        _, err = spy.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        spy.kill()
-        _, err = spy.communicate()
-    if spy.returncode not in (0, -signal.SIGINT):
-        say(f"py-spy exited {spy.returncode}: {err.decode(errors='replace')[-500:]}")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -393,88 +373,6 @@ def _stand_in_ack() -> bytes:
     body = ("Ваша задача принята и зарегистрирована. " * 60).encode()
     return b"From: support@example.test\r\nTo: client@example.test\r\nSubject: ack\r\n" \
            b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body
-
-
-def summary(r: dict[str, Any]) -> str:
-    s, c, d, f, q = r["settings"], r["corpus"], r["daemon"], r["floor"], r["ratios"]
-    t = r["targets"]
-
-    def sec(v: float | None) -> str:
-        return "-" if v is None else f"{v:.2f} s"
-
-    def mark(ok: bool) -> str:
-        return "met" if ok else "NOT met"
-
-    def stored_line() -> str:
-        target = f"x the {t['stored_per_second']:.0f}/s target: {mark(t['stored_rate_met'])}"
-        if d["stored_seconds"]:
-            return (f"  every ticket entry stored     {sec(d['stored_seconds'])}   -> "
-                    f"{d['stored_per_second']:.0f} mails/s ({q['stored_rate_over_target']:.2f} {target})")
-        rate = d["entries_stored"] / d["last_entry_seconds"] if d["last_entry_seconds"] else 0.0
-        return (f"  every ticket entry stored     NEVER: {d['entries_stored']}/{c['mails']} after "
-                f"{sec(d['last_entry_seconds'])}, then none ({rate:.0f} mails/s until then; "
-                f"{rate / t['stored_per_second']:.2f} {target})")
-
-    lines = [
-        f"OneAssist ingest benchmark — {c['mails']} mails from {s['clients']} clients "
-        f"({c['new_tasks']} new tasks, {c['replies']} replies, {c['with_attachment']} with a 50 KB-2 MB file, "
-        f"{c['bytes'] / 2**20:.1f} MiB; charsets {c['charsets']})",
-        f"machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, "
-        f"Dovecot {r['machine'].get('dovecot', '?')}",
-        f"code: {r['code']['commit']} + {r['code']['uncommitted_files']} uncommitted file(s), "
-        f"tree {r['code']['tree_sha256']}",
-        f"SMTP: {s['sink']}.",
-        "",
-        "daemon (python -m daemon run, IDLE; clock starts at Popen):",
-        f"  ready (READY=1)               {sec(d['ready_seconds'])}",
-        f"  first mail spooled            {sec(d['first_spooled_seconds'])}",
-        stored_line(),
-        f"  every ack accepted by sink    {sec(d['acked_seconds'])}   ({c['new_tasks']} acks, "
-        f"~{d['ack_bytes_mean'] or 0} bytes each)",
-        f"  end-to-end                    {sec(d['end_to_end_seconds'])}   "
-        f"(after READY=1: {sec(d['end_to_end_after_ready_seconds'])})",
-        f"  all outgoing mail accepted    {sec(d['all_outgoing_accepted_seconds'])}   "
-        f"({d['outgoing_mails']} mails: the acks + {d['outgoing_mails'] - c['new_tasks']} others, "
-        f"by kind {r['store']['outbox']}; not part of end-to-end)",
-        f"  peak RSS (VmHWM)              {d['peak_rss_mib']:.1f} MiB",
-        (f"  daemon CPU until end-to-end   {d['cpu_seconds_to_end_to_end']:.2f} s "
-         f"= {d['cpu_ms_per_mail']:.1f} ms per mail" if d["cpu_seconds_to_end_to_end"] else
-         f"  daemon CPU until last entry   {d['cpu_seconds_to_last_entry']:.2f} s "
-         f"= {d['cpu_seconds_to_last_entry'] * 1000 / max(1, d['entries_stored']):.1f} ms per entry") +
-        f" (floor: {f['cpu_seconds']:.2f} s CPU)",
-        f"  machine meanwhile             {d['machine']['machine_busy_cpus']:.2f} of {r['machine']['cpus']} CPUs "
-        f"busy: daemon {d['machine']['daemon_cpu_seconds'] / d['machine']['wall_seconds']:.2f}, "
-        f"this script and sink {d['machine']['bench_cpu_seconds'] / d['machine']['wall_seconds']:.2f}, "
-        f"Dovecot {d['machine']['dovecot_cpu_seconds'] / d['machine']['wall_seconds']:.2f}, "
-        f"other processes {d['machine']['other_processes_cpus']:.2f} (load {d['machine']['loadavg_1min_end']:.1f})",
-        "",
-        "floor (plain loops in a fresh process, same Dovecot and sink):",
-        f"  imapclient FETCH BODY.PEEK[]  {sec(f['fetch']['seconds'])}   ({f['fetch']['mails']} mails, "
-        f"batches of {f['fetch']['batch']})",
-        f"  aiosmtplib send, 1 connection {sec(f['send']['seconds'])}   ({f['send']['mails']} mails)",
-        f"  floor = fetch + send          {sec(f['seconds'])}   ({f['cpu_seconds']:.2f} s CPU; other processes "
-        f"kept {f['machine']['other_processes_cpus']:.2f} CPUs busy meanwhile)",
-        f"  not in the floor: stdlib parse {f['fetch']['stdlib_parse_cpu_seconds']:.2f} s CPU "
-        f"(email.message_from_bytes); FETCH + parse alone = {f['fetch_and_parse_per_cpu_second']:.0f} "
-        "mails per CPU second",
-        "",
-        f"end-to-end / floor              {q['end_to_end_over_floor'] or float('nan'):.2f}   "
-        f"(target <= {t['end_to_end_over_floor']}: {mark(t['ratio_met'])})",
-        f"  after READY=1 / floor         {q['end_to_end_after_ready_over_floor'] or float('nan'):.2f}",
-        f"  / like-for-like floor         {q['end_to_end_over_like_for_like_floor'] or float('nan'):.2f}   "
-        f"(one send per ack: {sec(f['like_for_like_seconds'])})",
-    ]
-    if "rss_growth" in r:
-        g = r["rss_growth"]
-        lines.append(f"peak RSS vs {g['baseline_mails']} mails   {g['baseline_peak_rss_mib']:.1f} -> "
-                     f"{d['peak_rss_mib']:.1f} MiB = {g['growth'] * 100:+.1f}% "
-                     f"(target <= +{g['target'] * 100:.0f}%: {mark(g['met'])})")
-    notes = r["notes"] + (["py-spy was attached to the daemon; these figures include its overhead."]
-                          if s["profiled"] else [])
-    lines += checks_lines({**r, "notes": notes},
-                          f"checks: {r['store']['entries_in']} entries, outcomes {r['store']['spool_outcomes']}, "
-                          "outbox drained, no warnings in the daemon log")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,21 +31,25 @@ if __package__ in (None, ""):  # `python bench/latency.py` works as well as `pyt
 
 from bench.common import (  # noqa: E402
     BenchDesk,
-    CpuWindow,
-    DaemonProcess,
     Progress,
-    StoreReader,
     bench_main,
     bench_servers,
-    busy_note,
     checks_lines,
     code_state,
     dovecot_version,
     percentile,
-    process_cpu_seconds,
     say,
 )
 from bench.corpus import Client, client_names, generate  # noqa: E402
+from bench.cpu import (  # noqa: E402
+    CpuWindow,
+    busy_note,
+    process_cpu_seconds,
+)
+from bench.daemon_process import (  # noqa: E402
+    DaemonProcess,
+    StoreReader,
+)
 
 TARGET_P95 = 1.0  # seconds, APPEND -> ack accepted
 

@@ -12,7 +12,6 @@ credentials without TLS, so a daemon configured with a username works against it
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import threading
@@ -21,33 +20,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import Envelope
 
 from daemon.sandbox.dovecot import DovecotServer
+from daemon.sandbox.smtp_protocol import (
+    Controller,
+    Fault,
+    Handler,
+    Stage,
+    accept_any_login,
+    failure_reply,
+)
 
 __all__ = ["Attempt", "Received", "SmtpSink", "deliver_to_dovecot"]
 
 log = logging.getLogger(__name__)
 
 
-class _QuietLegacyLogin(logging.Filter):
-    """Drop aiosmtpd 1.4's own warning about its deprecated Session.login_data.
-
-    aiosmtpd logs it on every successful AUTH, even with the new authenticator API,
-    so a daemon that logs in would flood the test output with a line nobody can fix.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Session.login_data is deprecated" not in record.getMessage()
-
-
-logging.getLogger("mail.log").addFilter(_QuietLegacyLogin())
-
 Deliver = Callable[[str, bytes], None]
-Stage = Literal["RCPT", "DATA"]
 
 
 @dataclass(frozen=True)
@@ -75,13 +66,6 @@ class Attempt:
     at: float
 
 
-@dataclass
-class _Fault:
-    stage: Stage
-    reply: str
-    remaining: int | None  # None: until clear_faults()
-
-
 class SmtpSink:
     """aiosmtpd on 127.0.0.1 with recording, optional delivery and scripted faults."""
 
@@ -98,10 +82,10 @@ class SmtpSink:
         self._received: list[Received] = []
         self._attempts: list[Attempt] = []
         self._errors: list[BaseException] = []
-        self._faults: collections.deque[_Fault] = collections.deque()
+        self._faults: collections.deque[Fault] = collections.deque()
         self._rejected: dict[str, str] = {}
         self._hangups = 0
-        self._controller: _Controller | None = None
+        self._controller: Controller | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -114,8 +98,8 @@ class SmtpSink:
     def start(self) -> SmtpSink:
         if self._controller is not None:
             return self
-        controller = _Controller(
-            _Handler(self),
+        controller = Controller(
+            Handler(self),
             hostname=self.host,
             port=self._wanted_port,
             # A fixed name: aiosmtpd would otherwise call getfqdn(), a DNS lookup.
@@ -124,7 +108,7 @@ class SmtpSink:
             decode_data=False,
             auth_required=False,
             auth_require_tls=False,
-            authenticator=_accept_any_login,
+            authenticator=accept_any_login,
         )
         controller.start()
         self._controller = controller
@@ -222,13 +206,13 @@ class SmtpSink:
         if stage not in ("RCPT", "DATA"):
             raise ValueError(f"stage must be 'RCPT' or 'DATA', not {stage!r}")
         with self._cond:
-            self._faults.append(_Fault(stage, _reply(code, message), count))
+            self._faults.append(Fault(stage, failure_reply(code, message), count))
 
     def reject_recipient(self, addr: str, code: int = 550, message: str | None = None) -> None:
         """Refuse this recipient at RCPT from now on; other recipients are unaffected."""
         with self._cond:
             status = "5.1.1" if code >= 500 else "4.2.1"
-            self._rejected[addr.lower()] = _reply(
+            self._rejected[addr.lower()] = failure_reply(
                 code, message or f"{status} <{addr}>: Recipient address rejected (sink)"
             )
 
@@ -249,7 +233,7 @@ class SmtpSink:
 
     # -- called from the handler (event loop thread) -----------------------------------
 
-    def _take_fault(self) -> _Fault | None:
+    def _take_fault(self) -> Fault | None:
         with self._cond:
             if not self._faults:
                 return None
@@ -302,85 +286,6 @@ class SmtpSink:
             self._received.append(mail)
             self._cond.notify_all()
         return None
-
-
-class _Handler:
-    """aiosmtpd hooks; all state lives in the SmtpSink so tests can script it."""
-
-    def __init__(self, sink: SmtpSink) -> None:
-        self.sink = sink
-
-    async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        envelope.mail_from = address
-        envelope.mail_options.extend(options)
-        # A scripted fault belongs to one transaction, picked when it begins.
-        envelope.fault = self.sink._take_fault()  # type: ignore[attr-defined]
-        return "250 OK"
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        fault: _Fault | None = getattr(envelope, "fault", None)
-        reply = fault.reply if fault is not None and fault.stage == "RCPT" else None
-        reply = reply or self.sink._rejection_for(address)
-        if reply is not None:
-            self.sink._record_attempt(envelope, (address,), "RCPT", reply)
-            return reply
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(options)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        rcpts = tuple(envelope.rcpt_tos)
-        fault: _Fault | None = getattr(envelope, "fault", None)
-        if fault is not None and fault.stage == "DATA":
-            self.sink._record_attempt(envelope, rcpts, "DATA", fault.reply)
-            return fault.reply
-        failure = self.sink._accept(envelope)
-        if failure is not None:
-            self.sink._record_attempt(envelope, rcpts, "DATA", failure)
-            return failure
-        if self.sink._take_hangup():
-            self.sink._record_attempt(envelope, rcpts, "DATA", 0)
-            # abort() marks the transport lost at once, so aiosmtpd's "250 OK" that follows
-            # is dropped instead of written: the client sees EOF where the reply should be.
-            if server.transport is not None:
-                server.transport.abort()  # type: ignore[attr-defined]
-        return "250 OK"
-
-
-class _Controller(Controller):
-    """Controller that binds port 0 and reads back the port the kernel chose.
-
-    aiosmtpd's own Controller needs a fixed port up front; picking one ourselves would
-    race with other processes between the pick and the bind.
-    """
-
-    def _create_server(self) -> Any:
-        async def bind() -> asyncio.AbstractServer:
-            server = await self.loop.create_server(
-                self._factory_invoker, host=self.hostname, port=self.port
-            )
-            self.port = server.sockets[0].getsockname()[1]
-            return server
-
-        return bind()
-
-
-def _accept_any_login(
-    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-) -> AuthResult:
-    return AuthResult(success=True)
-
-
-def _reply(code: int, message: str | None) -> str:
-    if not 400 <= code <= 599:
-        raise ValueError(f"a failure reply code must be 4xx or 5xx, not {code}")
-    if message is None:
-        message = "4.3.0 Try again later (sink)" if code < 500 else "5.7.1 Refused (sink)"
-    return f"{code} {message}"
 
 
 def deliver_to_dovecot(server: DovecotServer, folder: str = "INBOX") -> Deliver:

@@ -12,8 +12,8 @@ import pytest
 from store import prepared
 from store.db import close_db, init_db
 from store.models import Event, Message, Ticket
-from tests.store.conftest import Desk, make_settings
-from tests.store.test_pipeline import mail, outgoing
+from tests.memdesk import Desk, make_settings
+from tests.runners.test_ingest import mail, outgoing
 
 
 def _swapped(kind, detail):

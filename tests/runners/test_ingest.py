@@ -1,4 +1,4 @@
-"""The pipeline's glue on an in-memory store: spool -> ticket -> outbox, exactly once."""
+"""The ingest runner (daemon/runners/ingest.py) on an in-memory store: spool -> ticket -> outbox, exactly once."""
 
 from email import message_from_bytes, policy
 
