@@ -16,7 +16,7 @@ from daemon.core.model import IssuedInvoice, MoneyView, Notice
 from daemon.render.notices import Notifier
 from store.db import database
 from store.rows import Client, Ticket
-from tests.store.test_pipeline import mail, outgoing
+from tests.runners.test_ingest import mail, outgoing
 
 # The tables whose values notices show.
 SHOWN = ("client", "quota_use", "ledger_entry", "invoice")
