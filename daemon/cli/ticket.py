@@ -96,7 +96,7 @@ def cmd_new(args: argparse.Namespace, clock: Clock) -> int:
     else:
         body = ""
     result = new_phone_task(settings, client=args.client, subject=args.subject, body=body,
-                            attachments=args.attach)
+                            attachments=args.attach, clock=clock)
     emit(result, args.json, lambda r: f"{r['ticket']} created for {r['client']}; the acknowledgement and "
                                       f"the manager's notice are in the outbox")
     return 0

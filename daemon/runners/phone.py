@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import mimetypes
 import uuid
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.clock import SystemClock
+from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.core.errors import OneAssistError
 from daemon.render.notices import Notifier
@@ -27,12 +28,12 @@ PHONE_ACCOUNT = "phone"
 
 
 def build_task_mail(settings: Settings, client_email: str, name: str, subject: str, body: str,
-                    attachments: list[str]) -> bytes:
+                    attachments: list[str], now: datetime) -> bytes:
     msg = EmailMessage()
     msg["From"] = f"{name} <{client_email}>" if name else client_email
     msg["To"] = settings.smtp.from_address
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(SystemClock().now())
+    msg["Date"] = format_datetime(now)
     # Not our "oneassist." prefix: that one marks our own mail coming back as a loop.
     msg["Message-ID"] = f"<phone.{uuid.uuid4().hex}@{domain_of(settings.smtp.from_address)}>"
     msg["X-OneAssist-Channel"] = "phone"
@@ -50,15 +51,14 @@ def build_task_mail(settings: Settings, client_email: str, name: str, subject: s
 
 
 def new_phone_task(settings: Settings, *, client: str, subject: str, body: str,
-                   attachments: list[str]) -> dict[str, Any]:
+                   attachments: list[str], clock: Clock) -> dict[str, Any]:
     address = normalize(client)
     row = client_by_address(address) if address else None
     if row is None:
         raise ValueError(f"no client with address {client!r} (see: oneassist client list)")
     if not subject.strip():
         raise ValueError("--subject must not be empty")
-    raw = build_task_mail(settings, row.email, row.name, subject.strip(), body, attachments)
-    clock = SystemClock()
+    raw = build_task_mail(settings, row.email, row.name, subject.strip(), body, attachments, clock.now())
     uid = spool.next_local_uid(PHONE_ACCOUNT)
     spool.put_many(PHONE_ACCOUNT, "phone", 1, [spool.Fetched(uid, raw, clock.now())], clock.now())
     entry_id = spool.entry_id_of(PHONE_ACCOUNT, uid)
