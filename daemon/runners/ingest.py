@@ -173,9 +173,13 @@ class Pipeline:
             parsed = self.parse_tags(mail, now) if is_staff else None
             named = tuple(c.ticket_key for c in parsed.commands if c.ticket_key) if parsed else ()
             view = queries.route_view(mail, self.settings, now, key, named)
-            # What the flood caps count: this sender's notices this hour, join replies in all.
+            # What the flood caps count: this sender's notices this hour, and join replies in
+            # all, which only a mail that may get a join reply needs (not a member's, not staff's).
+            member = view.sender_client is not None and view.sender_client.active
+            joins = (0 if member or view.sender_is_staff
+                     else queries.join_replies_since(now - timedelta(hours=1)))
             view = replace(view, notices_this_hour=queries.notices_this_hour(mail.from_addr, now),
-                           join_replies_last_hour=queries.join_replies_since(now - timedelta(hours=1)))
+                           join_replies_last_hour=joins)
             automatic = self.automatic(mail)
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
             if decision_route.kind == "unreadable":

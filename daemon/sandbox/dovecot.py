@@ -217,17 +217,6 @@ class DovecotServer(MailboxAccess):
     def has_user(self, email: str) -> bool:
         return (self.users_dir / user_name(email)).exists()
 
-    def connect(self, email: str) -> IMAPClient:
-        """A new logged-in IMAP connection of the caller's own (for IDLE, SELECT state...)."""
-        user = user_name(email)
-        client = IMAPClient(self.host, self.imap_port, ssl=False, timeout=30)
-        try:
-            client.login(user, self._password(user))
-        except Exception:
-            logout_quietly(client)
-            raise
-        return client
-
     def reset_uidvalidity(self, user: str, folder: str = "INBOX", renumber: bool = True) -> int:
         """Make `folder` present a new UIDVALIDITY; returns it.
 
