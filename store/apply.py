@@ -17,6 +17,7 @@ from typing import Any
 import peewee
 
 from daemon.core import effects as fx
+from daemon.core import notice_kinds as kinds
 from daemon.core.billing import money as to_money
 from daemon.core.effects import Decision
 from daemon.core.model import (
@@ -383,4 +384,4 @@ def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Rende
 
 
 def _autoreply_kind(notice: Notice) -> str:
-    return {"client.notice.ack": "ack", "unknown.notice.join": "join"}.get(notice.template, notice.template)
+    return {kinds.ACK: "ack", kinds.JOIN: "join"}.get(notice.template, notice.template)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
+from daemon.core.notice_kinds import NoticeKind
 from parsers.mail import Attachment
 
 
@@ -150,7 +151,8 @@ class Notice:
     one a #split creates ('split'). Threading headers are chosen by the decision.
     """
 
-    template: str
+    # Its kind: an entry of daemon/core/notice_kinds.py (or a tag's own), never a literal.
+    template: NoticeKind
     to: tuple[str, ...]
     language: str
     autoreply: bool = True

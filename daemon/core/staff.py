@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.billing import format_money
 from daemon.core.effects import (
     CountQuota,
@@ -49,7 +50,7 @@ def may_drive(person: StaffPerson, ticket: TicketRef) -> bool:
 def _transcript(plan_applied: list[str], refused: list[str], sender: StaffPerson, ticket_key: str,
                 reply_to: str | None) -> Notice:
     return Notice(
-        template="staff.notice.transcript", to=(sender.email,), language=sender.language, autoreply=False,
+        template=kinds.TRANSCRIPT, to=(sender.email,), language=sender.language, autoreply=False,
         context=(("applied", tuple(plan_applied)), ("refused", tuple(refused)), ("ticket_label", ticket_key)),
         in_reply_to=reply_to,
     )
@@ -197,7 +198,7 @@ def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffP
     # The reason can quote the mail (a DKIM d= with CR LF): one line, so no forged alert line.
     reason = one_line(reason)
     notices = tuple(
-        Notice(template="staff.alert.unauthenticated", to=(admin.email,), language=admin.language,
+        Notice(template=kinds.UNAUTHENTICATED, to=(admin.email,), language=admin.language,
                autoreply=False, context=(("sender", one_line(mail.from_addr)), ("reason", reason),
                                          ("ticket_label", label), ("spool_id", spool_id)))
         for admin in policy.admins

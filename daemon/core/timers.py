@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.effects import Decision, RecordEvent, ReleaseQuota, SendNotice, SetFields, sends
 from daemon.core.model import (
     ONE_OFF_PREFIX,
@@ -74,7 +75,7 @@ def _workers(ticket: TicketRef) -> tuple[str, ...]:
     return tuple(dict.fromkeys(e for e in (ticket.assignee_email, ticket.manager_email) if e))
 
 
-def _staff(template: str, to: tuple[str, ...], policy: TimerPolicy, context: tuple) -> tuple[Notice, ...]:
+def _staff(template: kinds.NoticeKind, to: tuple[str, ...], policy: TimerPolicy, context: tuple) -> tuple[Notice, ...]:
     return tuple(Notice(template=template, to=(who,), language=policy.language_of(who), autoreply=False,
                         context=context) for who in to)
 
@@ -130,28 +131,28 @@ def _fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, n
             return stale
         return Decision(outcome=kind, route=route, effects=(
             RecordEvent("sla-reminder", ""),
-            *sends(_staff("staff.alert.sla_reminder", _workers(ticket), policy, context))))
+            *sends(_staff(kinds.SLA_REMINDER, _workers(ticket), policy, context))))
     if kind == "sla-breach":
         if closed or ticket.first_response_due is None:
             return stale
         to = tuple(dict.fromkeys(policy.escalate_to + _workers(ticket)))
         return Decision(outcome=kind, route=route, effects=(
             SetFields((("breached_at", now),)), RecordEvent("sla-breach", ticket.manager_email),
-            *sends(_staff("staff.alert.sla_breach", to, policy, context))))
+            *sends(_staff(kinds.SLA_BREACH, to, policy, context))))
     if kind == "due-warning":
         if ticket.status != "accepted":
             return stale
         return Decision(outcome=kind, route=route, effects=(
             RecordEvent("due-warning", ""),
-            *sends(_staff("staff.alert.due_warning", _workers(ticket), policy, context))))
+            *sends(_staff(kinds.DUE_WARNING, _workers(ticket), policy, context))))
     if kind == "due-client-notice":
         if ticket.status != "accepted":
             return stale
         client = thread.client
-        notice = Notice(template="client.notice.delay_auto", to=(client.email,), language=client.language,
+        notice = Notice(template=kinds.DELAY_AUTO, to=(client.email,), language=client.language,
                         autoreply=False, context=context, in_reply_to=thread.last_client_message_id,
                         references=thread.message_ids)
-        escalation = _staff("staff.alert.due_escalation", tuple(dict.fromkeys(policy.escalate_to + _workers(ticket))),
+        escalation = _staff(kinds.DUE_ESCALATION, tuple(dict.fromkeys(policy.escalate_to + _workers(ticket))),
                             policy, context)
         return Decision(outcome=kind, route=route, effects=(RecordEvent("delay", "by daemon"),
                                                             *sends((notice, *escalation))))
@@ -159,7 +160,7 @@ def _fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, n
         if ticket.status != "waiting":
             return stale
         client = thread.client
-        template = "client.notice.waiting_reminder" if kind == "client-reminder" else "client.notice.auto_closed"
+        template = kinds.WAITING_REMINDER if kind == "client-reminder" else kinds.AUTO_CLOSED
         notice = Notice(template=template, to=(client.email,), language=client.language, autoreply=False,
                         context=context, in_reply_to=thread.last_client_message_id, references=thread.message_ids)
         changes: tuple[tuple[str, object], ...] = ()

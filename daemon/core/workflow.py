@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.effects import (
     Decision,
     HoldNotice,
@@ -29,12 +30,12 @@ from daemon.core.effects import (
     sends,
 )
 from daemon.core.model import ClientRef, Notice, Route, RouteView, TicketRef
+from daemon.core.notice_kinds import RateClass
 from daemon.core.routing import CLOSED_STATUSES
 from daemon.core.sla import first_response_deadline
 from parsers.auth_results import mx_saw_forgery
 from parsers.mail import InboundMail
 
-DIGEST_TEMPLATE = "staff.alert.digest"
 # At most this many labels (ticket keys, spool ids) are listed in a digest; the count is exact.
 DIGEST_LABELS = 20
 
@@ -47,14 +48,17 @@ class FloodCaps:
     staff_notifications_per_source: int = 10
     join_replies: int = 20
 
-    def cap_of(self, template: str) -> int | None:
-        """The hourly cap of a notice kind, or None when the kind is never capped."""
-        if template == DIGEST_TEMPLATE:
-            return None
-        if template.startswith("staff.alert."):
+    def cap_of(self, kind: str) -> int | None:
+        """The hourly cap per source of a notice kind, by its rate-limit class; None: not capped so.
+
+        A name read from the store is looked up; an undeclared one is an error (UnknownNoticeKind).
+        """
+        rate = kinds.named(kind).rate
+        if rate is RateClass.ALERT:
             return self.alerts_per_source
-        if template == "staff.notice.ticket":
+        if rate is RateClass.STAFF:
             return self.staff_notifications_per_source
+        # JOIN is capped for all senders together (decide() reads the count), NONE never.
         return None
 
 
@@ -120,7 +124,7 @@ def cap_decision(decision: Decision, source: str, notices_this_hour: tuple[tuple
 def digest_notice(kind: str, source: str, recipients: tuple[str, ...], language: str, held: int,
                   opened_at: datetime, closes_at: datetime, labels: tuple[str, ...]) -> Notice:
     """The one mail that stands for every notice of a window that was held back."""
-    return Notice(template=DIGEST_TEMPLATE, to=recipients, language=language, autoreply=False,
+    return Notice(template=kinds.DIGEST, to=recipients, language=language, autoreply=False,
                   context=(("kind", kind), ("source", source), ("count", held), ("opened_at", opened_at),
                            ("closes_at", closes_at), ("labels", labels[:DIGEST_LABELS]),
                            ("more_labels", max(0, len(labels) - DIGEST_LABELS))))
@@ -162,7 +166,7 @@ def staff_notification(event: str, mail: InboundMail, text: str, ticket: TicketR
     if not (client.assistant_email and assignee == client.assistant_email) and manager not in recipients:
         recipients.append(manager)
     return tuple(
-        Notice(template="staff.notice.ticket", to=(who,), language=policy.language_of(who), autoreply=False,
+        Notice(template=kinds.STAFF_TICKET, to=(who,), language=policy.language_of(who), autoreply=False,
                context=(("event", event), ("by", ""), ("text", text)), attachments=mail.attachments,
                in_reply_to=mail.message_id)
         for who in recipients
@@ -196,7 +200,7 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
         if view.join_replies_last_hour >= policy.caps.join_replies:
             return Decision(outcome="unknown-capped", route=route)
         language = route.client.language if route.client else policy.default_language
-        notice = Notice(template="unknown.notice.join", to=(mail.from_addr,), language=language,
+        notice = Notice(template=kinds.JOIN, to=(mail.from_addr,), language=language,
                         context=(("inactive", route.client is not None),
                                  *((("invoice", view.open_invoice),) if view.open_invoice else ())),
                         in_reply_to=mail.message_id)
@@ -232,7 +236,7 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
     notices: tuple[Notice, ...] = ()
     outcome = "new-ticket"
     if view.autoreplies_to_sender_24h < policy.autoreply_limit_per_day:
-        notices = (Notice(template="client.notice.ack", to=(mail.from_addr,), language=client.language,
+        notices = (Notice(template=kinds.ACK, to=(mail.from_addr,), language=client.language,
                           in_reply_to=mail.message_id, references=mail.references),)
     else:
         outcome = "new-ticket-ack-capped"

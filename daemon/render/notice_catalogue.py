@@ -1,19 +1,20 @@
 """Every kind of mail the desk sends, in one table: the notice catalogue.
 
-A kind is named `<audience>.<class>.<name>` and is rendered from
-`templates/<language>/<kind>.<part>.j2`, one file per part and language.
-The table says who reads it, which parts it has, and which template variables it
-uses: `needs` must be in the context whenever it is rendered, `may` is used only
-behind `is defined` or `| default`. `oneassist check` and
+The kinds are entries of daemon/core/notice_kinds.py (a tag's own kinds: of its module);
+this table is keyed by them and says how each is rendered, from
+`templates/<language>/<kind>.<part>.j2`, one file per part and language: who reads it,
+which parts it has, its rate-limit class (the kind's, read by the flood caps), and which
+template variables it uses: `needs` must be in the context whenever it is rendered, `may` is
+used only behind `is defined` or `| default`. `oneassist check` and
 tests/unit/test_notice_catalogue.py render every kind in every language from it
 with StrictUndefined, and fail on a template file the table does not know, so a
 kind that ships without a file (or a file without a kind) is found before a mail
 needs it (docs/reliability.md case 42).
 
-Adding a kind is one line in KINDS (plus its template files, and a SAMPLE value
-for any variable no other kind uses yet). A kind only one staff tag sends is
-declared by that tag (daemon/core/tags/<tag>.py, Tag.notices, with its own
-samples) and joins KINDS from there.
+Adding a kind is its entry in daemon/core/notice_kinds.py, one line in KINDS (plus its
+template files, and a SAMPLE value for any variable no other kind uses yet). A kind only
+one staff tag sends is declared by that tag (daemon/core/tags/<tag>.py, Tag.notices, with
+its own samples) and joins KINDS from there.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 import jinja2
 
+from daemon.core import notice_kinds as kinds
+from daemon.core.notice_kinds import NoticeKind, RateClass
 from daemon.core.tags import TAGS
 
 LANGUAGES = ("ru", "en")
@@ -38,8 +41,10 @@ TICKET = ("ticket_key", "subject", "client_name", "manager_name", "service_name"
 
 
 @dataclass(frozen=True)
-class NoticeKind:
-    name: str
+class Entry:
+    """One row of the catalogue: how the kind `name` is rendered."""
+
+    name: NoticeKind
     audience: str
     needs: tuple[str, ...]
     may: tuple[str, ...] = ()
@@ -48,6 +53,12 @@ class NoticeKind:
     variants: tuple[Mapping[str, Any], ...] = field(default=())
     # Sample values of variables only this kind uses (a tag's own kinds); SAMPLE has the rest.
     samples: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> RateClass:
+        """The rate-limit class column: the kind's own (daemon/core/notice_kinds.py), which
+        the flood caps read (FloodCaps.cap_of) without reaching up to this layer."""
+        return self.name.rate
 
     def files(self, language: str) -> tuple[str, ...]:
         """Template names as the jinja2 loader knows them: `ru/client.notice.ack.txt.j2`."""
@@ -64,64 +75,64 @@ class NoticeKind:
             yield full | dict(variant)
 
 
-def _kind(name: str, needs: tuple[str, ...], may: tuple[str, ...] = (), parts: tuple[str, ...] = TEXT,
-          variants: tuple[Mapping[str, Any], ...] = ()) -> tuple[str, NoticeKind]:
-    return name, NoticeKind(name, name.split(".", 1)[0], needs, may, parts, variants)
+def _kind(name: NoticeKind, needs: tuple[str, ...], may: tuple[str, ...] = (), parts: tuple[str, ...] = TEXT,
+          variants: tuple[Mapping[str, Any], ...] = ()) -> tuple[NoticeKind, Entry]:
+    return name, Entry(name, name.audience, needs, may, parts, variants)
 
 
-KINDS: dict[str, NoticeKind] = dict((
+KINDS: dict[NoticeKind, Entry] = dict((
     # -- to the client, in the personal manager's name ------------------------------------------
-    _kind("client.notice.ack", (*TICKET, "due_local", "sla_minutes", "tasks_left"),
+    _kind(kinds.ACK, (*TICKET, "due_local", "sla_minutes", "tasks_left"),
           may=("quota_period_word",), parts=WITH_HTML),
-    _kind("client.notice.accepted", (*TICKET, "task_due_local", "text"), may=("next_period",),
+    _kind(kinds.ACCEPTED, (*TICKET, "task_due_local", "text"), may=("next_period",),
           variants=({"text": ""},)),
-    _kind("client.notice.question", (*TICKET, "text")),
-    _kind("client.notice.reply", ("ticket_key", "subject", "manager_name", "service_name", "text")),
-    _kind("client.notice.due", ("ticket_key", "client_name", "manager_name", "service_name", "new_due",
+    _kind(kinds.QUESTION, (*TICKET, "text")),
+    _kind(kinds.REPLY, ("ticket_key", "subject", "manager_name", "service_name", "text")),
+    _kind(kinds.DUE, ("ticket_key", "client_name", "manager_name", "service_name", "new_due",
                                 "text")),
-    _kind("client.notice.delay", ("ticket_key", "client_name", "manager_name", "service_name", "new_due",
+    _kind(kinds.DELAY, ("ticket_key", "client_name", "manager_name", "service_name", "new_due",
                                   "reason", "text")),
-    _kind("client.notice.delay_auto", (*TICKET, "due")),
-    _kind("client.notice.done", (*TICKET, "text"), may=("expenses", "deposit_left"),
+    _kind(kinds.DELAY_AUTO, (*TICKET, "due")),
+    _kind(kinds.DONE, (*TICKET, "text"), may=("expenses", "deposit_left"),
           variants=({"expenses": ()},)),
-    _kind("client.notice.cancelled", (*TICKET, "reason", "text")),
-    _kind("client.notice.rejected", (*TICKET, "reason", "text")),
-    _kind("client.notice.waiting_reminder", TICKET),
-    _kind("client.notice.auto_closed", TICKET),
-    _kind("client.notice.invoice", ("client_name", "service_name", "invoice_number", "invoice_kind",
+    _kind(kinds.CANCELLED, (*TICKET, "reason", "text")),
+    _kind(kinds.REJECTED, (*TICKET, "reason", "text")),
+    _kind(kinds.WAITING_REMINDER, TICKET),
+    _kind(kinds.AUTO_CLOSED, TICKET),
+    _kind(kinds.INVOICE, ("client_name", "service_name", "invoice_number", "invoice_kind",
                                     "invoice_total", "invoice_due", "invoice_lines", "reason"),
           may=("manager_name", "ticket_key"), parts=WITH_HTML,
           variants=({"invoice_kind": "topup"}, {"invoice_kind": "topup", "reason": ""})),
-    _kind("client.notice.invoice_reminder", ("client_name", "manager_name", "service_name",
+    _kind(kinds.INVOICE_REMINDER, ("client_name", "manager_name", "service_name",
                                              "invoice_number", "invoice_total", "invoice_due")),
-    _kind("client.notice.suspended", ("client_name", "manager_name", "service_name", "invoice_number",
+    _kind(kinds.SUSPENDED, ("client_name", "manager_name", "service_name", "invoice_number",
                                       "invoice_total")),
     # -- to a stranger (or a client whose tariff is not active) ---------------------------------
-    _kind("unknown.notice.join", ("service_name", "join_url", "inactive"),
+    _kind(kinds.JOIN, ("service_name", "join_url", "inactive"),
           may=("invoice_number", "invoice_total", "invoice_due"),
           variants=({"inactive": True}, {"join_url": ""})),
     # -- to staff ---------------------------------------------------------------------------------
-    _kind("staff.notice.ticket", ("ticket_key", "subject", "client_name", "client_email", "tariff_name",
+    _kind(kinds.STAFF_TICKET, ("ticket_key", "subject", "client_name", "client_email", "tariff_name",
                                   "tasks_left", "deposit", "manager_name", "assignee_name", "status",
                                   "due_local", "task_due_local", "event", "by", "text", "cheat_sheet"),
           may=("quota_period_word",),
           variants=({"event": "assigned", "by": "Анна"}, {"event": "replied"})),
-    _kind("staff.notice.transcript", ("applied", "refused", "cheat_sheet", "ticket_label"),
+    _kind(kinds.TRANSCRIPT, ("applied", "refused", "cheat_sheet", "ticket_label"),
           variants=({"refused": ()},)),
-    _kind("staff.alert.sla_reminder", ("ticket_key", "subject", "client_name", "deadline", "late_minutes")),
-    _kind("staff.alert.sla_breach", ("ticket_key", "subject", "client_name", "client_email",
+    _kind(kinds.SLA_REMINDER, ("ticket_key", "subject", "client_name", "deadline", "late_minutes")),
+    _kind(kinds.SLA_BREACH, ("ticket_key", "subject", "client_name", "client_email",
                                      "manager_name", "assignee_name", "deadline", "late_minutes")),
-    _kind("staff.alert.due_warning", ("ticket_key", "subject", "client_name", "due", "late_minutes")),
-    _kind("staff.alert.due_escalation", ("ticket_key", "subject", "client_name", "manager_name", "due")),
-    _kind("staff.alert.quarantine", ("service_name", "spool_id", "mailbox", "uidvalidity", "uid", "size",
+    _kind(kinds.DUE_WARNING, ("ticket_key", "subject", "client_name", "due", "late_minutes")),
+    _kind(kinds.DUE_ESCALATION, ("ticket_key", "subject", "client_name", "manager_name", "due")),
+    _kind(kinds.QUARANTINE, ("service_name", "spool_id", "mailbox", "uidvalidity", "uid", "size",
                                      "sha256", "reason", "attempts")),
-    _kind("staff.alert.unauthenticated", ("service_name", "sender", "reason", "spool_id",
+    _kind(kinds.UNAUTHENTICATED, ("service_name", "sender", "reason", "spool_id",
                                           "ticket_label")),
-    _kind("staff.alert.undeliverable", ("service_name", "kind", "outbox_id", "ticket_key", "attempts",
+    _kind(kinds.UNDELIVERABLE, ("service_name", "kind", "outbox_id", "ticket_key", "attempts",
                                         "error")),
-    _kind("staff.alert.digest", ("service_name", "kind", "source", "count", "opened_at", "closes_at",
+    _kind(kinds.DIGEST, ("service_name", "kind", "source", "count", "opened_at", "closes_at",
                                  "labels", "more_labels"),
-          variants=({"kind": "staff.notice.ticket", "labels": ()},)),
+          variants=({"kind": kinds.STAFF_TICKET, "labels": ()},)),
 ))
 
 # One made-up value per template variable, of the type the Notifier passes.
@@ -140,22 +151,22 @@ SAMPLE: dict[str, Any] = {
     "inactive": False, "due": "04.12.2026 19:00", "late_minutes": 5, "deadline": "04.12.2026 10:15",
     "spool_id": 12, "mailbox": "INBOX", "uidvalidity": 1700000000, "uid": 42, "size": 2048,
     "sha256": "ab" * 32, "attempts": 3, "sender": "a***@desk.test", "ticket_label": "OA-7",
-    "kind": "client.notice.ack", "outbox_id": 4, "error": "550 5.1.1 mailbox unavailable",
+    "kind": kinds.ACK, "outbox_id": 4, "error": "550 5.1.1 mailbox unavailable",
     "source": "ivan@example.org", "count": 7, "opened_at": "04.12.2026 10:00",
     "closes_at": "04.12.2026 11:00", "labels": ("OA-7", "OA-8"), "more_labels": 0,
     "applied": ("#done",), "refused": ("#delay: no date",), "event": "new", "by": "",
 }
 
 
-def _tag_kinds() -> dict[str, NoticeKind]:
+def _tag_kinds() -> dict[NoticeKind, Entry]:
     """The kinds the staff tags declare themselves (Tag.notices)."""
-    found: dict[str, NoticeKind] = {}
+    found: dict[NoticeKind, Entry] = {}
     for tag in TAGS.values():
         for notice in tag.notices:
             if notice.name in KINDS or notice.name in found:
                 raise ValueError(f"notice kind {notice.name} of #{tag.name} is declared twice")
-            found[notice.name] = NoticeKind(notice.name, notice.name.split(".", 1)[0], notice.needs,
-                                            notice.may, samples=dict(notice.samples))
+            found[notice.name] = Entry(notice.name, notice.name.audience, notice.needs, notice.may,
+                                       samples=dict(notice.samples))
     return found
 
 
@@ -167,7 +178,7 @@ class UnknownNoticeKind(KeyError):
         return f"notice kind {self.args[0]!r} is not in daemon/render/notice_catalogue.py KINDS"
 
 
-def kind(name: str) -> NoticeKind:
+def kind(name: str) -> Entry:
     try:
         return KINDS[name]
     except KeyError:

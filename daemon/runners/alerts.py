@@ -18,7 +18,14 @@ from store.outbox import enqueue
 
 def send_capped(notice: Notice, source: str, held_label: str, caps: FloodCaps, notifier: Notifier,
                 now: datetime) -> bool:
-    """Enqueue `notice` unless `source` used up its hour; False when it was held instead."""
+    """Enqueue `notice` unless `source` used up its hour; False when it was held instead.
+
+    Whether the kind is capped per source is its rate-limit class (daemon/core/notice_kinds.py):
+    a kind that is not is sent as it is, and counted in no window.
+    """
+    if caps.cap_of(notice.template) is None:
+        enqueue(notifier.render(notice, None, None, now), now)
+        return True
     sent = {(kind, to): count for kind, to, count in queries.notices_this_hour(source, now)}
     send, held = coalesce((notice,), source, sent, caps)
     for each in send:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from daemon.config import Settings
+from daemon.core import notice_kinds as kinds
 from daemon.core.billing import invoice_lines, money, parse_amount
 from daemon.core.model import InvoiceSpec, Notice
 from daemon.core.quota import period_of
@@ -59,7 +60,7 @@ def topup_spec(settings: Settings, client: Client, amount: Decimal, note: str) -
                        currency=tariff.currency if tariff else "RUB")
 
 
-def _mail(notifier: Notifier, client: Client, template: str, now: datetime,
+def _mail(notifier: Notifier, client: Client, template: kinds.NoticeKind, now: datetime,
           context: tuple[tuple[str, object], ...]) -> None:
     notice = Notice(template=template, to=(client.email,), language=client.language, autoreply=False,
                     context=(("client_name", client.name), ("manager_name", notifier.staff_name(client.manager_email)),
@@ -73,7 +74,7 @@ def issue(settings: Settings, notifier: Notifier, client: Client, spec: InvoiceS
     with write_transaction():
         invoice = billing.issue_invoice(client, spec, spec.currency, now, due)
         if spec.amount > 0:
-            _mail(notifier, client, "client.notice.invoice", now, (("invoice_id", invoice.id), ("reason", reason)))
+            _mail(notifier, client, kinds.INVOICE, now, (("invoice_id", invoice.id), ("reason", reason)))
     log.info("invoice=%s client=%s kind=%s issued", invoice.number, client.id, invoice.kind)
     return invoice
 
@@ -130,14 +131,14 @@ def billing_tick(settings: Settings, notifier: Notifier, now: datetime) -> Tally
     for invoice in billing.invoices_to_remind(now):
         with write_transaction():
             if billing.mark_reminded(invoice.id, now):
-                _mail(notifier, invoice.client, "client.notice.invoice_reminder", now, (("invoice_id", invoice.id),))
+                _mail(notifier, invoice.client, kinds.INVOICE_REMINDER, now, (("invoice_id", invoice.id),))
                 tally["reminder"] += 1
     grace = timedelta(days=settings.billing.grace_days)
     for invoice in billing.unpaid_past(now - grace):
         client = invoice.client
         with write_transaction():
             billing.suspend(client, now)
-            _mail(notifier, client, "client.notice.suspended", now, (("invoice_id", invoice.id),))
+            _mail(notifier, client, kinds.SUSPENDED, now, (("invoice_id", invoice.id),))
             add_event(None, "suspended", f"client={client.id} invoice={invoice.number}", now)
         log.warning("client=%s suspended: invoice %s unpaid past the grace period", client.id, invoice.number)
         tally["suspended"] += 1

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from daemon.clock import Clock
 from daemon.config import Settings
+from daemon.core import notice_kinds as kinds
 from daemon.core.effects import Decision
 from daemon.core.errors import QuarantineError
 from daemon.core.model import MoneyView, Notice, Route, RouteView
@@ -253,7 +254,7 @@ class Pipeline:
                    ("uid", entry.uid), ("size", entry.size), ("sha256", entry.sha256),
                    # Our exception text, but it may quote the mail (a header): one line.
                    ("reason", one_line(reason[:300])), ("attempts", entry.attempts))
-        notice = Notice(template="staff.alert.quarantine", to=recipients, language=language,
+        notice = Notice(template=kinds.QUARANTINE, to=recipients, language=language,
                         autoreply=False, context=context)
         source = entry.sender or "(unknown sender)"
         with write_transaction():

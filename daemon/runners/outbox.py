@@ -14,6 +14,7 @@ from collections import Counter as Tally
 from datetime import datetime, timedelta
 
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import Notice
 from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
 from daemon.faults import checkpoint
@@ -100,11 +101,11 @@ class OutboxWorker:
 
     def alert_dead(self, row: Claimed, now: datetime) -> None:
         settings = self.notifier.settings
-        if row.kind.startswith("staff.alert") or not settings.admins:
+        if kinds.is_alert(row.kind) or not settings.admins:
             return  # never alert about an alert: that is how mail loops start
         ticket_key = row.ticket_key or "-"
         notice = Notice(
-            template="staff.alert.undeliverable", to=tuple(m.email for m in settings.admins),
+            template=kinds.UNDELIVERABLE, to=tuple(m.email for m in settings.admins),
             language=settings.admins[0].language, autoreply=False,
             context=(("outbox_id", row.id), ("kind", row.kind), ("error", row.last_error),
                      ("attempts", row.attempts), ("ticket_key", ticket_key)),

@@ -9,6 +9,7 @@ from daemon.core.model import Notice, Route
 from daemon.core.routing import route
 from daemon.core.staff import StaffPerson, StaffPolicy, unauthenticated
 from daemon.core.workflow import FloodCaps, Policy, coalesce, decide, digest_notice, window_key
+from daemon.render.notice_catalogue import KINDS
 from parsers.auth_results import mx_saw_forgery
 from tests.unit.test_routing import EMPTY, NOW, A, mail, view
 
@@ -28,6 +29,33 @@ def test_capped_kinds_and_uncapped_ones():
     # The digest itself, client mail and transcripts to the staff member who wrote are never held.
     for kind in ("staff.alert.digest", "client.notice.ack", "staff.notice.transcript", "unknown.notice.join"):
         assert CAPS.cap_of(kind) is None
+
+
+def test_the_cap_is_the_rate_class_of_the_kind_entry_not_its_name(monkeypatch):
+    from daemon.core import notice_kinds as kinds
+    from daemon.core.notice_kinds import RateClass
+
+    # Every kind has a class, and the classes are what the caps were before they were a column.
+    assert {kind for kind in KINDS if kind.rate is RateClass.ALERT} == {
+        kind for kind in KINDS if kind.startswith("staff.alert.") and kind != kinds.DIGEST}
+    assert {kind for kind in KINDS if kind.rate is RateClass.STAFF} == {kinds.STAFF_TICKET}
+    assert {kind for kind in KINDS if kind.rate is RateClass.JOIN} == {kinds.JOIN}
+    # The cap follows the column: a staff.notice kind classed as an alert is capped as one,
+    # a staff.alert kind classed NONE is not.
+    monkeypatch.setattr(kinds.TRANSCRIPT, "rate", RateClass.ALERT)
+    monkeypatch.setattr(kinds.QUARANTINE, "rate", RateClass.NONE)
+    assert CAPS.cap_of(kinds.TRANSCRIPT) == 3 and CAPS.cap_of("staff.notice.transcript") == 3
+    assert CAPS.cap_of(kinds.QUARANTINE) is None
+    notice = Notice(template=kinds.TRANSCRIPT, to=("anna@desk.test",), language="ru", autoreply=False)
+    send, held = coalesce((notice,) * 4, "x@desk.test", {}, CAPS)
+    assert len(send) == 3 and len(held) == 1
+
+
+def test_a_kind_nobody_declared_is_an_error_not_an_uncapped_mail():
+    from daemon.core.notice_kinds import UnknownNoticeKind
+
+    with pytest.raises(UnknownNoticeKind, match="staff.alert.nonesuch"):
+        CAPS.cap_of("staff.alert.nonesuch")
 
 
 def test_alerts_beyond_the_cap_are_held_and_marked_with_their_source():

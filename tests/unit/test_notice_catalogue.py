@@ -2,7 +2,7 @@
 
 Every kind renders in every language with StrictUndefined from its sample context; the
 catalogue names exactly the variables its templates use; every template file belongs to a
-kind and every kind has its files; every notice name the code sends is in the catalogue.
+kind and every kind has its files; every kind is an entry the code names, never a string.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import jinja2
@@ -17,24 +18,31 @@ import jinja2.meta
 import pytest
 
 import templates
+from daemon.core import notice_kinds
+from daemon.core.notice_kinds import NoticeKind
+from daemon.core.tags import TAGS
 from daemon.render import notice_catalogue
 from daemon.render.compose import make_environment, render_parts
 from daemon.render.notice_catalogue import KINDS, LANGUAGES, check_templates
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTICE_NAME = re.compile(r"^(client|staff|unknown)\.(notice|alert)\.[a-z_]+$")
+# A kind's name, or the start of one (`"staff.alert."` in a startswith or an f-string).
+KIND_LITERAL = re.compile(r"(client|staff|unknown)\.(notice|alert)(\.[a-z_]*)?")
 
 
-def _names_in_code() -> dict[str, list[str]]:
-    """Every string literal under daemon/ and store/ that looks like a notice kind, with where."""
-    found: dict[str, list[str]] = {}
-    for path in sorted([*(ROOT / "daemon").rglob("*.py"), *(ROOT / "store").rglob("*.py")]):
-        if path.name == "notice_catalogue.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and NOTICE_NAME.match(node.value):
-                found.setdefault(node.value, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    return found
+def _kind_literals(source: str) -> list[int]:
+    """Lines of `source` where a notice kind's name (or its `staff.alert.` kind of prefix) is a
+    string literal that is not the name in a `NoticeKind("...")` declaration."""
+    tree = ast.parse(source)
+    declared = {id(call.args[0]) for call in ast.walk(tree) if isinstance(call, ast.Call) and call.args
+                and (getattr(call.func, "id", None) == "NoticeKind" or getattr(call.func, "attr", None) == "NoticeKind")}
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and KIND_LITERAL.fullmatch(node.value) and id(node) not in declared]
+
+
+def _code() -> list[Path]:
+    return sorted(path for folder in ("daemon", "store", "parsers") for path in (ROOT / folder).rglob("*.py"))
 
 
 def test_every_kind_renders_in_every_language_with_strict_undefined():
@@ -75,12 +83,45 @@ def test_template_files_and_catalogue_kinds_match_one_to_one():
     assert {str(p.relative_to(folder)) for p in folder.rglob("*.j2")} == on_disk
 
 
-def test_every_notice_name_the_code_sends_is_in_the_catalogue_and_each_kind_is_sent():
-    in_code = _names_in_code()
-    unknown = {name: where for name, where in in_code.items() if name not in KINDS}
-    assert not unknown, f"add these to daemon/render/notice_catalogue.py KINDS: {unknown}"
-    # daemon/core/staff.py maps tags to client kinds through a dict of literals: counted above.
-    assert set(KINDS) - set(in_code) == set(), "kinds in the catalogue that no code sends"
+def test_no_kind_is_named_by_a_string_literal_in_code():
+    """Code refers to entries (kinds.ACK, a tag's NOTICE), never to a template name's string."""
+    found = {str(path.relative_to(ROOT)): lines for path in _code()
+             if (lines := _kind_literals(path.read_text(encoding="utf-8")))}
+    assert found == {}, ("name these kinds by their entry in daemon/core/notice_kinds.py "
+                         f"(or declare them there): {found}")
+
+
+def test_the_literal_check_finds_what_it_should():
+    # Not vacuous: each way a name slips back in is found; a declaration is not.
+    assert _kind_literals('Notice(template="client.notice.ack", to=())\n') == [1]
+    assert _kind_literals('x = 1\nif kind.startswith("staff.alert"):\n    pass\n') == [2]
+    assert _kind_literals('name = f"staff.alert.{what}"\n') == [1]
+    assert _kind_literals('{"unknown.notice.join": "join"}.get(k)\n') == [1]
+    assert _kind_literals('NOTICE = NoticeKind("staff.notice.remind")\n') == []
+    assert _kind_literals('ACK = kinds.NoticeKind("client.notice.ack", RateClass.NONE)\n') == []
+    assert _kind_literals('"""Sends client.notice.ack to the client."""\n') == []
+
+
+def test_every_declared_kind_is_in_the_catalogue_and_sent_by_code():
+    assert set(notice_kinds.declared()) == set(KINDS)
+    for key, entry in KINDS.items():
+        assert type(key) is NoticeKind and entry.name is key and entry.rate is key.rate
+    # Each entry is named somewhere besides its declaration and this catalogue: some code sends it.
+    modules = [notice_kinds, *(sys.modules[tag.rule.__module__] for tag in TAGS.values())]
+    constants = {kind: f"{module.__name__}.{name}" for module in modules
+                 for name, kind in vars(module).items() if isinstance(kind, NoticeKind)}
+    assert set(constants) == set(KINDS)
+    used: set[str] = set()
+    for path in _code():
+        if path.name == "notice_catalogue.py":
+            continue
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute):
+                used.add(f"daemon.core.notice_kinds.{node.attr}")
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                used.add(f"{module}.{node.id}")
+    assert {kind: name for kind, name in constants.items() if name not in used} == {}, "declared, never sent"
 
 
 def test_audience_is_the_first_word_of_the_name():

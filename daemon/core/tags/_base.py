@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.effects import Decision
 from daemon.core.model import (
     ONE_OFF_PREFIX,
@@ -25,6 +26,7 @@ from daemon.core.model import (
     ThreadInfo,
     TicketRef,
 )
+from daemon.core.notice_kinds import NoticeKind
 from parsers.tags import ArgKind, Command
 
 ALL = frozenset({"manager", "assistant", "admin"})
@@ -109,7 +111,7 @@ class Plan:
         client = self.thread.client
         self.invoices.append(spec)
         self.invoice_notices.append(Notice(
-            template="client.notice.invoice", to=(client.email,), language=client.language, autoreply=False,
+            template=kinds.INVOICE, to=(client.email,), language=client.language, autoreply=False,
             context=(("invoice_ref", len(self.invoices) - 1), ("reason", reason)),
             in_reply_to=self.thread.last_client_message_id, references=self.thread.message_ids))
 
@@ -147,7 +149,7 @@ class TagNotice:
     SAMPLE has the rest), for `oneassist check` and the catalogue test.
     """
 
-    name: str
+    name: NoticeKind
     needs: tuple[str, ...]
     may: tuple[str, ...] = ()
     samples: tuple[tuple[str, object], ...] = ()
@@ -181,7 +183,7 @@ class Tag:
     legend_ru: str = ""
     legend_en: str = ""
     # The kind of the one client mail this tag asks for; None: it tells the client nothing.
-    client_notice: str | None = None
+    client_notice: NoticeKind | None = None
     # When several client-facing tags share a mail the client gets the strongest one.
     strength: int = 0
     # Where the text on the tag line goes in the client mail: the message, the reason, or both.

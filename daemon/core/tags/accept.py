@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import RouteView
 from daemon.core.quota import may_accept
 from daemon.core.tags._base import ALL, Plan, Tag
@@ -42,5 +43,5 @@ TAG = Tag(
     help_en="into work, counts in the quota, client told the due time; next/force: see below",
     legend_ru="#accept next: на следующий период лимита; #accept force: сверх лимита.",
     legend_en="#accept next: for the next quota period; #accept force: even past the quota.",
-    client_notice="client.notice.accepted", strength=50, answers_client=True,
+    client_notice=kinds.ACCEPTED, strength=50, answers_client=True,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import Notice, RouteView
 from daemon.core.tags._base import LEADS, Plan, Tag
 from parsers.tags import ArgKind, Command
@@ -16,7 +17,7 @@ def assign(plan: Plan, cmd: Command, view: RouteView) -> None:
     plan.assignee = person.email
     plan.changes["assignee_email"] = person.email
     plan.staff_notices.append(Notice(
-        template="staff.notice.ticket", to=(person.email,), language=person.language, autoreply=False,
+        template=kinds.STAFF_TICKET, to=(person.email,), language=person.language, autoreply=False,
         context=(("event", "assigned"), ("by", plan.sender.name), ("text", plan.text)),
         in_reply_to=plan.thread.last_client_message_id))
     plan.applied.append(f"#assign: {person.name} <{person.email}> does the work; the client still "

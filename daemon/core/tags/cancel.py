@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import RouteView
 from daemon.core.tags._base import LEADS, Plan, Rule, Tag
 from parsers.tags import ArgKind, Command
@@ -25,5 +26,5 @@ TAG = Tag(
     rule=close_as("cancelled"),
     help_ru="закрыть как отменённую; лимит возвращается",
     help_en="close as cancelled; the quota is given back",
-    client_notice="client.notice.cancelled", strength=70, line_text="both", answers_client=True,
+    client_notice=kinds.CANCELLED, strength=70, line_text="both", answers_client=True,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import RouteView
 from daemon.core.tags._base import ALL, Plan, Tag
 from parsers.tags import ArgKind, Command
@@ -17,5 +18,5 @@ TAG = Tag(
     name="done", arg=ArgKind.OPTIONAL_TEXT, usage="[text]", order=80, roles=ALL, rule=done,
     help_ru="готово: текст и вложения уходят клиенту",
     help_en="finished: the text and attachments go to the client",
-    client_notice="client.notice.done", strength=80, answers_client=True, attachments=True,
+    client_notice=kinds.DONE, strength=80, answers_client=True, attachments=True,
 )

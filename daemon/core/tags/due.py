@@ -6,6 +6,7 @@ after WHEN, sends a different client mail and outranks #due in the one the clien
 
 from __future__ import annotations
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import RouteView
 from daemon.core.tags._base import ALL, Plan, Tag
 from parsers.tags import ArgKind, Command
@@ -26,5 +27,5 @@ TAG = Tag(
     name="due", arg=ArgKind.REQUIRED_WHEN, usage="WHEN", order=60, roles=ALL, rule=move_due,
     help_ru="новый срок; клиенту сообщается до старого срока",
     help_en="new due time; the client is told before the old one passes",
-    client_notice="client.notice.due", strength=20,
+    client_notice=kinds.DUE, strength=20,
 )

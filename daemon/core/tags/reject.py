@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.tags._base import LEADS, Tag
 from daemon.core.tags.cancel import close_as
 from parsers.tags import ArgKind
@@ -11,5 +12,5 @@ TAG = Tag(
     rule=close_as("rejected"),
     help_ru="отказать в задаче; лимит возвращается",
     help_en="refuse the task; the quota is given back",
-    client_notice="client.notice.rejected", strength=60, line_text="both", answers_client=True,
+    client_notice=kinds.REJECTED, strength=60, line_text="both", answers_client=True,
 )

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from daemon.core.effects import Decision, RecordEvent, SendNotice
 from daemon.core.model import Notice, RouteView
+from daemon.core.notice_kinds import NoticeKind
 from daemon.core.tags._base import ALL, FiredTimer, Plan, Tag, TagNotice
 from parsers.tags import ArgKind, Command
 
-NOTICE = "staff.notice.remind"
+NOTICE = NoticeKind("staff.notice.remind")
 
 
 def remind(plan: Plan, cmd: Command, view: RouteView) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import RouteView
 from daemon.core.tags._base import ALL, Plan, Tag
 from parsers.tags import ArgKind, Command
@@ -16,5 +17,5 @@ TAG = Tag(
     name="reply", arg=ArgKind.OPTIONAL_TEXT, usage="[text]", order=30, roles=ALL, rule=reply,
     help_ru="текст уходит клиенту; состояние не меняется",
     help_en="the text goes to the client; no state change",
-    client_notice="client.notice.reply", strength=10, answers_client=True,
+    client_notice=kinds.REPLY, strength=10, answers_client=True,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import Notice, RouteView
 from daemon.core.tags._base import LEADS, Plan, Tag
 from parsers.tags import ArgKind, Command
@@ -14,7 +15,7 @@ def split(plan: Plan, cmd: Command, view: RouteView) -> None:
     plan.split_subject = cmd.text or plan.thread.last_client_subject or plan.ticket.subject
     client = plan.thread.client
     plan.extra_client_notices.append(Notice(
-        template="client.notice.ack", to=(client.email,), language=client.language, scope="split",
+        template=kinds.ACK, to=(client.email,), language=client.language, scope="split",
         in_reply_to=plan.thread.last_client_message_id))
     plan.applied.append(f"#split: the client's last mail becomes a new ticket \"{plan.split_subject}\"")
 
