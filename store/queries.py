@@ -12,9 +12,9 @@ from parsers.addresses import safe_lower
 from parsers.mail import InboundMail
 from parsers.subjects import has_reply_prefix, normalize_subject, ticket_keys_in_subject
 from parsers.tokens import ticket_key_from_recipients
-from store import prepared
+from store import floods, prepared
 from store.db import from_db, to_db
-from store.models import AutoReplyLog, Client, ClientAddress, Message, NoticeWindow, Ticket
+from store.models import AutoReplyLog, Client, ClientAddress, Message, Ticket
 
 SUBJECT_WINDOW = timedelta(days=30)
 
@@ -206,10 +206,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
 
 def notices_this_hour(source: str, now: datetime) -> tuple[tuple[str, str, int], ...]:
     """(kind, recipients, sent) of every open hour window of one source, for the flood caps."""
-    rows = (NoticeWindow.select(NoticeWindow.kind, NoticeWindow.recipients, NoticeWindow.sent)
-            .where(NoticeWindow.source == source, NoticeWindow.opened_at <= to_db(now),
-                   NoticeWindow.closes_at > to_db(now)).tuples())
-    return tuple((kind, recipients, sent) for kind, recipients, sent in rows)
+    return floods.sent_this_hour(source, now)
 
 
 def join_replies_since(since: datetime) -> int:

@@ -40,3 +40,14 @@ def test_a_kind_whose_class_is_not_capped_is_sent_and_counted_nowhere(desk, monk
     assert _send(desk, 5) == [True] * 5
     assert Outbox.select().count() == 5
     assert NoticeWindow.select().count() == 0
+
+
+def test_a_source_longer_than_its_column_is_still_capped(desk):
+    # Stored cut to 320 characters; looked up the same way, or each mail would open a new window.
+    notifier, now, source = Notifier(desk.settings), desk.clock.now(), "m" * 400 + "@evil.test"
+    out = []
+    for i in range(5):
+        with write_transaction():
+            out.append(send_capped(_alert(), source, f"spool #{i}", CAPS, notifier, now))
+    assert out == [True, True, True, False, False]
+    assert NoticeWindow.select().count() == 1
