@@ -41,24 +41,24 @@ from store.apply_rows import (
     SpoolDoneRow,
     TimerRow,
     _client_by_id,
+    _delete_unfired,
     _insert_attachment,
     _insert_autoreply,
     _insert_event,
     _insert_message,
     _insert_timer,
+    _move_message,
     _spool_done,
     _ticket_by_id,
-    _unfired_timers,
 )
 from store.db import database, to_db, write_transaction
 from store.models import (
     Client,
-    Message,
     Ticket,
-    Timer,
 )
 from store.outbox import enqueue
 from store.queries import ticket_ref
+from store.timers import UnfiredTimer
 
 # Renders a notice from the values given, reading nothing: the money view is the one read
 # before the transaction, carried forward through the decision's effects.
@@ -126,15 +126,12 @@ def _record_inbound(effect: fx.RecordMessage, mail: InboundMail, ticket: Ticket,
             sha256=att.sha256))
 
 
-def _split(subject: str, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
-    """#split: the ticket's last client mail moves to a new ticket of the same client."""
-    source = (Message.select().where(Message.ticket == ticket, Message.direction == "in")
-              .order_by(Message.id.desc()).first())
-    new = create_ticket(ticket.client, subject or ticket.subject, prefix, now, None,
+def _split(e: fx.SplitOff, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
+    """#split: the ticket's last client mail (as the decision saw it) moves to a new ticket of the same client."""
+    new = create_ticket(ticket.client, e.subject or ticket.subject, prefix, now, None,
                         manager_email=ticket.manager_email)
-    if source is not None:
-        source.ticket = new
-        source.save()
+    if e.message is not None:
+        prepared.execute(_move_message, new.id, e.message, ticket.id)
     add_event(ticket, "split", f"last client mail moved to {new.key}", now)
     add_event(new, "created", f"split from {ticket.key}", now)
     return new
@@ -154,8 +151,9 @@ def set_fields(ticket: Ticket, changes: tuple[tuple[str, object], ...], now: dat
     ticket.save(only=ticket.dirty_fields)
 
 
-def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> None:
-    """Replace the ticket's unfired timers by what its state implies now.
+def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime,
+                unfired: tuple[UnfiredTimer, ...]) -> None:
+    """Replace the ticket's unfired timers (`unfired`, read before the decision) by what its state implies now.
 
     A deadline that is planned again keeps its row (unique ticket+kind+fire_at),
     so a timer that already fired is never created a second time.
@@ -163,10 +161,10 @@ def sync_timers(ticket: Ticket, planner: TimerPlanner | None, now: datetime) -> 
     if planner is None:
         return
     wanted = {(kind, to_db(at)) for kind, at in planner(ticket_ref(ticket), ticket.client.tariff)}
-    for timer in prepared.models(Timer, _unfired_timers, ticket.id):
+    for timer in unfired:
         # A one-off timer (#remind) is not derived from the state: it stays until it fires.
         if (timer.kind, timer.fire_at) not in wanted and not is_one_off(timer.kind):
-            timer.delete_instance()
+            prepared.execute(_delete_unfired, timer.id)
     for kind, at in sorted(wanted):
         prepared.execute_row(_insert_timer, TimerRow(ticket=ticket.id, kind=kind, fire_at=at, created_at=to_db(now)))
 
@@ -209,6 +207,8 @@ class _Txn:
     ticket: Ticket | None = None
     split_ticket: Ticket | None = None
     money: MoneyView | None = None
+    # The routed ticket's unfired timers, read before the decision.
+    timers: tuple[UnfiredTimer, ...] = ()
     invoices: list[IssuedInvoice] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
 
@@ -246,7 +246,7 @@ def _record_event(t: _Txn, e: fx.RecordEvent) -> None:
 
 def _split_off(t: _Txn, e: fx.SplitOff) -> None:
     if t.ticket is not None and t.prefix is not None and e.subject:
-        t.split_ticket = _split(e.subject, t.ticket, t.prefix, t.now)
+        t.split_ticket = _split(e, t.ticket, t.prefix, t.now)
 
 
 def _merge_into(t: _Txn, e: fx.MergeInto) -> None:
@@ -338,20 +338,27 @@ def _run(decision: Decision, t: _Txn, planner: TimerPlanner | None) -> None:
     """Every effect by its handler, then the timers the ticket's new state implies."""
     for effect in decision.effects:
         HANDLERS[type(effect)](t, effect)
-    for changed in (t.ticket, t.split_ticket):
+    # A ticket this decision opened (or split off) has no timers yet.
+    for changed, unfired in ((t.ticket, t.timers), (t.split_ticket, ())):
         if changed is not None:
-            sync_timers(changed, planner, t.now)
+            sync_timers(changed, planner, t.now, unfired)
 
 
 def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: str,
           stored_text: str, prefix: str, now: datetime, render: Renderer,
-          planner: TimerPlanner | None = None, money: MoneyView | None = None) -> Applied:
-    """Write everything the decision says, and mark the spool entry done, atomically."""
+          planner: TimerPlanner | None = None, money: MoneyView | None = None,
+          timers: tuple[UnfiredTimer, ...]) -> Applied:
+    """Write everything the decision says, and mark the spool entry done, atomically.
+
+    `money` and `timers` (the routed ticket's unfired timers, store.timers.unfired_timers)
+    are read before the decision: apply writes and reads nothing back.
+    """
     with write_transaction():
         route = decision.route
         t = _Txn(mail=mail, now=now, render=render, prefix=prefix, held_label=f"spool #{entry_id}",
                  entry_id=entry_id, dedupe_key=dedupe_key, stored_text=stored_text,
-                 client_id=route.client.id if route.client else None, money=money)
+                 client_id=route.client.id if route.client else None, money=money,
+                 timers=() if decision.create_ticket else timers)
         if not decision.create_ticket and route.ticket is not None:
             t.ticket = prepared.model(Ticket, _ticket_by_id, route.ticket.id)
             # The notices read the client: one prepared SELECT instead of peewee's lazy one.
@@ -376,9 +383,12 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
 
 
 def apply_timer(decision: Decision, ticket: Ticket, now: datetime, render: Renderer,
-                planner: TimerPlanner | None, money: MoneyView | None = None) -> list[int]:
-    """A fired timer's decision; the caller holds the transaction that claimed the timer."""
-    t = _Txn(mail=None, now=now, render=render, prefix=None, held_label=ticket.key, ticket=ticket, money=money)
+                planner: TimerPlanner | None, money: MoneyView | None = None, *,
+                timers: tuple[UnfiredTimer, ...]) -> list[int]:
+    """A fired timer's decision; the caller holds the transaction that claimed the timer and
+    read the ticket's other unfired `timers` in it."""
+    t = _Txn(mail=None, now=now, render=render, prefix=None, held_label=ticket.key, ticket=ticket, money=money,
+             timers=timers)
     _run(decision, t, planner)
     return t.outbox_ids
 

@@ -10,21 +10,19 @@ from store.models import Counter
 
 
 def _increment(step, name):
-    return Counter.update(value=Counter.value + step).where(Counter.name == name)
-
-
-def _value(name):
-    return Counter.select(Counter.value).where(Counter.name == name)
+    # RETURNING: the new value comes with the UPDATE that locks the row, so taking a number
+    # reads nothing back inside the apply transaction (SQLite >= 3.35 and PostgreSQL).
+    return Counter.update(value=Counter.value + step).where(Counter.name == name).returning(Counter.value)
 
 
 def next_number(name: str) -> int:
     """Gapless counter: the row is locked by the UPDATE until the transaction ends."""
-    updated = prepared.rowcount(_increment, 1, name)
-    if not updated:
+    taken = prepared.rows(_increment, 1, name)
+    if not taken:
         try:
             with database.atomic():
                 Counter.create(name=name, value=1)
             return 1
         except peewee.IntegrityError:
-            prepared.rowcount(_increment, 1, name)
-    return prepared.scalar(_value, name)
+            taken = prepared.rows(_increment, 1, name)
+    return taken[0][0]

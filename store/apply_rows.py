@@ -96,12 +96,16 @@ def _insert_autoreply(row: AutoReplyRow) -> peewee.Query:
     return AutoReplyLog.insert(**row._asdict())
 
 
-def _unfired_timers(ticket):
-    return Timer.select().where(Timer.ticket == ticket, Timer.fired_at.is_null())
+def _delete_unfired(timer_id):
+    return Timer.delete().where(Timer.id == timer_id, Timer.fired_at.is_null())
 
 
 def _insert_timer(row: TimerRow) -> peewee.Query:
     return Timer.insert(**row._asdict()).on_conflict_ignore()
+
+
+def _move_message(ticket, message_id, from_ticket):
+    return Message.update(ticket=ticket).where(Message.id == message_id, Message.ticket == from_ticket)
 
 
 def _spool_done(row: SpoolDoneRow) -> peewee.Query:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,8 +40,16 @@ SQLITE_PRAGMAS = {
 }
 
 
+SQLITE_MIN = (3, 35)
+
+
 def open_database(url: str) -> peewee.Database:
     """A peewee Database for a store.url value; SQLite files get their folder created."""
+    if url.startswith("sqlite:") and sqlite3.sqlite_version_info < SQLITE_MIN:
+        # The counters take their number with UPDATE ... RETURNING (store/apply_counters.py).
+        raise ConfigError(f"store.url is SQLite but this Python's SQLite is {sqlite3.sqlite_version}; "
+                          f"the desk needs {'.'.join(map(str, SQLITE_MIN))} or later (Debian 12 has 3.40), "
+                          "or use postgresql://")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         path = Path(url[len("sqlite:///"):])
         prepare_private_sqlite(path)

@@ -55,8 +55,12 @@ def _insert_window(row: WindowRow) -> peewee.Query:
     return NoticeWindow.insert(**row._asdict())
 
 
-def _add_sent(step, window_id):
-    return NoticeWindow.update(sent=NoticeWindow.sent + step).where(NoticeWindow.id == window_id)
+def _add_sent(step, source, kind, recipients, opened_before, closes_after):
+    # By the window's key, not its id: counting a sent notice reads nothing first.
+    return (NoticeWindow.update(sent=NoticeWindow.sent + step)
+            .where(NoticeWindow.source == source, NoticeWindow.kind == kind,
+                   NoticeWindow.recipients == recipients, NoticeWindow.opened_at <= opened_before,
+                   NoticeWindow.closes_at > closes_after))
 
 
 def _add_held(step, labels, window_id):
@@ -91,12 +95,12 @@ def _open(notice: Notice, now: datetime, *, sent: int, held: int, labels: str) -
 
 
 def count_sent(notice: Notice, now: datetime) -> None:
-    """A capped notice went to the outbox: one more in its source's hour."""
-    window = _window(notice, now)
-    if window is None:
+    """A capped notice went to the outbox: one more in its source's hour (one UPDATE, or the INSERT
+    that opens the hour)."""
+    at = to_db(now)
+    if not prepared.rowcount(_add_sent, 1, notice.source[:SOURCE], str(notice.template), "\n".join(notice.to),
+                             at, at):
         _open(notice, now, sent=1, held=0, labels="")
-    else:
-        prepared.execute(_add_sent, 1, window[0])
 
 
 def count_held(notice: Notice, label: str, now: datetime) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
+from store import prepared
 from store.db import from_db, to_db
 from store.models import Timer
 
@@ -20,6 +22,29 @@ class DueTimer:
     fire_at: datetime
     # What a one-off timer's tag needs when it fires ({} for a timer derived from state).
     data: dict[str, str] = field(default_factory=dict)
+
+
+class UnfiredTimer(NamedTuple):
+    """A ticket's timer that has not fired, as read before a decision on the ticket."""
+
+    id: int
+    kind: str
+    fire_at: datetime  # as stored: naive UTC
+
+
+def _unfired(ticket_id):
+    return (Timer.select(Timer.id, Timer.kind, Timer.fire_at)
+            .where(Timer.ticket == ticket_id, Timer.fired_at.is_null()).order_by(Timer.id))
+
+
+def unfired_timers(ticket_id: int) -> tuple[UnfiredTimer, ...]:
+    """The ticket's unfired timers, read before its decision so apply replans without reading them.
+
+    Read outside apply's transaction: a timer that fires meanwhile is not deleted by the
+    replan (its DELETE wants it unfired), and a wanted one is inserted only if it is missing.
+    """
+    return tuple(UnfiredTimer(i, kind, from_db(at).replace(tzinfo=None))
+                 for i, kind, at in prepared.rows(_unfired, ticket_id))
 
 
 def due_timers(now: datetime, limit: int = BATCH) -> list[DueTimer]:

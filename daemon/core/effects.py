@@ -54,9 +54,14 @@ class RecordEvent:
 
 @dataclass(frozen=True)
 class SplitOff:
-    """#split: a new ticket of the same client takes the ticket's last client mail."""
+    """#split: a new ticket of the same client takes the ticket's last client mail.
+
+    `message` is that mail's timeline row as the decision saw it (ThreadInfo), so apply
+    moves it without reading the timeline again; None: the new ticket starts empty.
+    """
 
     subject: str
+    message: int | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from store import queries, spool
 from store.apply import AlreadyIngested, apply
 from store.db import write_transaction
 from store.rows import SpoolEntry
+from store.timers import unfired_timers
 
 log = logging.getLogger("oneassist.pipeline")
 T = TypeVar("T")
@@ -194,6 +195,9 @@ class Pipeline:
             budget.check("route and decide")
             # What its notices show of the client's money, read now: apply reads nothing back.
             money = self._money_of(decision, now)
+            # And the timers its replan replaces.
+            ticket = decision.route.ticket
+            timers = unfired_timers(ticket.id) if ticket is not None and self.planner is not None else ()
             try:
                 # Checked after each notice, inside apply's transaction: over budget, nothing
                 # of this mail is written.
@@ -201,7 +205,7 @@ class Pipeline:
                                prefix=self.settings.service.ticket_prefix, now=now,
                                render=lambda n, t, m, v: budget.checked(
                                    "apply", self.notifier.render(n, t, m, now, v)),
-                               planner=self.planner, money=money)
+                               planner=self.planner, money=money, timers=timers)
             except AlreadyIngested:
                 spool.mark_duplicate(entry.id, now)
                 return "duplicate"

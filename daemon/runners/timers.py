@@ -24,7 +24,7 @@ from store.apply import apply_timer
 from store.db import from_db, write_transaction
 from store.outbox import enqueue
 from store.rows import NoticeWindow
-from store.timers import BATCH, DueTimer, claim_timer, due_timers
+from store.timers import BATCH, DueTimer, claim_timer, due_timers, unfired_timers
 
 log = logging.getLogger("oneassist.scheduler")
 
@@ -80,13 +80,15 @@ class Scheduler:
             ref, thread = queries.ticket_ref(ticket), queries.thread_info(ticket.id)
             # Read in the transaction that counts: two ticks cannot both take the last slot.
             sent = queries.notices_this_hour(alert_source(ref, thread), now)
+            # The timers the replan replaces (this one is claimed: fired, so not among them).
+            timers = unfired_timers(ticket.id)
             decision = fire(timer.kind, timer.fire_at, ref, thread, now, self.planner.policy, sent,
                             data=timer.data)
             money = (self.notifier.money_view(thread.client.id, thread.client.tariff, now,
                                               ticket.id if decision.quota_release else None)
                      if decision.notices else None)
             apply_timer(decision, ticket, now, lambda n, t, m, v: self.notifier.render(n, t, m, now, v),
-                        self.planner, money)
+                        self.planner, money, timers=timers)
         late = (now - timer.fire_at).total_seconds()
         log.info("timer=%s ticket=%s kind=%s outcome=%s%s%s", timer.id, ticket.key, timer.kind, decision.outcome,
                  f" late={late:.0f}s" if late > 60 else "",

@@ -3,9 +3,14 @@
 The money a notice shows (tasks left, deposit) is read before apply and carried through the
 decision's effects; an invoice is shown from its spec and the number issuing gave it. So
 once apply has written, it reads none of the tables a notice shows again (issue 10).
+
+Nor anything else: the timers a replan replaces and the mail a #split moves are read with
+the snapshot before the decision, and a ticket or invoice number comes back with the UPDATE
+that takes it (RETURNING). Once apply has written, it runs no SELECT until it commits.
 """
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from email import message_from_bytes, policy
@@ -14,8 +19,12 @@ import pytest
 
 from daemon.core.model import IssuedInvoice, MoneyView, Notice
 from daemon.render.notices import Notifier
+from daemon.runners import ingest
+from daemon.runners.ingest import Pipeline
 from store.db import database
+from store.models import Invoice, Message
 from store.rows import Client, Ticket
+from tests.integration.deskrig import reply_to
 from tests.runners.test_ingest import mail, outgoing
 
 # The tables whose values notices show.
@@ -41,6 +50,87 @@ def _reads_after_first_write(seen: list[str], write: str) -> list[str]:
     first = next(i for i, sql in enumerate(seen) if sql.startswith(write))
     return [sql for sql in seen[first:] if sql.startswith("SELECT")
             and any(re.search(rf'FROM "{table}"', sql) for table in SHOWN)]
+
+
+APPLY, APPLIED = "-- apply", "-- applied"
+
+
+@pytest.fixture
+def applies(statements, monkeypatch):
+    """`statements`, with apply()'s start and end marked in them."""
+    real = ingest.apply
+
+    def marked(*args, **kwargs):
+        statements.append(APPLY)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            statements.append(APPLIED)
+
+    monkeypatch.setattr(ingest, "apply", marked)
+    return statements
+
+
+def _apply_selects(seen: list[str]) -> list[str]:
+    """Every SELECT apply runs after its first write (before it, it loads the routed ticket's row)."""
+    start, end = seen.index(APPLY), seen.index(APPLIED)
+    first = next(i for i in range(start, end) if seen[i].startswith(("INSERT", "UPDATE", "DELETE")))
+    return [sql for sql in seen[first:end] if sql.startswith("SELECT")]
+
+
+@pytest.fixture
+def staff_desk(desk):
+    """The desk trusting our MX's Authentication-Results, so a manager's tags are applied."""
+    staff_mail = replace(desk.settings.staff_mail, trusted_authserv_ids=frozenset({"mx.desk.test"}))
+    desk.settings = replace(desk.settings, staff_mail=staff_mail)
+    desk.pipeline = Pipeline(desk.settings, desk.clock, Notifier(desk.settings))
+    return desk
+
+
+def _manager(note, body: str) -> bytes:
+    # What our MX prepends to a manager's mail that passed DMARC (on SPF: the mail has no signature).
+    return (b"Authentication-Results: mx.desk.test; dmarc=pass header.from=desk.test\r\n"
+            + reply_to(note, "anna@desk.test", body))
+
+
+def test_a_new_ticket_and_a_reply_replan_timers_without_a_select_in_apply(desk, applies):
+    statements = applies
+    desk.client("ivan@client.test")
+    statements.clear()
+    assert desk.deliver(mail()) == "new-ticket"
+    # Not vacuous: apply numbered the ticket and planned its SLA timer.
+    assert any(sql.startswith('UPDATE "counter"') for sql in statements)
+    assert any(sql.startswith('INSERT OR IGNORE INTO "timer"') for sql in statements)
+    assert _apply_selects(statements) == []
+    desk.clock.advance(minutes=5)
+    statements.clear()
+    assert desk.deliver(mail(subject="Re: Билеты в театр", body="И ещё программку", mid="<t2@client.test>",
+                             extra="In-Reply-To: <t1@client.test>\r\n")) == "reply"
+    assert any(sql.startswith('INSERT OR IGNORE INTO "timer"') for sql in statements)
+    assert _apply_selects(statements) == []
+
+
+def test_a_split_and_an_invoice_apply_without_a_select(staff_desk, applies):
+    statements = applies
+    desk = staff_desk
+    desk.client("ivan@client.test")
+    assert desk.deliver(mail()) == "new-ticket"
+    (note,) = outgoing("staff.")
+    statements.clear()
+    assert desk.deliver(_manager(note, "#invoice 1500\n#split Такси")) == "staff-applied"
+    assert Ticket.select().count() == 2
+    # The client's mail moved to the new ticket; the invoice got a number.
+    (moved,) = Message.select().where(Message.direction == "in")
+    assert moved.ticket.key == "OA-2"
+    assert Invoice.select().count() == 1
+    assert _apply_selects(statements) == []
+
+
+def test_the_apply_select_check_sees_a_select():
+    # Not vacuous: a read of the timeline inside apply is what the tests above would find.
+    seen = ['SELECT "t1"."id" FROM "client"', APPLY, 'SELECT "t1"."id" FROM "ticket"', 'INSERT INTO "ticket"',
+            'SELECT "t1"."id" FROM "message"', 'UPDATE "spool_entry" SET "state"', APPLIED]
+    assert _apply_selects(seen) == ['SELECT "t1"."id" FROM "message"']
 
 
 def test_ack_shows_the_quota_without_reading_it_back_in_apply(desk, statements):

@@ -42,3 +42,18 @@ def test_concurrent_invoices_on_sqlite_are_gapless(tmp_path):
         assert numbers == [f"2026-{n:06d}" for n in range(1, 81)]
     finally:
         close_db()
+
+
+def test_an_sqlite_without_returning_is_refused_with_what_to_do(monkeypatch):
+    # The counters take their number with UPDATE ... RETURNING: refused at start, not at the first invoice.
+    import sqlite3
+
+    import pytest
+
+    from daemon.core.errors import ConfigError
+    from store.db import open_database
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    with pytest.raises(ConfigError, match=r"SQLite is 3\.31\.1; the desk needs 3\.35 or later"):
+        open_database("sqlite:///:memory:")

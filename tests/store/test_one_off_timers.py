@@ -16,6 +16,7 @@ from store import migrations
 from store.apply import add_timers, create_ticket, sync_timers
 from store.db import close_db, database, init_db, write_transaction
 from store.models import Client, SchemaVersion, Timer
+from store.timers import unfired_timers
 
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 
@@ -34,8 +35,8 @@ def test_a_replan_keeps_one_off_timers_and_two_at_one_time_are_two(tmp_path):
             at = NOW + timedelta(hours=2)
             add_timers(ticket, (OneOffTimer("#remind", at, (("text", "позвонить"), ("to", "a@x"))),
                                 OneOffTimer("#remind", at, (("text", "написать"), ("to", "a@x")))), NOW)
-            sync_timers(ticket, lambda ref, tariff: [("sla-breach", at)], NOW)
-            sync_timers(ticket, lambda ref, tariff: [], NOW)
+            sync_timers(ticket, lambda ref, tariff: [("sla-breach", at)], NOW, unfired_timers(ticket.id))
+            sync_timers(ticket, lambda ref, tariff: [], NOW, unfired_timers(ticket.id))
         kinds = sorted((t.kind, (json.loads(t.data) if t.data else {}).get("text", "")) for t in Timer.select())
         assert kinds == [("#remind", "написать"), ("#remind", "позвонить")]
     finally:
