@@ -354,12 +354,12 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
     are read before the decision: apply writes and reads nothing back.
     """
     with write_transaction():
-        route = decision.route
+        route, opens = decision.route, decision.of(fx.OpenTicket)
         t = _Txn(mail=mail, now=now, render=render, prefix=prefix, held_label=f"spool #{entry_id}",
                  entry_id=entry_id, dedupe_key=dedupe_key, stored_text=stored_text,
                  client_id=route.client.id if route.client else None, money=money,
-                 timers=() if decision.create_ticket else timers)
-        if not decision.create_ticket and route.ticket is not None:
+                 timers=() if opens else timers)
+        if not opens and route.ticket is not None:
             t.ticket = prepared.model(Ticket, _ticket_by_id, route.ticket.id)
             # The notices read the client: one prepared SELECT instead of peewee's lazy one.
             t.ticket.client = prepared.model(Client, _client_by_id, t.ticket.client_id)
@@ -367,9 +367,9 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
             if not decision.of(fx.SetFields):
                 # A mail on a ticket touches it even when it changes no field.
                 set_fields(t.ticket, (), now)
-        if decision.create_ticket:
+        if opens:
             # The ticket is opened first: every other effect is about it.
-            _open_ticket(t, decision.of(fx.OpenTicket)[0])
+            _open_ticket(t, opens[0])
             t.held_label = t.ticket.key if t.ticket else t.held_label
             decision = replace(decision, effects=tuple(e for e in decision.effects
                                                         if not isinstance(e, fx.OpenTicket)))

@@ -126,8 +126,7 @@ Effect = (OpenTicket | SetFields | RecordMessage | RecordNote | RecordEvent | Sp
 class Decision:
     """What to do with one inbound mail or fired timer: its outcome and the effects, in order.
 
-    The properties below are read-only views over `effects` for callers and tests that ask
-    one question ("which notices?"); nothing is stored twice.
+    Nothing else: a question about it ("which notices?") is asked of its effects, `of(SendNotice)`.
     """
 
     outcome: str
@@ -135,105 +134,8 @@ class Decision:
     effects: tuple[Effect, ...] = ()
 
     def of(self, kind: type) -> tuple:
+        """Its effects of one kind, in order."""
         return tuple(e for e in self.effects if isinstance(e, kind))
-
-    def _first(self, kind: type):
-        found = self.of(kind)
-        return found[0] if found else None
-
-    @property
-    def notices(self) -> tuple[Notice, ...]:
-        return tuple(e.notice for e in self.of(SendNotice))
-
-    @property
-    def held(self) -> tuple[Notice, ...]:
-        return tuple(e.notice for e in self.of(HoldNotice))
-
-    @property
-    def events(self) -> tuple[tuple[str, str], ...]:
-        return tuple((e.kind, e.detail) for e in self.of(RecordEvent))
-
-    @property
-    def ticket_changes(self) -> tuple[tuple[str, object], ...]:
-        opened = self._first(OpenTicket)
-        changes = opened.fields if opened is not None else ()
-        return changes + tuple(pair for e in self.of(SetFields) for pair in e.changes)
-
-    @property
-    def create_ticket(self) -> bool:
-        return self._first(OpenTicket) is not None
-
-    @property
-    def first_response_due(self) -> datetime | None:
-        opened = self._first(OpenTicket)
-        return opened.first_response_due if opened is not None else None
-
-    @property
-    def assignee_email(self) -> str | None:
-        opened = self._first(OpenTicket)
-        if opened is not None:
-            return opened.assignee_email
-        return dict(self.ticket_changes).get("assignee_email")  # type: ignore[return-value]
-
-    @property
-    def record_message(self) -> bool:
-        return self._first(RecordMessage) is not None
-
-    @property
-    def message_direction(self) -> str:
-        recorded = self._first(RecordMessage)
-        return recorded.direction if recorded is not None else "in"
-
-    @property
-    def message_text(self) -> str | None:
-        recorded = self._first(RecordMessage)
-        return recorded.text if recorded is not None else None
-
-    @property
-    def note_text(self) -> str | None:
-        note = self._first(RecordNote)
-        return note.text if note is not None else None
-
-    @property
-    def split_subject(self) -> str | None:
-        split = self._first(SplitOff)
-        return split.subject if split is not None else None
-
-    @property
-    def merge_into(self) -> TicketRef | None:
-        merge = self._first(MergeInto)
-        return merge.target if merge is not None else None
-
-    @property
-    def quota_release(self) -> bool:
-        return self._first(ReleaseQuota) is not None
-
-    @property
-    def quota_count(self) -> str | None:
-        count = self._first(CountQuota)
-        return count.period if count is not None else None
-
-    @property
-    def quota_period_start(self) -> datetime | None:
-        count = self._first(CountQuota)
-        return count.period_start if count is not None else None
-
-    @property
-    def quota_forced(self) -> bool:
-        count = self._first(CountQuota)
-        return count.forced if count is not None else False
-
-    @property
-    def ledger(self) -> tuple[tuple[str, Decimal, str], ...]:
-        return tuple((e.kind, e.amount, e.note) for e in self.of(LedgerEntry))
-
-    @property
-    def invoices(self) -> tuple[InvoiceSpec, ...]:
-        return tuple(e.spec for e in self.of(IssueInvoice))
-
-    @property
-    def timers(self) -> tuple[OneOffTimer, ...]:
-        return tuple(e.timer for e in self.of(PlanTimer))
 
 
 def sends(notices: tuple[Notice, ...] | list[Notice]) -> tuple[SendNotice, ...]:

@@ -110,7 +110,7 @@ def cap_decision(decision: Decision, source: str, notices_this_hour: tuple[tuple
     `notices_this_hour` is store.queries.notices_this_hour(source, now): (kind, recipients, sent).
     """
     sent = {(kind, to): count for kind, to, count in notices_this_hour}
-    verdicts = iter(_verdicts(decision.notices, source, sent, caps))
+    verdicts = iter(_verdicts(tuple(e.notice for e in decision.of(SendNotice)), source, sent, caps))
     effects = []
     for effect in decision.effects:
         if isinstance(effect, SendNotice):

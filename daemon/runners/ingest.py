@@ -19,7 +19,7 @@ from typing import TypeVar
 from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.core import notice_kinds as kinds
-from daemon.core.effects import Decision
+from daemon.core.effects import Decision, ReleaseQuota, SendNotice
 from daemon.core.errors import QuarantineError
 from daemon.core.model import MoneyView, Notice, Route, RouteView
 from daemon.core.routing import dedupe_key, route
@@ -223,7 +223,7 @@ class Pipeline:
     def _money_of(self, decision: Decision, now: datetime) -> MoneyView | None:
         """The money view of the client whose ticket the notices are about (None: no notice)."""
         route = decision.route
-        if not decision.notices:
+        if not decision.of(SendNotice):
             return None
         if route.ticket is not None:
             client_id = route.ticket.client_id
@@ -234,7 +234,7 @@ class Pipeline:
         else:
             return None
         return self.notifier.money_view(client_id, tariff, now,
-                                        route.ticket.id if route.ticket and decision.quota_release else None)
+                                        route.ticket.id if route.ticket and decision.of(ReleaseQuota) else None)
 
     def fail(self, entry: SpoolEntry, reason: str, *, final: bool) -> str:
         now = self.clock.now()

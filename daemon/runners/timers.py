@@ -15,6 +15,7 @@ from datetime import datetime
 
 from daemon.clock import Clock
 from daemon.config import Settings
+from daemon.core.effects import HoldNotice, ReleaseQuota, SendNotice
 from daemon.core.model import TicketRef
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
@@ -85,14 +86,14 @@ class Scheduler:
             decision = fire(timer.kind, timer.fire_at, ref, thread, now, self.planner.policy, sent,
                             data=timer.data)
             money = (self.notifier.money_view(thread.client.id, thread.client.tariff, now,
-                                              ticket.id if decision.quota_release else None)
-                     if decision.notices else None)
+                                              ticket.id if decision.of(ReleaseQuota) else None)
+                     if decision.of(SendNotice) else None)
             apply_timer(decision, ticket, now, lambda n, t, m, v: self.notifier.render(n, t, m, now, v),
                         self.planner, money, timers=timers)
         late = (now - timer.fire_at).total_seconds()
         log.info("timer=%s ticket=%s kind=%s outcome=%s%s%s", timer.id, ticket.key, timer.kind, decision.outcome,
                  f" late={late:.0f}s" if late > 60 else "",
-                 f" held={len(decision.held)}" if decision.held else "")
+                 f" held={len(decision.of(HoldNotice))}" if decision.of(HoldNotice) else "")
         return decision.outcome
 
     def send_digest(self, window: NoticeWindow, now: datetime) -> bool:

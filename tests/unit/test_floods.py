@@ -5,12 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from daemon.core import effects as fx
 from daemon.core.model import Notice, Route
 from daemon.core.routing import route
 from daemon.core.staff import StaffPerson, StaffPolicy, unauthenticated
 from daemon.core.workflow import FloodCaps, Policy, coalesce, decide, digest_notice, window_key
 from daemon.render.notice_catalogue import KINDS
 from parsers.auth_results import mx_saw_forgery
+from tests.decisions import has, held, notices
 from tests.unit.test_routing import EMPTY, NOW, A, mail, view
 
 CAPS = FloodCaps(alerts_per_source=3, staff_notifications_per_source=10, join_replies=20)
@@ -82,13 +84,13 @@ def test_client_flood_keeps_the_ack_and_the_ticket_but_holds_the_manager_notific
     key = ("staff.notice.ticket", "anna@desk.test")
     v = view(sender_client=A, notices_this_hour=(key + (10,),))
     d = decide(route(mail(), v, None, "OA"), mail(), v, NOW, POLICY)
-    assert d.create_ticket and d.record_message
-    assert [n.template for n in d.notices] == ["client.notice.ack"]
-    assert [(n.template, n.to, n.source) for n in d.held] == [
+    assert has(d, fx.OpenTicket) and has(d, fx.RecordMessage)
+    assert [n.template for n in notices(d)] == ["client.notice.ack"]
+    assert [(n.template, n.to, n.source) for n in held(d)] == [
         ("staff.notice.ticket", ("anna@desk.test",), "a@client.test")]
     under = view(sender_client=A, notices_this_hour=(key + (9,),))
     d = decide(route(mail(), under, None, "OA"), mail(), under, NOW, POLICY)
-    assert [n.template for n in d.notices] == ["client.notice.ack", "staff.notice.ticket"] and d.held == ()
+    assert [n.template for n in notices(d)] == ["client.notice.ack", "staff.notice.ticket"] and held(d) == ()
 
 
 def test_unauthenticated_staff_alerts_are_capped_per_sender():
@@ -96,14 +98,14 @@ def test_unauthenticated_staff_alerts_are_capped_per_sender():
                          default_due_hours=24)
     v = replace(EMPTY, notices_this_hour=(("staff.alert.unauthenticated", "ops@desk.test", 3),))
     d = unauthenticated(Route("staff"), mail("anna@desk.test"), "no dkim", policy, 7, v, CAPS)
-    assert d.outcome == "staff-unauthenticated" and d.notices == () and len(d.held) == 1
+    assert d.outcome == "staff-unauthenticated" and notices(d) == () and len(held(d)) == 1
 
 
 def test_unauthenticated_alert_reason_is_one_line():
     policy = StaffPolicy(staff=(StaffPerson("ops@desk.test", "Ops", "admin", "en"),), transcripts=True,
                          default_due_hours=24)
     d = unauthenticated(Route("staff"), mail("anna@desk.test"), "d=x\r\n<3>forged\u2028y", policy, 7)
-    reason = dict(d.notices[0].context)["reason"]
+    reason = dict(notices(d)[0].context)["reason"]
     assert "\n" not in reason and "\r" not in reason and "\u2028" not in reason and "<3>forged" in reason
 
 
@@ -116,7 +118,7 @@ def test_join_reply_capped_for_everyone_together():
     r, m = _unknown()
     assert decide(r, m, replace(EMPTY, join_replies_last_hour=19), NOW, POLICY).outcome == "unknown-join"
     d = decide(r, m, replace(EMPTY, join_replies_last_hour=20), NOW, POLICY)
-    assert d.outcome == "unknown-capped" and d.notices == ()
+    assert d.outcome == "unknown-capped" and notices(d) == ()
 
 
 @pytest.mark.parametrize("header, forged", [

@@ -3,10 +3,12 @@
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from daemon.core import effects as fx
 from daemon.core.model import ClientRef, RouteView, TicketRef
 from daemon.core.routing import dedupe_key, route
 from daemon.core.workflow import Policy, decide
 from parsers.mime import parse
+from tests.decisions import has, notices, one
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 A = ClientRef(1, "a@client.test", "A", "basis", "anna@desk.test", "ru", True, ("a@client.test",))
@@ -32,12 +34,12 @@ def test_new_task_from_client_opens_ticket_and_acks():
     r = route(mail(), view(sender_client=A), None, "OA")
     assert (r.kind, r.via, r.client) == ("client_new", "new", A)
     d = decide(r, mail(), view(sender_client=A), NOW, POLICY)
-    assert d.create_ticket and d.record_message
-    assert [n.template for n in d.notices] == ["client.notice.ack", "staff.notice.ticket"]
-    assert d.notices[0].to == ("a@client.test",)
+    assert has(d, fx.OpenTicket) and has(d, fx.RecordMessage)
+    assert [n.template for n in notices(d)] == ["client.notice.ack", "staff.notice.ticket"]
+    assert notices(d)[0].to == ("a@client.test",)
     # The manager hears of it; nobody else does.
-    assert d.notices[1].to == ("anna@desk.test",)
-    assert d.first_response_due == datetime(2026, 11, 27, 10, 15, tzinfo=UTC)
+    assert notices(d)[1].to == ("anna@desk.test",)
+    assert one(d, fx.OpenTicket).first_response_due == datetime(2026, 11, 27, 10, 15, tzinfo=UTC)
 
 
 def test_threading_order_token_first():
@@ -79,36 +81,36 @@ def test_unknown_sender_gets_one_join_notice_per_day():
     r = route(mail("stranger@x.test"), EMPTY, None, "OA")
     assert r.kind == "unknown"
     d = decide(r, mail("stranger@x.test"), EMPTY, NOW, POLICY)
-    assert [n.template for n in d.notices] == ["unknown.notice.join"]
+    assert [n.template for n in notices(d)] == ["unknown.notice.join"]
     limited = view(join_notices_to_sender_24h=1)
-    assert decide(r, mail("stranger@x.test"), limited, NOW, POLICY).notices == ()
+    assert notices(decide(r, mail("stranger@x.test"), limited, NOW, POLICY)) == ()
 
 
 def test_automatic_mail_never_answered():
     for reason in ("auto-submitted", "precedence", "list", "autoreply"):
         r = route(mail("stranger@x.test"), EMPTY, reason, "OA")
-        assert decide(r, mail(), EMPTY, NOW, POLICY).notices == ()
+        assert notices(decide(r, mail(), EMPTY, NOW, POLICY)) == ()
         r = route(mail(), view(sender_client=A), reason, "OA")
         assert r.kind == "automatic"
-        assert decide(r, mail(), view(sender_client=A), NOW, POLICY).notices == ()
+        assert notices(decide(r, mail(), view(sender_client=A), NOW, POLICY)) == ()
     # On an existing ticket the automatic mail is recorded, still without an answer.
     r = route(mail(), view(sender_client=A, thread_tickets=(A_TICKET,)), "autoreply", "OA")
     d = decide(r, mail(), view(sender_client=A), NOW, POLICY)
-    assert d.record_message and d.notices == ()
+    assert has(d, fx.RecordMessage) and notices(d) == ()
 
 
 def test_loops_bounces_and_duplicates_change_nothing():
     for reason, kind in (("loop", "loop"), ("bounce", "bounce")):
         d = decide(route(mail(), view(sender_client=A), reason, "OA"), mail(), EMPTY, NOW, POLICY)
-        assert d.outcome == kind and not d.create_ticket and d.notices == ()
+        assert d.outcome == kind and not has(d, fx.OpenTicket) and notices(d) == ()
     d = decide(route(mail(), view(sender_client=A, already_ingested=True), None, "OA"), mail(), EMPTY, NOW, POLICY)
-    assert d.outcome == "duplicate" and not d.record_message
+    assert d.outcome == "duplicate" and not has(d, fx.RecordMessage)
 
 
 def test_ack_cap_per_address():
     v = view(sender_client=A, autoreplies_to_sender_24h=3)
     d = decide(route(mail(), v, None, "OA"), mail(), v, NOW, POLICY)
-    assert d.create_ticket and [n.template for n in d.notices] == ["staff.notice.ticket"]
+    assert has(d, fx.OpenTicket) and [n.template for n in notices(d)] == ["staff.notice.ticket"]
 
 
 def test_dedupe_key_is_sender_and_message_id_never_message_id_alone():

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from daemon.core import effects as fx
 from daemon.core.effects import Decision
 from daemon.core.model import (
     BillingView,
@@ -32,6 +33,7 @@ from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff
 from daemon.core.tags import TAGS, parse_commands
 from parsers.mime import parse
 from parsers.quoting import strip_reply
+from tests.decisions import events, has, invoices, ledger, notices, one, ticket_changes
 
 MSK = ZoneInfo("Europe/Moscow")
 # Friday 27 November 2026, 13:00 in Moscow.
@@ -98,16 +100,16 @@ def with_billing(**changes: object) -> RouteView:
 
 
 def sent(d: Decision) -> list[tuple[str, tuple[str, ...]]]:
-    return [(n.template, n.to) for n in d.notices]
+    return [(n.template, n.to) for n in notices(d)]
 
 
 def ctx(d: Decision, template: str) -> dict[str, object]:
-    (notice,) = [n for n in d.notices if n.template == template]
+    (notice,) = [n for n in notices(d) if n.template == template]
     return dict(notice.context)
 
 
 def changes(d: Decision) -> dict[str, object]:
-    return dict(d.ticket_changes)
+    return dict(ticket_changes(d))
 
 
 def assert_refused(d: Decision, sender: StaffPerson, *reasons: str) -> None:
@@ -117,10 +119,10 @@ def assert_refused(d: Decision, sender: StaffPerson, *reasons: str) -> None:
     transcript = ctx(d, "staff.notice.transcript")
     assert transcript["applied"] == ()
     assert transcript["refused"] == reasons
-    assert d.notices[0].in_reply_to == "s1@desk.test"
-    assert (d.ticket_changes, d.ledger, d.invoices, d.events) == ((), (), (), ())
-    assert not d.record_message and d.quota_count is None and not d.quota_release
-    assert d.merge_into is None and d.split_subject is None and d.assignee_email is None
+    assert notices(d)[0].in_reply_to == "s1@desk.test"
+    assert (ticket_changes(d), ledger(d), invoices(d), events(d)) == ((), (), (), ())
+    assert not has(d, fx.RecordMessage) and not has(d, fx.CountQuota) and not has(d, fx.ReleaseQuota)
+    assert not has(d, fx.MergeInto) and not has(d, fx.SplitOff) and "assignee_email" not in changes(d)
 
 
 def applied_lines(d: Decision) -> tuple[str, ...]:
@@ -135,12 +137,12 @@ def applied_lines(d: Decision) -> tuple[str, ...]:
 def test_accept_with_when_takes_the_task_counts_it_and_tells_the_client_the_due_time():
     d = run("#accept завтра 12:00\nБеру в работу, билеты будут к обеду.")
     due = datetime(2026, 11, 28, 12, 0, tzinfo=MSK)
-    assert d.outcome == "staff-applied" and d.record_message and d.message_direction == "staff"
+    assert d.outcome == "staff-applied" and has(d, fx.RecordMessage) and one(d, fx.RecordMessage).direction == "staff"
     assert changes(d) == {"status": "accepted", "due_at": due, "first_response_at": NOW,
                           "first_response_due": None, "response_started_at": None, "waiting_since": None}
     assert sent(d) == [("client.notice.accepted", ("ivan@client.test",)),
                        ("staff.notice.transcript", ("anna@desk.test",))]
-    client = d.notices[0]
+    client = notices(d)[0]
     assert client.language == "ru" and not client.autoreply
     assert client.in_reply_to == "c1@client.test"
     assert client.references == ("c1@client.test", "oneassist.1@desk.test")
@@ -148,11 +150,11 @@ def test_accept_with_when_takes_the_task_counts_it_and_tells_the_client_the_due_
     assert context["text"] == "Беру в работу, билеты будут к обеду."
     assert context["new_due"] == due and context["reason"] == ""
     assert context["deposit_left"] == "5 000,00 ₽" and context["next_period"] is None
-    assert d.message_text == "Беру в работу, билеты будут к обеду."
-    assert (d.quota_count, d.quota_period_start, d.quota_forced) == ("this", THIS_PERIOD[0], False)
+    assert one(d, fx.RecordMessage).text == "Беру в работу, билеты будут к обеду."
+    assert one(d, fx.CountQuota) == fx.CountQuota("this", THIS_PERIOD[0], forced=False)
     assert applied_lines(d) == ("#accept: in work, due 2026-11-28T12:00+03:00",)
     # The answer stopped the first-response clock after an hour, in time.
-    assert d.events == (("tags", "anna@desk.test: #accept"),
+    assert events(d) == (("tags", "anna@desk.test: #accept"),
                         ("response", "seconds=3600 by=anna@desk.test manager=anna@desk.test breached=0"))
 
 
@@ -164,7 +166,7 @@ def test_accept_without_when_is_due_after_the_default_hours():
 
 def test_accept_next_counts_in_the_next_period_and_starts_there():
     d = run("#accept next\nЗаймусь в декабре, как договорились.")
-    assert (d.quota_count, d.quota_period_start) == ("next", NEXT_PERIOD[0])
+    assert one(d, fx.CountQuota) == fx.CountQuota("next", NEXT_PERIOD[0])
     # The work starts with the period it counts in; the default due time runs from there.
     assert changes(d)["due_at"] == NEXT_PERIOD[0] + timedelta(hours=24)
     assert ctx(d, "client.notice.accepted")["next_period"] == NEXT_PERIOD[0]
@@ -184,17 +186,17 @@ def test_accept_force_is_for_admins_only():
                             "`#accept force`; write `#accept next` to count it in the next period")
     d = run("#accept force\nСрочно, берём.", OPS, view=full)
     assert d.outcome == "staff-applied"
-    assert (d.quota_count, d.quota_forced) == ("this", True)
+    assert (one(d, fx.CountQuota).period, one(d, fx.CountQuota).forced) == ("this", True)
 
 
 def test_accept_force_under_the_quota_is_not_counted_as_forced():
     d = run("#accept force", OPS)
-    assert (d.quota_count, d.quota_forced) == ("this", False)
+    assert (one(d, fx.CountQuota).period, one(d, fx.CountQuota).forced) == ("this", False)
 
 
 def test_accept_of_a_ticket_already_counted_counts_nothing_again():
     d = run("#accept 28.11 18:00", view=with_billing(used_this=3, ticket_counted=True))
-    assert d.outcome == "staff-applied" and d.quota_count is None and d.quota_period_start is None
+    assert d.outcome == "staff-applied" and not has(d, fx.CountQuota)
     assert changes(d)["due_at"] == datetime(2026, 11, 28, 18, 0, tzinfo=MSK)
 
 
@@ -226,14 +228,14 @@ def test_reply_answers_the_client_without_a_status_change():
     assert changes(d)["first_response_at"] == NOW
     assert sent(d) == [("client.notice.reply", ("ivan@client.test",)),
                        ("staff.notice.transcript", ("anna@desk.test",))]
-    assert d.message_text == "Good afternoon! The box office opens at 12:00; I'll call them then."
+    assert one(d, fx.RecordMessage).text == "Good afternoon! The box office opens at 12:00; I'll call them then."
 
 
 def test_plain_reply_with_no_tag_is_the_managers_answer_to_the_client():
     d = run("Добрый день! Билеты на субботу есть, уточню цену.\n\n-- \nАнна, OneAssist")
     assert sent(d)[0] == ("client.notice.reply", ("ivan@client.test",))
     # The signature is not part of the answer: strip_reply runs before the tags.
-    assert d.message_text == "Добрый день! Билеты на субботу есть, уточню цену."
+    assert one(d, fx.RecordMessage).text == "Добрый день! Билеты на субботу есть, уточню цену."
     assert applied_lines(d) == ("#reply: answer sent to the client",)
 
 
@@ -244,16 +246,16 @@ def test_mail_with_no_tag_and_no_text_is_refused():
 
 def test_note_is_kept_internal_and_nothing_goes_to_the_client():
     d = run("#note клиент просил не звонить после 18:00")
-    assert d.note_text == "клиент просил не звонить после 18:00"
+    assert one(d, fx.RecordNote).text == "клиент просил не звонить после 18:00"
     assert sent(d) == [("staff.notice.transcript", ("anna@desk.test",))]
-    assert d.message_text == "" and d.ticket_changes == ()
+    assert one(d, fx.RecordMessage).text == "" and ticket_changes(d) == ()
     assert applied_lines(d) == ("#note: internal note saved (not sent to the client)",)
 
 
 def test_note_alone_makes_the_whole_text_the_note():
     d = run("#note\nЗвонила в кассу: билетов на пятницу нет, ждём субботу.")
-    assert d.note_text == "Звонила в кассу: билетов на пятницу нет, ждём субботу."
-    assert not [n for n in d.notices if n.template.startswith("client.")]
+    assert one(d, fx.RecordNote).text == "Звонила в кассу: билетов на пятницу нет, ждём субботу."
+    assert not [n for n in notices(d) if n.template.startswith("client.")]
 
 
 # --- #assign -------------------------------------------------------------------------------------
@@ -261,7 +263,7 @@ def test_note_alone_makes_the_whole_text_the_note():
 
 def test_assign_hands_the_work_to_an_assistant_and_tells_her():
     d = run("#assign olga\nОля, купи, пожалуйста, два билета в партер.")
-    assert d.assignee_email == "olga@desk.test"
+    assert changes(d)["assignee_email"] == "olga@desk.test"
     assert changes(d) == {"assignee_email": "olga@desk.test"}
     assert sent(d) == [("staff.notice.ticket", ("olga@desk.test",)),
                        ("staff.notice.transcript", ("anna@desk.test",))]
@@ -272,7 +274,7 @@ def test_assign_hands_the_work_to_an_assistant_and_tells_her():
 
 
 def test_assign_by_full_address_with_at_sign():
-    assert run("#assign @olga@desk.test").assignee_email == "olga@desk.test"
+    assert changes(run("#assign @olga@desk.test"))["assignee_email"] == "olga@desk.test"
 
 
 def test_assign_to_someone_not_on_the_staff_is_refused_with_the_assistants():
@@ -294,7 +296,7 @@ def test_due_moves_the_due_time_and_tells_the_client():
     assert sent(d)[0] == ("client.notice.due", ("ivan@client.test",))
     assert ctx(d, "client.notice.due")["new_due"] == due
     assert ctx(d, "client.notice.due")["text"] == "Касса откроется только завтра."
-    assert d.events == (("tags", "anna@desk.test: #due"), ("delay", "by anna@desk.test"))
+    assert events(d) == (("tags", "anna@desk.test: #due"), ("delay", "by anna@desk.test"))
 
 
 def test_delay_moves_the_due_time_with_the_reason_as_typed():
@@ -323,18 +325,18 @@ def test_done_closes_the_ticket_and_sends_the_files_intact():
     raw = staff_mail("#done\nБилеты во вложении, хорошего вечера!", attachment=("билеты.pdf", payload))
     d = run("", raw=raw)
     assert changes(d)["status"] == "done" and changes(d)["waiting_since"] is None
-    client = d.notices[0]
+    client = notices(d)[0]
     assert client.template == "client.notice.done" and client.to == ("ivan@client.test",)
     assert [(a.filename, a.payload) for a in client.attachments] == [("билеты.pdf", payload)]
     assert dict(client.context)["text"] == "Билеты во вложении, хорошего вечера!"
-    assert not d.quota_release
+    assert not has(d, fx.ReleaseQuota)
 
 
 @pytest.mark.parametrize("tag, status, template", [("cancel", "cancelled", "client.notice.cancelled"),
                                                    ("reject", "rejected", "client.notice.rejected")])
 def test_cancel_and_reject_close_the_ticket_and_give_the_quota_back(tag, status, template):
     d = run(f"#{tag} клиент передумал\nХорошо, отменяем.")
-    assert changes(d)["status"] == status and d.quota_release
+    assert changes(d)["status"] == status and has(d, fx.ReleaseQuota)
     assert sent(d)[0] == (template, ("ivan@client.test",))
     assert ctx(d, template)["reason"] == "клиент передумал"
     assert ctx(d, template)["text"] == "клиент передумал\n\nХорошо, отменяем."
@@ -346,8 +348,8 @@ def test_cancel_and_reject_close_the_ticket_and_give_the_quota_back(tag, status,
 
 def test_expense_within_the_deposit_is_charged_to_the_ledger():
     d = run("#expense 1 500 руб такси до театра")
-    assert d.ledger == (("expense", Decimal("-1500.00"), "OA-7: такси до театра"),)
-    assert d.invoices == () and d.ticket_changes == ()
+    assert ledger(d) == (("expense", Decimal("-1500.00"), "OA-7: такси до театра"),)
+    assert invoices(d) == () and ticket_changes(d) == ()
     assert applied_lines(d) == ('#expense: 1500.00 RUB charged for "такси до театра"; '
                                 "deposit left 3500.00 RUB",)
     assert sent(d) == [("staff.notice.transcript", ("anna@desk.test",))]
@@ -355,8 +357,8 @@ def test_expense_within_the_deposit_is_charged_to_the_ledger():
 
 def test_expense_over_the_deposit_charges_nothing_and_invoices_a_round_top_up():
     d = run("#expense 2300 билеты в партер", view=with_billing(deposit=Decimal("500.00")))
-    assert d.ledger == ()
-    (invoice,) = d.invoices
+    assert ledger(d) == ()
+    (invoice,) = invoices(d)
     # Short by 1800; the top-up is rounded up to the 1000 step.
     assert (invoice.kind, invoice.amount, invoice.currency) == ("topup", Decimal("2000.00"), "RUB")
     assert invoice.lines == (("Пополнение депозита: билеты в партер", 1, Decimal("2000.00"),
@@ -371,7 +373,7 @@ def test_expense_over_the_deposit_charges_nothing_and_invoices_a_round_top_up():
 
 def test_invoice_with_an_amount_is_a_top_up():
     d = run("#invoice 3000")
-    (invoice,) = d.invoices
+    (invoice,) = invoices(d)
     assert (invoice.kind, invoice.amount) == ("topup", Decimal("3000.00"))
     assert sent(d)[0] == ("client.notice.invoice", ("ivan@client.test",))
     assert applied_lines(d) == ("#invoice: a topup invoice for 3000.00 RUB was sent to the client",)
@@ -379,7 +381,7 @@ def test_invoice_with_an_amount_is_a_top_up():
 
 def test_invoice_without_an_amount_renews_the_tariff_less_the_deposit():
     d = run("#invoice")
-    (invoice,) = d.invoices
+    (invoice,) = invoices(d)
     assert (invoice.kind, invoice.amount, invoice.period) == ("renewal", Decimal("10000.00"), NEXT_PERIOD)
     assert invoice.lines == (
         ("Тариф «Базовый», период 01.12.2026–31.12.2026", 1, Decimal("15000.00"), Decimal("15000.00")),
@@ -391,10 +393,10 @@ def test_invoice_without_an_amount_renews_the_tariff_less_the_deposit():
 
 def test_merge_into_an_open_ticket_of_the_same_client():
     d = run("#merge OA-9\nЭто тот же заказ.")
-    assert d.merge_into == SIBLING
+    assert one(d, fx.MergeInto) == fx.MergeInto(SIBLING)
     assert changes(d) == {"status": "merged", "merged_into": "OA-9", "waiting_since": None}
     assert applied_lines(d) == ("#merge: merged into OA-9",)
-    assert not [n for n in d.notices if n.template.startswith("client.")]
+    assert not [n for n in notices(d) if n.template.startswith("client.")]
 
 
 @pytest.mark.parametrize("tag, named, reason", [
@@ -410,15 +412,15 @@ def test_merge_refusals(tag, named, reason):
 
 def test_split_makes_the_clients_last_mail_a_new_ticket_and_acks_it():
     d = run("#split Ужин в ресторане после театра")
-    assert d.split_subject == "Ужин в ресторане после театра"
-    ack = [n for n in d.notices if n.template == "client.notice.ack"]
+    assert one(d, fx.SplitOff).subject == "Ужин в ресторане после театра"
+    ack = [n for n in notices(d) if n.template == "client.notice.ack"]
     assert [(n.to, n.scope, n.in_reply_to) for n in ack] == [(("ivan@client.test",), "split", "c1@client.test")]
-    assert d.ticket_changes == ()
+    assert ticket_changes(d) == ()
 
 
 def test_split_without_a_subject_takes_the_clients_last_subject():
     view = replace(VIEW, thread=replace(THREAD, last_client_subject="И ещё ресторан"))
-    assert run("#split", view=view).split_subject == "И ещё ресторан"
+    assert one(run("#split", view=view), fx.SplitOff).subject == "И ещё ресторан"
 
 
 def test_split_of_a_ticket_with_no_client_mail_is_refused():
@@ -465,7 +467,7 @@ def test_a_ticket_of_another_manager_or_not_assigned_is_refused(who):
 def test_an_admin_may_drive_any_ticket():
     d = run("#cancel дубль", OPS)
     assert d.outcome == "staff-applied" and changes(d)["status"] == "cancelled"
-    assert d.notices[-1].to == ("ops@desk.test",) and d.notices[-1].language == "en"
+    assert notices(d)[-1].to == ("ops@desk.test",) and notices(d)[-1].language == "en"
 
 
 def test_no_ticket_named_is_refused_with_the_routing_reason():
@@ -487,21 +489,21 @@ def test_a_closed_ticket_takes_only_a_note(status):
     d = run("Спасибо, всё получили?", ticket=closed)
     assert_refused(d, ANNA, f"OA-7 is closed ({status}); only #note is possible")
     d = run("#note клиент доволен", ticket=closed)
-    assert d.outcome == "staff-applied" and d.note_text == "клиент доволен"
+    assert d.outcome == "staff-applied" and one(d, fx.RecordNote).text == "клиент доволен"
 
 
 def test_several_client_facing_tags_send_one_mail_the_strongest():
     d = run("#reply\n#done Билеты во вложении\n#note оплатил наличными\nХорошего вечера!")
-    client = [n for n in d.notices if n.template.startswith("client.")]
+    client = [n for n in notices(d) if n.template.startswith("client.")]
     assert [n.template for n in client] == ["client.notice.done"]
     assert dict(client[0].context)["text"] == "Билеты во вложении\n\nХорошего вечера!"
-    assert changes(d)["status"] == "done" and d.note_text == "оплатил наличными"
-    assert d.events[0] == ("tags", "anna@desk.test: #reply; #done; #note")
+    assert changes(d)["status"] == "done" and one(d, fx.RecordNote).text == "оплатил наличными"
+    assert events(d)[0] == ("tags", "anna@desk.test: #reply; #done; #note")
 
 
 def test_delay_outranks_reply_and_the_reason_stays_out_of_the_text():
     d = run("#delay +2d касса закрыта\n#reply\nПишу, как только откроется.")
-    assert [n.template for n in d.notices if n.template.startswith("client.")] == ["client.notice.delay"]
+    assert [n.template for n in notices(d) if n.template.startswith("client.")] == ["client.notice.delay"]
     assert ctx(d, "client.notice.delay")["text"] == "Пишу, как только откроется."
     assert ctx(d, "client.notice.delay")["reason"] == "касса закрыта"
 
@@ -509,7 +511,7 @@ def test_delay_outranks_reply_and_the_reason_stays_out_of_the_text():
 def test_done_with_an_expense_shows_the_new_expense_to_the_client():
     view = with_billing(expenses=((Decimal("300.00"), "такси"),))
     d = run("#expense 700 программка и цветы\n#done\nВсё готово.", view=view)
-    assert d.ledger == (("expense", Decimal("-700.00"), "OA-7: программка и цветы"),)
+    assert ledger(d) == (("expense", Decimal("-700.00"), "OA-7: программка и цветы"),)
     context = ctx(d, "client.notice.done")
     assert context["expenses"] == (("300,00 ₽", "такси"), ("700,00 ₽", "программка и цветы"))
     assert context["deposit_left"] == "4 300,00 ₽"
@@ -556,23 +558,23 @@ def test_a_late_answer_is_recorded_as_breached():
     late = replace(TICKET, first_response_due=NOW - timedelta(minutes=45),
                    breached_at=NOW - timedelta(minutes=45))
     d = run("#reply Извините за задержку.", ticket=late)
-    assert ("response", "seconds=3600 by=anna@desk.test manager=anna@desk.test breached=1") in d.events
+    assert ("response", "seconds=3600 by=anna@desk.test manager=anna@desk.test breached=1") in events(d)
 
 
 def test_an_answer_after_the_first_keeps_first_response_at():
     answered = replace(TICKET, first_response_at=NOW - timedelta(days=1), first_response_due=None)
     d = run("#reply Ещё вопрос уточню.", ticket=answered)
-    assert d.ticket_changes == () and [e[0] for e in d.events] == ["tags"]
+    assert ticket_changes(d) == () and [e[0] for e in events(d)] == ["tags"]
 
 
 def test_note_with_text_on_the_tag_line_keeps_the_body_internal_too():
     """docs/tags.md: after #note the rest of the body stays internal; it was dropped unrecorded."""
     d = run("#note звонила в кассу\nБилетов на пятницу нет, ждём субботу.")
-    assert d.note_text == "звонила в кассу\n\nБилетов на пятницу нет, ждём субботу."
-    assert d.message_text == "" and not [n for n in d.notices if n.template.startswith("client.")]
+    assert one(d, fx.RecordNote).text == "звонила в кассу\n\nБилетов на пятницу нет, ждём субботу."
+    assert one(d, fx.RecordMessage).text == "" and not [n for n in notices(d) if n.template.startswith("client.")]
 
 
 def test_note_beside_a_client_tag_keeps_only_its_line_the_body_goes_to_the_client():
     d = run("#note оплатил наличными\n#reply\nЧек пришлю вечером.")
-    assert d.note_text == "оплатил наличными"
+    assert one(d, fx.RecordNote).text == "оплатил наличными"
     assert ctx(d, "client.notice.reply")["text"] == "Чек пришлю вечером."

@@ -14,6 +14,7 @@ from daemon.core.effects import Decision, sends
 from daemon.core.model import Notice, Route, ThreadInfo
 from daemon.core.timers import TimerPolicy, alert_source, fire
 from daemon.core.workflow import FloodCaps, cap_decision, digest_notice
+from tests.decisions import events, held, notices, ticket_changes
 from tests.unit.test_routing import A_TICKET, NOW, A
 
 CAPS = FloodCaps(alerts_per_source=3, staff_notifications_per_source=10, join_replies=20)
@@ -52,26 +53,26 @@ def test_staff_timer_alerts_sent_under_the_cap_held_at_it(timer, ticket, templat
     """docs/reliability.md cases 19 and 43: the 4th alert of a kind for one client's tickets in an hour is held."""
     under = tuple((template, to, 2) for to in recipients)
     d = fire(timer, NOW, ticket, THREAD, NOW, POLICY, under)
-    assert [n.to[0] for n in d.notices] == list(recipients) and d.held == ()
-    assert {n.source for n in d.notices} == {"a@client.test"}
+    assert [n.to[0] for n in notices(d)] == list(recipients) and held(d) == ()
+    assert {n.source for n in notices(d)} == {"a@client.test"}
     d = fire(timer, NOW, ticket, THREAD, NOW, POLICY, full(*((template, to) for to in recipients)))
-    assert d.notices == () and [n.to[0] for n in d.held] == list(recipients)
-    assert {n.source for n in d.held} == {"a@client.test"}
+    assert notices(d) == () and [n.to[0] for n in held(d)] == list(recipients)
+    assert {n.source for n in held(d)} == {"a@client.test"}
     # The timer still did its work: the outcome, the timeline and the ticket change stand.
-    assert d.outcome == timer and d.events
+    assert d.outcome == timer and events(d)
 
 
 def test_breach_still_marks_the_ticket_when_its_alerts_are_held():
     d = fire("sla-breach", NOW, OPEN, THREAD, NOW, POLICY,
              full(("staff.alert.sla_breach", "ops@desk.test"), ("staff.alert.sla_breach", "anna@desk.test")))
-    assert ("breached_at", NOW) in d.ticket_changes and len(d.held) == 2
+    assert ("breached_at", NOW) in ticket_changes(d) and len(held(d)) == 2
 
 
 def test_another_clients_count_does_not_hold_this_clients_alert():
     other = replace(THREAD, client=replace(A, id=2, email="b@client.test"))
     # The scheduler reads the counts of alert_source(): b's own windows are empty.
     d = fire("sla-reminder", NOW, OPEN, other, NOW, POLICY, ())
-    assert len(d.notices) == 1 and d.notices[0].source == "b@client.test"
+    assert len(notices(d)) == 1 and notices(d)[0].source == "b@client.test"
 
 
 def test_delay_notice_to_the_client_is_never_held_its_escalation_is():
@@ -80,22 +81,22 @@ def test_delay_notice_to_the_client_is_never_held_its_escalation_is():
              full(("staff.alert.due_escalation", "ops@desk.test"),
                   ("staff.alert.due_escalation", "anna@desk.test"),
                   ("client.notice.delay_auto", "a@client.test")))
-    assert [n.template for n in d.notices] == ["client.notice.delay_auto"]
-    assert d.notices[0].source == ""  # not counted: never capped
-    assert [n.template for n in d.held] == ["staff.alert.due_escalation"] * 2
+    assert [n.template for n in notices(d)] == ["client.notice.delay_auto"]
+    assert notices(d)[0].source == ""  # not counted: never capped
+    assert [n.template for n in held(d)] == ["staff.alert.due_escalation"] * 2
 
 
 @pytest.mark.parametrize("timer", ["client-reminder", "auto-close"])
 def test_waiting_reminder_and_auto_close_are_never_held(timer):
     d = fire(timer, NOW, WAITING, THREAD, NOW, POLICY, full(("client.notice.waiting_reminder", "a@client.test"),
                                                             ("client.notice.auto_closed", "a@client.test")))
-    assert len(d.notices) == 1 and d.held == ()
+    assert len(notices(d)) == 1 and held(d) == ()
 
 
 def test_stale_timer_stays_empty():
     closed = replace(OPEN, status="done")
     d = fire("sla-reminder", NOW, closed, THREAD, NOW, POLICY, full(("staff.alert.sla_reminder", "anna@desk.test")))
-    assert d.outcome == "sla-reminder-stale" and d.notices == () and d.held == ()
+    assert d.outcome == "sla-reminder-stale" and notices(d) == () and held(d) == ()
 
 
 def test_cap_decision_keeps_what_is_not_capped_in_order():
@@ -103,8 +104,8 @@ def test_cap_decision_keeps_what_is_not_capped_in_order():
     dead = Notice(template="staff.alert.undeliverable", to=("ops@desk.test",), language="en", autoreply=False)
     d = Decision(outcome="x", route=Route("timer"), effects=sends((ack, dead, dead, dead, dead)))
     capped = cap_decision(d, "client.notice.ack", (), CAPS)
-    assert [n.template for n in capped.notices] == ["client.notice.ack"] + ["staff.alert.undeliverable"] * 3
-    assert len(capped.held) == 1 and capped.held[0].source == "client.notice.ack"
+    assert [n.template for n in notices(capped)] == ["client.notice.ack"] + ["staff.alert.undeliverable"] * 3
+    assert len(held(capped)) == 1 and held(capped)[0].source == "client.notice.ack"
 
 
 @pytest.mark.parametrize("language", ["ru", "en"])

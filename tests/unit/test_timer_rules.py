@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from daemon.core import effects as fx
 from daemon.core.effects import Decision
 from daemon.core.model import ClientRef, ThreadInfo, TicketRef
 from daemon.core.sla import Calendar
 from daemon.core.timers import LATE_AFTER, TimerPolicy, fire, plan
+from tests.decisions import events, has, held, notices, ticket_changes
 
 MSK = ZoneInfo("Europe/Moscow")
 # Friday 27 November 2026, 13:00 in Moscow.
@@ -41,14 +43,14 @@ CLOSED = ("done", "cancelled", "rejected", "merged", "closed")
 
 
 def sent(d: Decision) -> list[tuple[str, tuple[str, ...], str]]:
-    return [(n.template, n.to, n.language) for n in d.notices]
+    return [(n.template, n.to, n.language) for n in notices(d)]
 
 
 def assert_stale(d: Decision, kind: str) -> None:
     """The ticket moved on: nothing is sent, changed, counted or logged."""
     assert d.outcome == f"{kind}-stale"
-    assert (d.notices, d.held, d.ticket_changes, d.events) == ((), (), (), ())
-    assert not d.quota_release and not d.record_message
+    assert (notices(d), held(d), ticket_changes(d), events(d)) == ((), (), (), ())
+    assert not has(d, fx.ReleaseQuota) and not has(d, fx.RecordMessage)
 
 
 # --- plan(): which deadlines a state implies -----------------------------------------------------
@@ -110,16 +112,16 @@ def test_sla_reminder_goes_to_the_manager_and_the_assistant():
     assert d.route.ticket == ticket and d.route.client == IVAN
     assert sent(d) == [("staff.alert.sla_reminder", ("olga@desk.test",), "ru"),
                        ("staff.alert.sla_reminder", ("anna@desk.test",), "ru")]
-    assert dict(d.notices[0].context) == {"late_minutes": 0, "deadline": NOW, "due": None}
-    assert d.events == (("sla-reminder", ""),) and d.ticket_changes == ()
-    assert all(not n.autoreply for n in d.notices)
+    assert dict(notices(d)[0].context) == {"late_minutes": 0, "deadline": NOW, "due": None}
+    assert events(d) == (("sla-reminder", ""),) and ticket_changes(d) == ()
+    assert all(not n.autoreply for n in notices(d))
 
 
 def test_sla_breach_marks_the_ticket_and_escalates_to_admins_first():
     d = fire("sla-breach", NOW, NEW, THREAD, NOW, POLICY)
     assert d.outcome == "sla-breach"
-    assert d.ticket_changes == (("breached_at", NOW),)
-    assert d.events == (("sla-breach", "anna@desk.test"),)
+    assert ticket_changes(d) == (("breached_at", NOW),)
+    assert events(d) == (("sla-breach", "anna@desk.test"),)
     assert sent(d) == [("staff.alert.sla_breach", ("ops@desk.test",), "en"),
                        ("staff.alert.sla_breach", ("anna@desk.test",), "ru")]
 
@@ -134,10 +136,10 @@ def test_due_warning_goes_to_whoever_does_the_work():
     ticket = replace(ACCEPTED, assignee_email="olga@desk.test")
     at = ticket.due_at - timedelta(minutes=60)
     d = fire("due-warning", at, ticket, THREAD, at, POLICY)
-    assert d.outcome == "due-warning" and d.events == (("due-warning", ""),)
+    assert d.outcome == "due-warning" and events(d) == (("due-warning", ""),)
     assert sent(d) == [("staff.alert.due_warning", ("olga@desk.test",), "ru"),
                        ("staff.alert.due_warning", ("anna@desk.test",), "ru")]
-    assert dict(d.notices[0].context)["due"] == ticket.due_at
+    assert dict(notices(d)[0].context)["due"] == ticket.due_at
 
 
 def test_due_client_notice_tells_the_client_in_the_thread_and_escalates():
@@ -147,30 +149,30 @@ def test_due_client_notice_tells_the_client_in_the_thread_and_escalates():
     assert sent(d) == [("client.notice.delay_auto", ("ivan@client.test",), "en"),
                        ("staff.alert.due_escalation", ("ops@desk.test",), "en"),
                        ("staff.alert.due_escalation", ("anna@desk.test",), "ru")]
-    client = d.notices[0]
+    client = notices(d)[0]
     assert client.in_reply_to == "c1@client.test"
     assert client.references == ("c1@client.test", "oneassist.1@desk.test")
     assert dict(client.context)["due"] == ACCEPTED.due_at
-    assert d.events == (("delay", "by daemon"),) and d.ticket_changes == ()
+    assert events(d) == (("delay", "by daemon"),) and ticket_changes(d) == ()
 
 
 def test_waiting_reminder_asks_the_client_again_and_changes_nothing():
     d = fire("client-reminder", NOW, WAITING, THREAD, NOW, POLICY)
     assert d.outcome == "client-reminder"
     assert sent(d) == [("client.notice.waiting_reminder", ("ivan@client.test",), "en")]
-    assert d.notices[0].in_reply_to == "c1@client.test"
-    assert d.ticket_changes == () and not d.quota_release
-    assert d.events == (("client-reminder", ""),)
+    assert notices(d)[0].in_reply_to == "c1@client.test"
+    assert ticket_changes(d) == () and not has(d, fx.ReleaseQuota)
+    assert events(d) == (("client-reminder", ""),)
 
 
 def test_auto_close_closes_the_ticket_tells_the_client_and_gives_the_quota_back():
     at = WAITING.waiting_since + timedelta(days=7)
     d = fire("auto-close", at, WAITING, THREAD, at, POLICY)
     assert d.outcome == "auto-close"
-    assert d.ticket_changes == (("status", "closed"), ("waiting_since", None))
-    assert d.quota_release
+    assert ticket_changes(d) == (("status", "closed"), ("waiting_since", None))
+    assert has(d, fx.ReleaseQuota)
     assert sent(d) == [("client.notice.auto_closed", ("ivan@client.test",), "en")]
-    assert d.events == (("auto-close", ""),)
+    assert events(d) == (("auto-close", ""),)
 
 
 def test_staff_language_falls_back_to_the_default():
@@ -185,16 +187,16 @@ def test_staff_language_falls_back_to_the_default():
 def test_a_timer_fired_late_says_how_late_in_whole_minutes():
     """The daemon was down: the alert says it is late, rounded down to the minute."""
     d = fire("sla-breach", NOW, NEW, THREAD, NOW + timedelta(minutes=47, seconds=59), POLICY)
-    assert {dict(n.context)["late_minutes"] for n in d.notices} == {47}
+    assert {dict(n.context)["late_minutes"] for n in notices(d)} == {47}
     # The breach is marked when it was noticed.
-    assert d.ticket_changes == (("breached_at", NOW + timedelta(minutes=47, seconds=59)),)
+    assert ticket_changes(d) == (("breached_at", NOW + timedelta(minutes=47, seconds=59)),)
 
 
 def test_up_to_a_minute_late_is_on_time():
     d = fire("sla-reminder", NOW, NEW, THREAD, NOW + LATE_AFTER, POLICY)
-    assert dict(d.notices[0].context)["late_minutes"] == 0
+    assert dict(notices(d)[0].context)["late_minutes"] == 0
     d = fire("sla-reminder", NOW, NEW, THREAD, NOW + LATE_AFTER + timedelta(seconds=1), POLICY)
-    assert dict(d.notices[0].context)["late_minutes"] == 1
+    assert dict(notices(d)[0].context)["late_minutes"] == 1
 
 
 # --- the ticket moved on before the timer fired --------------------------------------------------
