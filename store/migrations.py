@@ -76,8 +76,14 @@ def _v7(db: peewee.Database) -> None:
         migrate(migrator.add_index("timer", ("ticket_id", "kind", "fire_at", "data"), True))
 
 
+def _v8_absences(db: peewee.Database) -> None:
+    """Staff away and their deputies (issue 12)."""
+    db.create_tables([models.StaffAbsence], safe=True)
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7,
+                                                               _v8_absences)
 
 
 def current_version(db: peewee.Database) -> int:

@@ -275,6 +275,18 @@ class NoticeWindow(BaseModel):
         indexes = ((("source", "closes_at"), False), (("digest_at", "closes_at"), False))
 
 
+class StaffAbsence(BaseModel):
+    """A staff member away until `until`, with a deputy (`oneassist staff away`, issue 12).
+
+    One row per staff member; `staff back` deletes it, and it stops counting by itself at `until`.
+    """
+
+    email = pw.CharField(max_length=320, unique=True)
+    deputy_email = pw.CharField(max_length=320)
+    until = pw.DateTimeField(index=True)
+    set_at = pw.DateTimeField()
+
+
 MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, SpoolBody, Message,
           AttachmentMeta, Outbox, OutboxBody, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry,
-          NoticeWindow)
+          NoticeWindow, StaffAbsence)

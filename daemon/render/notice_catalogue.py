@@ -72,7 +72,7 @@ def _kind(name: str, needs: tuple[str, ...], may: tuple[str, ...] = (), parts: t
 KINDS: dict[str, NoticeKind] = dict((
     # -- to the client, in the personal manager's name ------------------------------------------
     _kind("client.notice.ack", (*TICKET, "due_local", "sla_minutes", "tasks_left"),
-          may=("quota_period_word",), parts=WITH_HTML),
+          may=("quota_period_word", "away_until", "deputy_name"), parts=WITH_HTML),
     _kind("client.notice.accepted", (*TICKET, "task_due_local", "text"), may=("next_period",),
           variants=({"text": ""},)),
     _kind("client.notice.question", (*TICKET, "text")),
@@ -96,6 +96,9 @@ KINDS: dict[str, NoticeKind] = dict((
                                              "invoice_number", "invoice_total", "invoice_due")),
     _kind("client.notice.suspended", ("client_name", "manager_name", "service_name", "invoice_number",
                                       "invoice_total")),
+    # The first paragraph of any client mail a deputy writes while the manager is away
+    # (daemon/render/notices.py); a part of other kinds: its subject is never sent.
+    _kind("client.notice.away_line", ("away_manager_name", "manager_name", "away_until")),
     # -- to a stranger (or a client whose tariff is not active) ---------------------------------
     _kind("unknown.notice.join", ("service_name", "join_url", "inactive"),
           may=("invoice_number", "invoice_total", "invoice_due"),
@@ -104,7 +107,7 @@ KINDS: dict[str, NoticeKind] = dict((
     _kind("staff.notice.ticket", ("ticket_key", "subject", "client_name", "client_email", "tariff_name",
                                   "tasks_left", "deposit", "manager_name", "assignee_name", "status",
                                   "due_local", "task_due_local", "event", "by", "text", "cheat_sheet"),
-          may=("quota_period_word",),
+          may=("quota_period_word", "covering_for"),
           variants=({"event": "assigned", "by": "Анна"}, {"event": "replied"})),
     _kind("staff.notice.transcript", ("applied", "refused", "cheat_sheet", "ticket_label"),
           variants=({"refused": ()},)),
@@ -143,6 +146,8 @@ SAMPLE: dict[str, Any] = {
     "kind": "client.notice.ack", "outbox_id": 4, "error": "550 5.1.1 mailbox unavailable",
     "source": "ivan@example.org", "count": 7, "opened_at": "04.12.2026 10:00",
     "closes_at": "04.12.2026 11:00", "labels": ("OA-7", "OA-8"), "more_labels": 0,
+    "away_until": "14.12.2026 09:00", "deputy_name": "Борис", "covering_for": "Анна",
+    "away_manager_name": "Анна",
     "applied": ("#done",), "refused": ("#delay: no date",), "event": "new", "by": "",
 }
 

@@ -19,7 +19,7 @@ from daemon.core.model import TicketRef
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
 from daemon.render.notices import Notifier
-from store import floods, queries
+from store import absences, floods, queries
 from store.apply import apply_timer
 from store.db import from_db, write_transaction
 from store.outbox import enqueue
@@ -81,7 +81,7 @@ class Scheduler:
             # Read in the transaction that counts: two ticks cannot both take the last slot.
             sent = queries.notices_this_hour(alert_source(ref, thread), now)
             decision = fire(timer.kind, timer.fire_at, ref, thread, now, self.planner.policy, sent,
-                            data=timer.data)
+                            data=timer.data, absences=absences.active(now))
             money = (self.notifier.money_view(thread.client.id, thread.client.tariff, now,
                                               ticket.id if decision.quota_release else None)
                      if decision.notices else None)
