@@ -75,3 +75,23 @@ def update_client(client: Client, *, tariff: str | None, deposit_pays_tariff: bo
         client.language = language
     client.save()
     return client
+
+
+def move_to_manager(client: Client, manager_email: str, now: datetime) -> tuple[str, list[Ticket]]:
+    """`client set --manager`: the client and every ticket of theirs get the new manager.
+
+    Returns (the previous manager, the tickets that are still open). Closed tickets move too,
+    so that a client's reply reopening one reaches the manager who has the client now; each
+    ticket's timeline records the change. Runs in the caller's transaction.
+    """
+    from daemon.core.routing import OPEN_STATUSES
+    from store.apply import add_event
+
+    previous = client.manager_email
+    client.manager_email = manager_email
+    client.save()
+    tickets = list(Ticket.select().where(Ticket.client == client).order_by(Ticket.number))
+    Ticket.update(manager_email=manager_email).where(Ticket.client == client).execute()
+    for ticket in tickets:
+        add_event(ticket, "manager", f"{previous} -> {manager_email}", now)
+    return previous, [t for t in tickets if t.status in OPEN_STATUSES]

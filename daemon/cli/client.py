@@ -143,9 +143,23 @@ def cmd_set(args: argparse.Namespace, clock: Clock) -> int:
         tariff = plan.code
     client = store_clients.update_client(client, tariff=tariff, deposit_pays_tariff=args.deposit_pays_tariff,
                                          language=args.lang)
-    emit(client_dict(client, store_clients.addresses_of(client)), args.json,
-         lambda d: f"client {d['email']} updated")
+    data = client_dict(client, store_clients.addresses_of(client))
+    if args.manager is not None:
+        from daemon.render.notices import Notifier
+        from daemon.runners.people import move_client
+
+        moved = move_client(settings, Notifier(settings), client, args.manager, clock.now())
+        data.update(manager=moved["manager"], previous_manager=moved["previous"], moved_tickets=moved["moved"])
+    emit(data, args.json, _describe_set)
     return 0
+
+
+def _describe_set(d: dict[str, Any]) -> str:
+    if d.get("previous_manager") and d["previous_manager"] != d["manager"]:
+        tickets = ", ".join(d["moved_tickets"]) or "no open tickets"
+        return (f"client {d['email']} updated; manager {d['previous_manager']} -> {d['manager']} "
+                f"({tickets}); the summary mail to the new manager is in the outbox")
+    return f"client {d['email']} updated"
 
 
 def register(sub: Any) -> None:
@@ -161,9 +175,10 @@ def register(sub: Any) -> None:
     command(client, "list", cmd_list, "list clients")
     p = command(client, "show", cmd_show, "tariff, quota left, deposit ledger, open invoices")
     p.add_argument("email")
-    p = command(client, "set", cmd_set, "change a client's tariff, language or deposit use")
+    p = command(client, "set", cmd_set, "change a client's tariff, language, deposit use or manager")
     p.add_argument("email")
     p.add_argument("--deposit-pays-tariff", action=argparse.BooleanOptionalAction, default=None,
                    help="unspent deposit pays the next tariff invoice")
     p.add_argument("--tariff")
     p.add_argument("--lang", choices=("ru", "en"))
+    p.add_argument("--manager", help="move the client and their tickets to this manager (who gets one summary mail)")
