@@ -111,6 +111,8 @@ KINDS: dict[str, NoticeKind] = dict((
           variants=({"event": "assigned", "by": "Анна"}, {"event": "replied"})),
     _kind("staff.notice.client_moved", ("service_name", "client_name", "client_email", "previous_manager",
                                         "tickets"), may=("covering_for",), variants=({"tickets": ()},)),
+    _kind("staff.notice.payment_resumed", ("ticket_key", "subject", "client_name", "status", "charges",
+                                           "deposit_left", "cheat_sheet"), may=("covering_for",)),
     _kind("staff.notice.transcript", ("applied", "refused", "cheat_sheet", "ticket_label"),
           variants=({"refused": ()},)),
     _kind("staff.alert.sla_reminder", ("ticket_key", "subject", "client_name", "deadline", "late_minutes")),
@@ -149,7 +151,7 @@ SAMPLE: dict[str, Any] = {
     "source": "ivan@example.org", "count": 7, "opened_at": "04.12.2026 10:00",
     "closes_at": "04.12.2026 11:00", "labels": ("OA-7", "OA-8"), "more_labels": 0,
     "away_until": "14.12.2026 09:00", "deputy_name": "Борис", "covering_for": "Анна",
-    "away_manager_name": "Анна", "previous_manager": "Анна",
+    "away_manager_name": "Анна", "previous_manager": "Анна", "charges": (("1 500,00 ₽", "билеты"),),
     "tickets": (("OA-7", "Столик на пятницу", "accepted", "04.12.2026 19:00", "support+OA-7.x1@desk.test"),),
     "applied": ("#done",), "refused": ("#delay: no date",), "event": "new", "by": "",
 }

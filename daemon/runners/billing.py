@@ -111,6 +111,12 @@ def add_payment(settings: Settings, email: str, amount: str, now: datetime, *, t
                 raise ValueError(f"no open invoice {invoice_number!r} of {client.email}")
         result = billing.record_payment(client, value, now, to_deposit=to_deposit, invoice=invoice)
         add_event(None, "payment", f"client={client.id} amount={value} invoice={result['invoice'] or '-'}", now)
+        # Tickets parked by a short deposit go on once it covers their expense (issue 12).
+        from daemon.runners.resume import resume_paid_tickets
+
+        result["resumed"] = resume_paid_tickets(settings, Notifier(settings), client, now)
+        if result["resumed"]:
+            result["deposit"] = str(billing.deposit_of(client))
     log.info("payment client=%s amount=%s invoice=%s reactivated=%s", client.id, value, result["invoice"] or "-",
              result["reactivated"])
     return result
