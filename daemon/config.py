@@ -221,8 +221,9 @@ def _tariffs(items: Any) -> tuple[Tariff, ...]:
             price=price,
             currency=sec.get("currency", str, "RUB"),
             quota=quota if quota > 0 else None,
-            quota_period=sec.choice("quota_period", ("day", "week", "month"), "day"),
-            billing_period=sec.choice("billing_period", ("month",), "month"),
+            # "none": a one-off tariff (quota 1 for one task): no quota rollover, no renewal.
+            quota_period=sec.choice("quota_period", ("day", "week", "month", "none"), "day"),
+            billing_period=sec.choice("billing_period", ("month", "none"), "month"),
             dedicated=sec.get("dedicated", bool, False),
             around_the_clock=sec.get("around_the_clock", bool, False),
         ))

@@ -38,6 +38,10 @@ class Client(BaseModel):
     # Schema v4: unspent deposit pays the next tariff invoice; suspension for unpaid invoices.
     deposit_pays_tariff = pw.BooleanField(default=False)
     suspended_at = pw.DateTimeField(null=True)
+    # Issue 12: the subscription runs from the client's own start date (core/subscription.py);
+    # paid_until is the last local day paid for (None: a tariff without periods).
+    subscription_start = pw.DateField(null=True)
+    paid_until = pw.DateField(null=True)
 
 
 class ClientAddress(BaseModel):

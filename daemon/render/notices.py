@@ -88,7 +88,8 @@ class Notifier:
         # "tasks left: 2 of 3": the count shown is what remains, not what was used.
         left = format_quota(money.quota, remaining(money.quota, money.quota_used) or 0, language)
         period_word = {"day": ("сегодня", "today"), "week": ("на этой неделе", "this week"),
-                       "month": ("в этом месяце", "this month")}[tariff.quota_period][language != "ru"]
+                       "month": ("в этом месяце", "this month"),
+                       "none": ("всего", "in total")}[tariff.quota_period][language != "ru"]
         return {"tasks_left": left, "quota_period_word": period_word,
                 "deposit": format_money(money.deposit, money.currency, language)}
 
