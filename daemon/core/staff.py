@@ -113,21 +113,25 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
         return refuse(route, sender, plan.refused, mail, ticket.key)
     decision = _decision(mail, route, plan)
     if deputy_for is not None:
-        decision = _as_deputy(decision, sender, deputy_for)
+        # Only the manager's name reaches the client: a deputy of an away assistant stays unseen.
+        decision = _as_deputy(decision, sender, deputy_for, signs=deputy_for.email == ticket.manager_email)
     return cover_decision(decision, view.absences, now, {m.email: m.language for m in policy.staff})
 
 
-def _as_deputy(decision: Decision, deputy: StaffPerson, absence: Absence) -> Decision:
-    """The deputy's answer goes to the client in the deputy's name, saying until when the manager is away."""
+def _as_deputy(decision: Decision, deputy: StaffPerson, absence: Absence, signs: bool) -> Decision:
+    """A deputy's answer for an away manager goes to the client in the deputy's name, saying until
+    when the manager is away; the timeline records who stood in for whom either way."""
     signed = (("signed_by", deputy.email), ("away_until", absence.until))
     effects: list[Effect] = []
+    sent = False
     for effect in decision.effects:
-        if isinstance(effect, SendNotice) and effect.notice.template.startswith("client."):
+        if signs and isinstance(effect, SendNotice) and effect.notice.template.startswith("client."):
             effect = SendNotice(replace(effect.notice, context=(*effect.notice.context, *signed)))
+            sent = True
         effects.append(effect)
     effects.append(RecordEvent("deputy", f"{deputy.email} for {absence.email} (away until "
-                                         f"{absence.until.isoformat(timespec='minutes')}): the client's "
-                                         f"mail went out in {deputy.name}'s name"))
+                                         f"{absence.until.isoformat(timespec='minutes')})"
+                                         + (f": the client's mail went out in {deputy.name}'s name" if sent else "")))
     return replace(decision, effects=tuple(effects))
 
 

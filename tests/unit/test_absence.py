@@ -109,3 +109,13 @@ def test_an_assistant_deputy_acts_with_the_managers_authority():
     # Without the absence the same mail is refused.
     assert run("#cancel клиент передумал", OLGA).outcome == "staff-refused"
     assert ROUTE.ticket == TICKET
+
+
+def test_the_deputy_of_an_away_assistant_acts_but_the_client_hears_from_the_manager():
+    assigned = replace(TICKET, assignee_email=OLGA.email)
+    view = replace(VIEW, absences=(Absence(OLGA.email, BORIS.email, UNTIL),))
+    decision = run("#reply\nУточняю наличие.", BORIS, ticket=assigned, view=view)
+    assert decision.outcome == "staff-applied"
+    assert "signed_by" not in ctx(decision, "client.notice.reply")
+    assert ("deputy", f"{BORIS.email} for {OLGA.email} (away until {UNTIL.isoformat(timespec='minutes')})") \
+        in decision.events
