@@ -119,3 +119,43 @@ def test_the_deputy_of_an_away_assistant_acts_but_the_client_hears_from_the_mana
     assert "signed_by" not in ctx(decision, "client.notice.reply")
     assert ("deputy", f"{BORIS.email} for {OLGA.email} (away until {UNTIL.isoformat(timespec='minutes')})") \
         in decision.events
+
+
+def test_timer_alerts_for_an_away_manager_go_to_the_deputy_until_she_is_back():
+    from daemon.core.timers import fire
+    from tests.unit.test_timer_rules import NEW, POLICY, THREAD
+    from tests.unit.test_timer_rules import NOW as T_NOW
+    from tests.unit.test_timer_rules import sent as timer_sent
+
+    olga_for_anna = (Absence("anna@desk.test", "olga@desk.test", T_NOW + timedelta(days=1)),)
+    d = fire("sla-breach", T_NOW, NEW, THREAD, T_NOW, POLICY, absences=olga_for_anna)
+    assert timer_sent(d) == [("staff.alert.sla_breach", ("ops@desk.test",), "en"),
+                             ("staff.alert.sla_breach", ("olga@desk.test",), "ru")]
+    back = fire("sla-breach", T_NOW + timedelta(days=1), NEW, THREAD, T_NOW + timedelta(days=1), POLICY,
+                absences=olga_for_anna)
+    assert ("staff.alert.sla_breach", ("anna@desk.test",), "ru") in timer_sent(back)
+
+
+def test_a_new_task_while_the_manager_is_away_acks_in_her_name_and_notifies_the_deputy_within_his_cap():
+    from daemon.core.routing import route
+    from daemon.core.workflow import decide
+    from tests.unit.test_floods import POLICY as FLOOD_POLICY
+    from tests.unit.test_routing import NOW as R_NOW
+    from tests.unit.test_routing import A, mail, view
+
+    away_for_a_week = (Absence(A.manager_email, "boris@desk.test", R_NOW + timedelta(days=7)),)
+    v = view(sender_client=A, absences=away_for_a_week)
+    d = decide(route(mail(), v, None, "OA"), mail(), v, R_NOW, FLOOD_POLICY)
+    ack, notice = d.notices
+    assert ack.template == "client.notice.ack" and dict(ack.context) == {
+        "away_until": R_NOW + timedelta(days=7), "deputy_email": "boris@desk.test"}
+    assert notice.to == ("boris@desk.test",) and dict(notice.context)["covering_for"] == (A.manager_email,)
+    # The deputy's notifications count in his own hourly window.
+    full = view(sender_client=A, absences=away_for_a_week,
+                notices_this_hour=(("staff.notice.ticket", "boris@desk.test", 10),))
+    held = decide(route(mail(), full, None, "OA"), mail(), full, R_NOW, FLOOD_POLICY)
+    assert [n.to for n in held.held] == [("boris@desk.test",)]
+    # A week later the ack says nothing of it and the manager is notified again.
+    later = R_NOW + timedelta(days=7)
+    d = decide(route(mail(), v, None, "OA"), mail(), v, later, FLOOD_POLICY)
+    assert d.notices[0].context == () and d.notices[1].to == (A.manager_email,)
