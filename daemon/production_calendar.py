@@ -16,7 +16,7 @@ from datetime import date
 from daemon.core.sla import OfficialDays
 
 # Years either side of today that the daemon's calendar covers; it is rebuilt at each start.
-YEARS_BEFORE, YEARS_AFTER = 1, 3
+YEARS_BEFORE, YEARS_AFTER = 2, 3
 
 
 def official_days(country: str, today: date) -> OfficialDays | None:
