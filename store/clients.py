@@ -106,3 +106,9 @@ def extend_paid_until(client: Client, last_day: date) -> bool:
     client.paid_until = last_day
     client.save(only=[Client.paid_until])
     return True
+
+
+def start_subscription(client: Client, start: date, paid_until: date) -> None:
+    """The client's periods run from `start` from now on, paid to `paid_until` (inclusive)."""
+    client.subscription_start, client.paid_until = start, paid_until
+    client.save(only=[Client.subscription_start, Client.paid_until])

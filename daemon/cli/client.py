@@ -172,6 +172,11 @@ def cmd_set(args: argparse.Namespace, clock: Clock) -> int:
             raise ValueError(f"unknown tariff {args.tariff!r}; known tariffs: "
                              + ", ".join(t.code for t in settings.tariffs))
         tariff = plan.code
+        if plan.billing_period != NO_PERIOD and client.paid_until is None:
+            # From a one-off tariff to one with periods: the subscription starts today and
+            # nothing of it is paid yet, so its first invoice goes out on the next billing pass.
+            today = local_now(clock, settings).date()
+            store_clients.start_subscription(client, today, today - timedelta(days=1))
     client = store_clients.update_client(client, tariff=tariff, deposit_pays_tariff=args.deposit_pays_tariff,
                                          language=args.lang)
     data = client_dict(client, store_clients.addresses_of(client))

@@ -97,3 +97,19 @@ def test_a_one_off_tariff_takes_one_task(desk):
     assert "quota for this period is used up (1 of 1" in text_of(desk.latest(desk.manager))
     desk.answer(second, desk.manager, "#accept next")
     assert "the client's tariff has no periods" in text_of(desk.latest(desk.manager))
+
+
+def test_from_a_one_off_tariff_to_a_monthly_one_the_first_invoice_goes_out_at_once(desk, capsys):
+    desk.config_path.write_text(desk.config_path.read_text().replace("auto_renewal = false", "auto_renewal = true")
+                                + ONE_OFF)
+    desk.settings = load(desk.config_path)
+    clock = FrozenClock(T0)
+    client = desk.new_user("client")
+    cli_json(desk, clock, "client", "add", client, "--name", "Иван", "--tariff", "task", "--manager", desk.manager,
+             capsys=capsys)
+    clock.advance(days=10)                                   # 25 March
+    changed = cli_json(desk, clock, "client", "set", client, "--tariff", "basis", capsys=capsys)
+    assert changed["subscription_start"] == "2027-03-25" and changed["paid_until"] == "2027-03-24"
+    Service(desk.settings, clock).run_once()
+    (invoice,) = invoices_in(desk, client)
+    assert "25.03.2027–24.04.2027" in text_of(invoice)
