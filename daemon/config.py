@@ -11,6 +11,7 @@ import ipaddress
 import os
 import tomllib
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -220,8 +221,9 @@ def _tariffs(items: Any) -> tuple[Tariff, ...]:
             price=price,
             currency=sec.get("currency", str, "RUB"),
             quota=quota if quota > 0 else None,
-            quota_period=sec.choice("quota_period", ("day", "week", "month"), "day"),
-            billing_period=sec.choice("billing_period", ("month",), "month"),
+            # "none": a one-off tariff (quota 1 for one task): no quota rollover, no renewal.
+            quota_period=sec.choice("quota_period", ("day", "week", "month", "none"), "day"),
+            billing_period=sec.choice("billing_period", ("month", "none"), "month"),
             dedicated=sec.get("dedicated", bool, False),
             around_the_clock=sec.get("around_the_clock", bool, False),
         ))
@@ -230,11 +232,16 @@ def _tariffs(items: Any) -> tuple[Tariff, ...]:
 
 
 def _sla(sec: Section, service: ServiceSettings) -> SlaSettings:
-    from daemon.core.sla import calendar_from_config
+    from daemon.core.sla import calendar_from_config, country_of
+    from daemon.production_calendar import official_days
 
     raw_calendar = sec.get("calendar", dict, None)
     try:
-        calendar = calendar_from_config(raw_calendar, service.timezone) if raw_calendar is not None else None
+        calendar = None
+        if raw_calendar is not None:
+            # The official days off come from the `holidays` package (country RU by default).
+            official = official_days(country_of(raw_calendar), datetime.now(service.timezone).date())
+            calendar = calendar_from_config(raw_calendar, service.timezone, official)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return SlaSettings(

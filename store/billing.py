@@ -205,3 +205,10 @@ def unpaid_past(cutoff: datetime) -> list[Invoice]:
 def suspend(client: Client, now: datetime) -> None:
     client.active, client.suspended_at = False, to_db(now)
     client.save(only=[Client.active, Client.suspended_at])
+
+
+def latest_paid_renewal_end(client: Client) -> datetime | None:
+    """The end (exclusive) of the latest period a paid renewal invoice covered, if any."""
+    value = (Invoice.select(peewee.fn.MAX(Invoice.period_end))
+             .where(Invoice.client == client, Invoice.kind == "renewal", Invoice.status == "paid").scalar())
+    return from_db(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import peewee
 
@@ -46,7 +46,8 @@ def ledger_of(client: Client) -> list[LedgerEntry]:
 
 
 def register_client(*, email: str, name: str, tariff: str, manager_email: str, language: str,
-                    assistant_email: str | None, addresses: Sequence[str], now: datetime) -> Client:
+                    assistant_email: str | None, addresses: Sequence[str], now: datetime,
+                    subscription_start: date | None = None, paid_until: date | None = None) -> Client:
     """One client and all its addresses, in one transaction; ValueError if an address is taken.
 
     The caller has checked the values against the settings; `addresses` holds `email` too.
@@ -58,7 +59,8 @@ def register_client(*, email: str, name: str, tariff: str, manager_email: str, l
             raise ValueError(f"{taken.email} is already registered to client {taken.client.email}")
         client = Client.create(email=email, name=name, tariff=tariff, manager_email=manager_email,
                                language=language, active=True, created_at=to_db(now),
-                               assistant_email=assistant_email)
+                               assistant_email=assistant_email, subscription_start=subscription_start,
+                               paid_until=paid_until)
         for address in dict.fromkeys(addresses):
             ClientAddress.create(client=client, email=address)
     return client
@@ -75,3 +77,38 @@ def update_client(client: Client, *, tariff: str | None, deposit_pays_tariff: bo
         client.language = language
     client.save()
     return client
+
+
+def move_to_manager(client: Client, manager_email: str, now: datetime) -> tuple[str, list[Ticket]]:
+    """`client set --manager`: the client and every ticket of theirs get the new manager.
+
+    Returns (the previous manager, the tickets that are still open). Closed tickets move too,
+    so that a client's reply reopening one reaches the manager who has the client now; each
+    ticket's timeline records the change. Runs in the caller's transaction.
+    """
+    from daemon.core.routing import OPEN_STATUSES
+    from store.apply import add_event
+
+    previous = client.manager_email
+    client.manager_email = manager_email
+    client.save()
+    tickets = list(Ticket.select().where(Ticket.client == client).order_by(Ticket.number))
+    Ticket.update(manager_email=manager_email).where(Ticket.client == client).execute()
+    for ticket in tickets:
+        add_event(ticket, "manager", f"{previous} -> {manager_email}", now)
+    return previous, [t for t in tickets if t.status in OPEN_STATUSES]
+
+
+def extend_paid_until(client: Client, last_day: date) -> bool:
+    """A renewal was paid: the subscription is paid to `last_day` (never moved back)."""
+    if client.paid_until is not None and client.paid_until >= last_day:
+        return False
+    client.paid_until = last_day
+    client.save(only=[Client.paid_until])
+    return True
+
+
+def start_subscription(client: Client, start: date, paid_until: date) -> None:
+    """The client's periods run from `start` from now on, paid to `paid_until` (inclusive)."""
+    client.subscription_start, client.paid_until = start, paid_until
+    client.save(only=[Client.subscription_start, Client.paid_until])

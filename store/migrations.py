@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
@@ -76,8 +76,41 @@ def _v7(db: peewee.Database) -> None:
         migrate(migrator.add_index("timer", ("ticket_id", "kind", "fire_at", "data"), True))
 
 
+def _v8_absences(db: peewee.Database) -> None:
+    """Staff away and their deputies (issue 12)."""
+    db.create_tables([models.StaffAbsence], safe=True)
+
+
+def _v9_subscriptions(db: peewee.Database) -> None:
+    """Subscriptions from the client's own start date (issue 12).
+
+    Clients registered before had calendar-month periods, renewed before each month's end:
+    they keep them, anchored on the 1st of the month they joined, paid until the end of the
+    last month a renewal invoice covered, or else of the month this step runs in.
+    """
+    _add_missing(db, models.Client, models.Client.subscription_start, models.Client.paid_until)
+    today = datetime.now(UTC).date()
+    month_end = (today.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    # Only the columns this step knows: a later step may add Client columns not there yet.
+    rows = (models.Client.select(models.Client.id, models.Client.created_at)
+            .where(models.Client.subscription_start.is_null()).tuples())
+    for client_id, created in list(rows):
+        if not isinstance(created, datetime):
+            created = datetime.fromisoformat(str(created))
+        last_end = (models.Invoice.select(peewee.fn.MAX(models.Invoice.period_end))
+                    .where(models.Invoice.client == client_id, models.Invoice.kind == "renewal").scalar())
+        if isinstance(last_end, str):
+            last_end = datetime.fromisoformat(last_end)
+        # period_end is the local midnight that ends the period, stored in UTC; half a day
+        # back is the period's last local day in any timezone from UTC-12 to UTC+12.
+        paid_until = (last_end - timedelta(hours=12)).date() if last_end else month_end
+        models.Client.update(subscription_start=created.date().replace(day=1), paid_until=paid_until) \
+            .where(models.Client.id == client_id).execute()
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7,
+                                                               _v8_absences, _v9_subscriptions)
 
 
 def current_version(db: peewee.Database) -> int:

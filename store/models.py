@@ -38,6 +38,10 @@ class Client(BaseModel):
     # Schema v4: unspent deposit pays the next tariff invoice; suspension for unpaid invoices.
     deposit_pays_tariff = pw.BooleanField(default=False)
     suspended_at = pw.DateTimeField(null=True)
+    # Issue 12: the subscription runs from the client's own start date (core/subscription.py);
+    # paid_until is the last local day paid for (None: a tariff without periods).
+    subscription_start = pw.DateField(null=True)
+    paid_until = pw.DateField(null=True)
 
 
 class ClientAddress(BaseModel):
@@ -275,6 +279,18 @@ class NoticeWindow(BaseModel):
         indexes = ((("source", "closes_at"), False), (("digest_at", "closes_at"), False))
 
 
+class StaffAbsence(BaseModel):
+    """A staff member away until `until`, with a deputy (`oneassist staff away`, issue 12).
+
+    One row per staff member; `staff back` deletes it, and it stops counting by itself at `until`.
+    """
+
+    email = pw.CharField(max_length=320, unique=True)
+    deputy_email = pw.CharField(max_length=320)
+    until = pw.DateTimeField(index=True)
+    set_at = pw.DateTimeField()
+
+
 MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, SpoolBody, Message,
           AttachmentMeta, Outbox, OutboxBody, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry,
-          NoticeWindow)
+          NoticeWindow, StaffAbsence)

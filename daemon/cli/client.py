@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from daemon.cli.common import command, iso, local_now, noun, with_store
+from daemon.cli.common import UsageError, command, iso, local_now, noun, with_store
 from daemon.cli.invoice import invoice_row
 from daemon.clock import Clock
 from daemon.config import Settings
+from daemon.core.subscription import NO_PERIOD, first_paid_until
 from daemon.output import emit, table
 from parsers.addresses import normalize
 from store import clients as store_clients
@@ -28,13 +29,23 @@ def client_dict(client: Client, addresses: list[str]) -> dict[str, Any]:
         "email": client.email, "name": client.name, "tariff": client.tariff,
         "manager": client.manager_email, "language": client.language, "active": client.active,
         "addresses": addresses, "assistant": client.assistant_email,
+        "subscription_start": _day(client.subscription_start), "paid_until": _day(client.paid_until),
     }
+
+
+def _day(value: date | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def add_client(settings: Settings, *, email: str, name: str, tariff: str, manager: str,
                language: str | None, aliases: list[str], now: datetime,
-               assistant: str | None = None) -> dict[str, Any]:
-    """Check a new client against the settings (tariff, manager, assistant), register it at `now`."""
+               assistant: str | None = None, start: date | None = None,
+               paid_until: date | None = None) -> dict[str, Any]:
+    """Check a new client against the settings (tariff, manager, assistant), register it at `now`.
+
+    The subscription starts on `start` (today, local, by default) and is paid for its first
+    period unless `paid_until` says otherwise; a tariff without periods has no paid-until.
+    """
     address = normalize(email)
     if not address:
         raise ValueError(f"{email!r} is not an email address")
@@ -60,10 +71,18 @@ def add_client(settings: Settings, *, email: str, name: str, tariff: str, manage
         raise ValueError("an --alias is not an email address")
     if any(settings.staff_by_email(a) for a in all_addresses):
         raise ValueError("a staff address cannot be registered as a client address")
+    start = start or now.astimezone(settings.service.timezone).date()
+    if plan.billing_period == NO_PERIOD:
+        paid_until = None
+    elif paid_until is None:
+        paid_until = first_paid_until(start)
+    elif paid_until < start - timedelta(days=1):
+        raise ValueError(f"--paid-until {paid_until} is before --start {start}: the subscription cannot be "
+                         "paid up to a day before it starts")
     client = store_clients.register_client(
         email=address, name=name.strip(), tariff=plan.code, manager_email=staff.email,
         language=language or settings.service.language, assistant_email=assistant_email,
-        addresses=all_addresses, now=now)
+        addresses=all_addresses, now=now, subscription_start=start, paid_until=paid_until)
     return client_dict(client, store_clients.addresses_of(client))
 
 
@@ -95,6 +114,7 @@ def format_client(d: dict[str, Any]) -> str:
              + ("  SUSPENDED" if d.get("suspended_at") else ""),
              f"quota this {quota.get('period', '-')}: {quota.get('used', '-')} used, "
              f"{'unlimited' if quota.get('quota') is None else quota.get('left')} left",
+             f"subscription since {d['subscription_start'] or '-'}, paid until {d['paid_until'] or '- (no period)'}",
              f"deposit: {d['deposit']}" + ("  (pays the next tariff invoice)" if d["deposit_pays_tariff"] else ""),
              "", "ledger:"]
     lines += [f"  {e['at']}  {e['kind']:<8} {e['amount']:>12}  {e['note']}" for e in d["ledger"]] or ["  (empty)"]
@@ -110,9 +130,20 @@ def cmd_add(args: argparse.Namespace, clock: Clock) -> int:
     settings = with_store(args)
     client = add_client(settings, email=args.email, name=args.name, tariff=args.tariff,
                         manager=args.manager, language=args.lang, aliases=args.alias or [],
-                        assistant=args.assistant, now=clock.now())
-    emit(client, args.json, lambda c: f"client {c['email']} added (tariff {c['tariff']}, manager {c['manager']})")
+                        assistant=args.assistant, now=clock.now(), start=_date_arg("--start", args.start),
+                        paid_until=_date_arg("--paid-until", args.paid_until))
+    emit(client, args.json, lambda c: f"client {c['email']} added (tariff {c['tariff']}, manager {c['manager']}, "
+                                      f"paid until {c['paid_until'] or '- (no period)'})")
     return 0
+
+
+def _date_arg(name: str, text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{name} {text!r} is not a date: write it as 2026-03-15") from None
 
 
 def cmd_list(args: argparse.Namespace, clock: Clock) -> int:
@@ -141,11 +172,30 @@ def cmd_set(args: argparse.Namespace, clock: Clock) -> int:
             raise ValueError(f"unknown tariff {args.tariff!r}; known tariffs: "
                              + ", ".join(t.code for t in settings.tariffs))
         tariff = plan.code
+        if plan.billing_period != NO_PERIOD and client.paid_until is None:
+            # From a one-off tariff to one with periods: the subscription starts today and
+            # nothing of it is paid yet, so its first invoice goes out on the next billing pass.
+            today = local_now(clock, settings).date()
+            store_clients.start_subscription(client, today, today - timedelta(days=1))
     client = store_clients.update_client(client, tariff=tariff, deposit_pays_tariff=args.deposit_pays_tariff,
                                          language=args.lang)
-    emit(client_dict(client, store_clients.addresses_of(client)), args.json,
-         lambda d: f"client {d['email']} updated")
+    data = client_dict(client, store_clients.addresses_of(client))
+    if args.manager is not None:
+        from daemon.render.notices import Notifier
+        from daemon.runners.people import move_client
+
+        moved = move_client(settings, Notifier(settings), client, args.manager, clock.now())
+        data.update(manager=moved["manager"], previous_manager=moved["previous"], moved_tickets=moved["moved"])
+    emit(data, args.json, _describe_set)
     return 0
+
+
+def _describe_set(d: dict[str, Any]) -> str:
+    if d.get("previous_manager") and d["previous_manager"] != d["manager"]:
+        tickets = ", ".join(d["moved_tickets"]) or "no open tickets"
+        return (f"client {d['email']} updated; manager {d['previous_manager']} -> {d['manager']} "
+                f"({tickets}); the summary mail to the new manager is in the outbox")
+    return f"client {d['email']} updated"
 
 
 def register(sub: Any) -> None:
@@ -158,12 +208,15 @@ def register(sub: Any) -> None:
     p.add_argument("--lang", choices=("ru", "en"), default=None)
     p.add_argument("--alias", action="append", help="another address of the same client")
     p.add_argument("--assistant", help="the dedicated assistant (tariffs with dedicated = true)")
+    p.add_argument("--start", help="the day the subscription starts (default: today): its periods run from it")
+    p.add_argument("--paid-until", help="the last day paid for (default: the end of the first period)")
     command(client, "list", cmd_list, "list clients")
     p = command(client, "show", cmd_show, "tariff, quota left, deposit ledger, open invoices")
     p.add_argument("email")
-    p = command(client, "set", cmd_set, "change a client's tariff, language or deposit use")
+    p = command(client, "set", cmd_set, "change a client's tariff, language, deposit use or manager")
     p.add_argument("email")
     p.add_argument("--deposit-pays-tariff", action=argparse.BooleanOptionalAction, default=None,
                    help="unspent deposit pays the next tariff invoice")
     p.add_argument("--tariff")
     p.add_argument("--lang", choices=("ru", "en"))
+    p.add_argument("--manager", help="move the client and their tickets to this manager (who gets one summary mail)")

@@ -12,7 +12,8 @@ from daemon.output import emit
 
 def describe(r: dict[str, Any]) -> str:
     return (f"payment recorded for {r['client']}" + (f", invoice {r['invoice']} paid" if r["invoice"] else "")
-            + f"; deposit {r['deposit']}" + ("; client reactivated" if r["reactivated"] else ""))
+            + f"; deposit {r['deposit']}" + ("; client reactivated" if r["reactivated"] else "")
+            + (f"; resumed {', '.join(r['resumed'])} (expense charged, manager told)" if r.get("resumed") else ""))
 
 
 def cmd_add(args: argparse.Namespace, clock: Clock) -> int:

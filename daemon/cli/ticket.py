@@ -42,6 +42,9 @@ def format_ticket(doc: dict[str, Any]) -> str:
     lines = [f"{doc['key']}  [{doc['status']}]  {doc['subject']}",
              f"client: {doc['client_name']} <{doc['client']}>   manager: {doc['manager']}",
              f"created: {doc['created_at']}   first response due: {doc['first_response_due'] or '-'}", ""]
+    if doc.get("manager_away"):
+        away = doc["manager_away"]
+        lines[2:2] = [f"manager away until {away['until']}; deputy: {away['deputy']}"]
     timeline = [(m["at"], "mail", m) for m in doc["messages"]] + [(e["at"], "event", e) for e in doc["events"]]
     for at, kind, item in sorted(timeline, key=lambda x: x[0] or ""):
         if kind == "event":
@@ -81,8 +84,20 @@ def cmd_show(args: argparse.Namespace, clock: Clock) -> int:
     ticket = tickets_read.ticket_with_key(args.key)
     if ticket is None:
         raise NotFound(f"no ticket {args.key!r} (see: oneassist ticket list)")
-    emit(ticket_document(tickets_read.timeline_of(ticket)), args.json, format_ticket)
+    doc = ticket_document(tickets_read.timeline_of(ticket))
+    doc["manager_away"] = _away_of(ticket.manager_email, clock)
+    emit(doc, args.json, format_ticket)
     return 0
+
+
+def _away_of(email: str, clock: Clock) -> dict[str, str] | None:
+    """The manager's absence now, if any (`staff away`), for the header of `ticket show`."""
+    from daemon.core.absence import away
+    from store.absences import active
+
+    now = clock.now()
+    absence = away(email, active(now), now)
+    return {"until": absence.until.isoformat(), "deputy": absence.deputy} if absence else None
 
 
 def cmd_new(args: argparse.Namespace, clock: Clock) -> int:

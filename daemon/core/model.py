@@ -93,6 +93,18 @@ class BillingView:
 
 
 @dataclass(frozen=True)
+class Absence:
+    """A staff member away until `until` (exclusive), with `deputy` standing in (core/absence.py)."""
+
+    email: str
+    deputy: str
+    until: datetime
+
+    def active(self, now: datetime) -> bool:
+        return now < self.until
+
+
+@dataclass(frozen=True)
 class RouteView:
     """The read-only snapshot of the store that a routing decision may look at.
 
@@ -125,6 +137,8 @@ class RouteView:
     # minted for a mail it sent; filled in for staff mail only. Clients choose their own
     # Message-IDs (two can share one), so staff mail is threaded by these alone.
     minted_tickets: tuple[tuple[str, TicketRef], ...] = ()
+    # Staff away at the time of the mail, and who stands in (`oneassist staff away`).
+    absences: tuple[Absence, ...] = ()
 
 
 @dataclass(frozen=True)

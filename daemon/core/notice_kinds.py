@@ -106,11 +106,16 @@ AUTO_CLOSED = NoticeKind("client.notice.auto_closed")
 INVOICE = NoticeKind("client.notice.invoice")
 INVOICE_REMINDER = NoticeKind("client.notice.invoice_reminder")
 SUSPENDED = NoticeKind("client.notice.suspended")
+# The first paragraph of a client mail a deputy writes (daemon/render/notices.py): a part, never sent alone.
+AWAY_LINE = NoticeKind("client.notice.away_line")
 # -- to a stranger (or a client whose tariff is not active) -----------------------------------------
 JOIN = NoticeKind("unknown.notice.join", RateClass.JOIN)
 # -- to staff -----------------------------------------------------------------------------------------
 STAFF_TICKET = NoticeKind("staff.notice.ticket", RateClass.STAFF)
 TRANSCRIPT = NoticeKind("staff.notice.transcript")
+# One per move or top-up, caused by an admin's command, not by a sender: never capped.
+CLIENT_MOVED = NoticeKind("staff.notice.client_moved")
+PAYMENT_RESUMED = NoticeKind("staff.notice.payment_resumed")
 SLA_REMINDER = NoticeKind("staff.alert.sla_reminder", RateClass.ALERT)
 SLA_BREACH = NoticeKind("staff.alert.sla_breach", RateClass.ALERT)
 DUE_WARNING = NoticeKind("staff.alert.due_warning", RateClass.ALERT)

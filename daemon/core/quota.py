@@ -15,7 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-PERIODS = ("day", "week", "month")
+PERIODS = ("day", "week", "month", "none")
+# A tariff without periods (a one-off task) counts its quota over all time: one period
+# from before any client to long after (2000-01-01 to 2200-01-01, local).
+_ALL_TIME = (date(2000, 1, 1), date(2200, 1, 1))
 OPTIONS = ("", "next", "force")
 # Only admins may push a client past the tariff they pay for (`#accept force`).
 FORCE_ROLES = frozenset({"admin"})
@@ -41,8 +44,13 @@ def period_of(moment: datetime, period: str, tz: ZoneInfo) -> tuple[datetime, da
 
 
 def next_period(moment: datetime, period: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The quota period after the one holding `moment` (where `#accept next` counts)."""
+    """The quota period after the one holding `moment` (where `#accept next` counts).
+
+    A tariff without periods has no next one: the same all-time period is returned.
+    """
     _, end = period_of(moment, period, tz)
+    if period == "none":
+        return period_of(moment, period, tz)
     return period_of(end, period, tz)
 
 
@@ -120,6 +128,8 @@ def _check(quota: int | None, used: int) -> None:
 
 
 def _first_day(day: date, period: str) -> date:
+    if period == "none":
+        return _ALL_TIME[0]
     if period == "day":
         return day
     if period == "week":
@@ -130,11 +140,18 @@ def _first_day(day: date, period: str) -> date:
 
 
 def _following(first: date, period: str) -> date:
+    if period == "none":
+        return _ALL_TIME[1]
     if period == "day":
         return first + timedelta(days=1)
     if period == "week":
         return first + timedelta(days=7)
     return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of the local calendar day `day` in `tz` (subscription periods use it too)."""
+    return _midnight(day, tz)
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:

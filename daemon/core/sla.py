@@ -109,9 +109,36 @@ def _parse_dates(key: str, value: object) -> frozenset[date]:
     return frozenset(days)
 
 
-def calendar_from_config(data: dict[str, Any], default_tz: ZoneInfo) -> Calendar:
-    """Validate the [sla.calendar] TOML table; every ValueError names the key and the fix."""
-    known = {*WEEKDAYS, "timezone", "holidays", "extra_working_days", "extra_hours"}
+@dataclass(frozen=True)
+class OfficialDays:
+    """A country's production calendar as values: its days off and its transferred working days.
+
+    Made at the edge (daemon/production_calendar.py, from the `holidays` package) and handed
+    in, so the SLA arithmetic never looks anything up itself.
+    """
+
+    country: str
+    holidays: frozenset[date] = frozenset()
+    working_days: frozenset[date] = frozenset()
+
+
+def country_of(data: dict[str, Any]) -> str:
+    """The [sla.calendar] country whose production calendar applies ("" for none; default RU)."""
+    value = data.get("country", "RU")
+    if not isinstance(value, str) or (value and not re.fullmatch(r"[A-Za-z]{2}", value.strip())):
+        raise _fix("country", value, 'use a two-letter country code, e.g. "RU", or "" for no official '
+                                     "calendar (only extra_holidays)")
+    return value.strip().upper()
+
+
+def calendar_from_config(data: dict[str, Any], default_tz: ZoneInfo,
+                         official: OfficialDays | None = None) -> Calendar:
+    """Validate the [sla.calendar] TOML table; every ValueError names the key and the fix.
+
+    `official`: the country's holidays and transferred working days; the table's
+    extra_holidays and extra_working_days override them date by date.
+    """
+    known = {*WEEKDAYS, "timezone", "country", "holidays", "extra_holidays", "extra_working_days", "extra_hours"}
     for key in data:
         if key not in known:
             raise ValueError(f"sla.calendar.{key}: unknown key; known keys are {', '.join(sorted(known))}")
@@ -132,11 +159,18 @@ def calendar_from_config(data: dict[str, Any], default_tz: ZoneInfo) -> Calendar
     if all(span is None for span in hours):
         raise ValueError("sla.calendar: every weekday is a day off, so the SLA clock would never run; "
                          'give at least one day hours, e.g. mon = "09:00-18:00", or remove [sla.calendar] for 24/7')
-    holidays = _parse_dates("holidays", data.get("holidays", []))
+    country_of(data)
+    # `holidays` is the first release's name of `extra_holidays`; both are read.
+    holidays = (_parse_dates("holidays", data.get("holidays", []))
+                | _parse_dates("extra_holidays", data.get("extra_holidays", [])))
     extra_days = _parse_dates("extra_working_days", data.get("extra_working_days", []))
     if both := holidays & extra_days:
         raise _fix("extra_working_days", sorted(d.isoformat() for d in both),
-                   "these dates are also in sla.calendar.holidays; keep each date in one list only")
+                   "these dates are also in sla.calendar.extra_holidays; keep each date in one list only")
+    if official is not None:
+        # The config's own dates win over the official calendar's, day by day.
+        holidays |= official.holidays - extra_days
+        extra_days |= official.working_days - holidays
     # Unset extra hours: those of the first working weekday, the likeliest "normal day".
     extra_hours = next(span for span in hours if span is not None)
     if "extra_hours" in data:

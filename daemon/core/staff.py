@@ -10,9 +10,11 @@ and the transcript.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from daemon.core import notice_kinds as kinds
+from daemon.core.absence import Absence, cover_decision, covered
 from daemon.core.billing import format_money
 from daemon.core.effects import (
     CountQuota,
@@ -42,9 +44,25 @@ from parsers.tags import Command, ParsedTags
 __all__ = ["StaffPerson", "StaffPolicy", "decide_staff", "may_drive", "refuse", "unauthenticated"]
 
 
-def may_drive(person: StaffPerson, ticket: TicketRef) -> bool:
-    """The client's own manager, the assigned assistant, and admins."""
-    return person.role == "admin" or person.email in (ticket.manager_email, ticket.assignee_email)
+def may_drive(person: StaffPerson, ticket: TicketRef, absences: tuple[Absence, ...] = (),
+              now: datetime | None = None) -> bool:
+    """The client's own manager, the assigned assistant, admins, and the deputy of one who is away."""
+    if person.role == "admin" or person.email in (ticket.manager_email, ticket.assignee_email):
+        return True
+    return now is not None and covered(person.email, ticket, absences, now) is not None
+
+
+RANK = {"assistant": 0, "manager": 1, "admin": 2}
+
+
+def acting_as(person: StaffPerson, absence: Absence | None, policy: StaffPolicy) -> StaffPerson:
+    """A deputy acts with the authority of the one they stand in for (never less than their own)."""
+    if absence is None:
+        return person
+    stood_for = policy.person(absence.email)
+    if stood_for is None or RANK.get(stood_for.role, 0) <= RANK.get(person.role, 0):
+        return person
+    return replace(person, role=stood_for.role)
 
 
 def _transcript(plan_applied: list[str], refused: list[str], sender: StaffPerson, ticket_key: str,
@@ -68,9 +86,12 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
         # The routing's reason says whether no ticket or several were named (docs/reliability.md case 37).
         return refuse(route, sender, [route.reason if ticket is None and route.reason
                                       and route.reason != "staff mail" else NO_STAFF_TICKET], mail)
-    if not may_drive(sender, ticket):
+    if not may_drive(sender, ticket, view.absences, now):
         return refuse(route, sender, [f"you are not the manager, the assigned assistant or an admin of "
                                       f"{ticket.key}"], mail, ticket.key)
+    deputy_for = covered(sender.email, ticket, view.absences, now) \
+        if sender.email not in (ticket.manager_email, ticket.assignee_email) else None
+    sender = acting_as(sender, deputy_for, policy)
     plan = Plan(ticket=ticket, thread=view.thread, text=parsed.rest.strip(), now=now, policy=policy,
                 sender=sender)
     plan.refused.extend(parsed.errors)
@@ -91,7 +112,28 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
         tag.rule(plan, cmd, view)
     if plan.refused:
         return refuse(route, sender, plan.refused, mail, ticket.key)
-    return _decision(mail, route, plan)
+    decision = _decision(mail, route, plan)
+    if deputy_for is not None:
+        # Only the manager's name reaches the client: a deputy of an away assistant stays unseen.
+        decision = _as_deputy(decision, sender, deputy_for, signs=deputy_for.email == ticket.manager_email)
+    return cover_decision(decision, view.absences, now, {m.email: m.language for m in policy.staff})
+
+
+def _as_deputy(decision: Decision, deputy: StaffPerson, absence: Absence, signs: bool) -> Decision:
+    """A deputy's answer for an away manager goes to the client in the deputy's name, saying until
+    when the manager is away; the timeline records who stood in for whom either way."""
+    signed = (("signed_by", deputy.email), ("away_until", absence.until))
+    effects: list[Effect] = []
+    sent = False
+    for effect in decision.effects:
+        if signs and isinstance(effect, SendNotice) and effect.notice.template.startswith("client."):
+            effect = SendNotice(replace(effect.notice, context=(*effect.notice.context, *signed)))
+            sent = True
+        effects.append(effect)
+    effects.append(RecordEvent("deputy", f"{deputy.email} for {absence.email} (away until "
+                                         f"{absence.until.isoformat(timespec='minutes')})"
+                                         + (f": the client's mail went out in {deputy.name}'s name" if sent else "")))
+    return replace(decision, effects=tuple(effects))
 
 
 def _client_notice(plan: Plan, mail: InboundMail) -> Notice | None:

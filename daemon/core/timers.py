@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from daemon.core import notice_kinds as kinds
+from daemon.core.absence import cover_decision
 from daemon.core.effects import Decision, RecordEvent, ReleaseQuota, SendNotice, SetFields, sends
 from daemon.core.model import (
     ONE_OFF_PREFIX,
+    Absence,
     Notice,
     Route,
     ThreadInfo,
@@ -92,8 +94,10 @@ def alert_source(ticket: TicketRef, thread: ThreadInfo) -> str:
 
 def fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, now: datetime,
          policy: TimerPolicy, notices_this_hour: tuple[tuple[str, str, int], ...] = (),
-         data: dict[str, str] | None = None) -> Decision:
+         data: dict[str, str] | None = None, absences: tuple[Absence, ...] = ()) -> Decision:
     """The passed timer's decision, its staff alerts within the client's hourly caps.
+
+    Reminders and alerts for staff who are away go to their deputies (`absences`).
 
     `notices_this_hour` is what alert_source() already had sent in its open windows
     (store.queries.notices_this_hour); alerts over the cap move to `held`. A one-off
@@ -103,6 +107,7 @@ def fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, no
         decision = _fire_tag(kind, fire_at, ticket, thread, now, policy, data or {})
     else:
         decision = _fire(kind, fire_at, ticket, thread, now, policy)
+    decision = cover_decision(decision, absences, now, dict(policy.staff_languages))
     return cap_decision(decision, alert_source(ticket, thread), notices_this_hour, policy.caps)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from daemon.core import notice_kinds as kinds
+from daemon.core.absence import away, cover_decision
 from daemon.core.effects import (
     Decision,
     HoldNotice,
@@ -175,9 +176,13 @@ def staff_notification(event: str, mail: InboundMail, text: str, ticket: TicketR
 
 def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy,
            text: str = "") -> Decision:
-    """What one inbound mail changes and which mails it causes (staff notices within their caps)."""
-    return coalesce_decision(_decide(route, mail, view, arrived, policy, text), mail.from_addr, view,
-                             policy.caps)
+    """What one inbound mail changes and which mails it causes (staff notices within their caps).
+
+    Notifications for staff who are away go to their deputies before the caps count them.
+    """
+    decision = cover_decision(_decide(route, mail, view, arrived, policy, text), view.absences, arrived,
+                              dict(policy.staff_languages))
+    return coalesce_decision(decision, mail.from_addr, view, policy.caps)
 
 
 def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy,
@@ -236,8 +241,11 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
     notices: tuple[Notice, ...] = ()
     outcome = "new-ticket"
     if view.autoreplies_to_sender_24h < policy.autoreply_limit_per_day:
+        # Still in the manager's name; while they are away the ack says until when, and who answers.
+        absence = away(client.manager_email, view.absences, arrived)
+        context = (("away_until", absence.until), ("deputy_email", absence.deputy)) if absence else ()
         notices = (Notice(template=kinds.ACK, to=(mail.from_addr,), language=client.language,
-                          in_reply_to=mail.message_id, references=mail.references),)
+                          in_reply_to=mail.message_id, references=mail.references, context=context),)
     else:
         outcome = "new-ticket-ack-capped"
     assignee = client.assistant_email

@@ -83,7 +83,7 @@ def _kind(name: NoticeKind, needs: tuple[str, ...], may: tuple[str, ...] = (), p
 KINDS: dict[NoticeKind, Entry] = dict((
     # -- to the client, in the personal manager's name ------------------------------------------
     _kind(kinds.ACK, (*TICKET, "due_local", "sla_minutes", "tasks_left"),
-          may=("quota_period_word",), parts=WITH_HTML),
+          may=("quota_period_word", "away_until", "deputy_name"), parts=WITH_HTML),
     _kind(kinds.ACCEPTED, (*TICKET, "task_due_local", "text"), may=("next_period",),
           variants=({"text": ""},)),
     _kind(kinds.QUESTION, (*TICKET, "text")),
@@ -107,6 +107,9 @@ KINDS: dict[NoticeKind, Entry] = dict((
                                              "invoice_number", "invoice_total", "invoice_due")),
     _kind(kinds.SUSPENDED, ("client_name", "manager_name", "service_name", "invoice_number",
                                       "invoice_total")),
+    # The first paragraph of any client mail a deputy writes while the manager is away
+    # (daemon/render/notices.py); a part of other kinds: its subject is never sent.
+    _kind(kinds.AWAY_LINE, ("away_manager_name", "manager_name", "away_until")),
     # -- to a stranger (or a client whose tariff is not active) ---------------------------------
     _kind(kinds.JOIN, ("service_name", "join_url", "inactive"),
           may=("invoice_number", "invoice_total", "invoice_due"),
@@ -115,8 +118,12 @@ KINDS: dict[NoticeKind, Entry] = dict((
     _kind(kinds.STAFF_TICKET, ("ticket_key", "subject", "client_name", "client_email", "tariff_name",
                                   "tasks_left", "deposit", "manager_name", "assignee_name", "status",
                                   "due_local", "task_due_local", "event", "by", "text", "cheat_sheet"),
-          may=("quota_period_word",),
+          may=("quota_period_word", "covering_for"),
           variants=({"event": "assigned", "by": "Анна"}, {"event": "replied"})),
+    _kind(kinds.CLIENT_MOVED, ("service_name", "client_name", "client_email", "previous_manager",
+                               "tickets"), may=("covering_for",), variants=({"tickets": ()},)),
+    _kind(kinds.PAYMENT_RESUMED, ("ticket_key", "subject", "client_name", "status", "charges",
+                                  "deposit_left", "cheat_sheet"), may=("covering_for",)),
     _kind(kinds.TRANSCRIPT, ("applied", "refused", "cheat_sheet", "ticket_label"),
           variants=({"refused": ()},)),
     _kind(kinds.SLA_REMINDER, ("ticket_key", "subject", "client_name", "deadline", "late_minutes")),
@@ -154,6 +161,9 @@ SAMPLE: dict[str, Any] = {
     "kind": kinds.ACK, "outbox_id": 4, "error": "550 5.1.1 mailbox unavailable",
     "source": "ivan@example.org", "count": 7, "opened_at": "04.12.2026 10:00",
     "closes_at": "04.12.2026 11:00", "labels": ("OA-7", "OA-8"), "more_labels": 0,
+    "away_until": "14.12.2026 09:00", "deputy_name": "Борис", "covering_for": "Анна",
+    "away_manager_name": "Анна", "previous_manager": "Анна", "charges": (("1 500,00 ₽", "билеты"),),
+    "tickets": (("OA-7", "Столик на пятницу", "accepted", "04.12.2026 19:00", "support+OA-7.x1@desk.test"),),
     "applied": ("#done",), "refused": ("#delay: no date",), "event": "new", "by": "",
 }
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from daemon.config import Settings
+from daemon.core import notice_kinds as kinds
 from daemon.core.billing import InvoiceLine, format_money
 from daemon.core.model import IssuedInvoice, MoneyView, Notice, OutboundMail
 from daemon.core.quota import format_quota, period_of, remaining
@@ -35,6 +38,9 @@ from parsers.tokens import reply_address
 from store.billing import counted_period, deposit_of, invoice_by_id, issued, quota_used
 from store.db import from_db
 from store.rows import Client, Ticket
+
+# The paragraph a deputy's client mail opens with (templates/*/client.notice.away_line.*).
+AWAY_FRAGMENT = kinds.AWAY_LINE
 
 
 class Notifier:
@@ -83,7 +89,8 @@ class Notifier:
         # "tasks left: 2 of 3": the count shown is what remains, not what was used.
         left = format_quota(money.quota, remaining(money.quota, money.quota_used) or 0, language)
         period_word = {"day": ("сегодня", "today"), "week": ("на этой неделе", "this week"),
-                       "month": ("в этом месяце", "this month")}[tariff.quota_period][language != "ru"]
+                       "month": ("в этом месяце", "this month"),
+                       "none": ("всего", "in total")}[tariff.quota_period][language != "ru"]
         return {"tasks_left": left, "quota_period_word": period_word,
                 "deposit": format_money(money.deposit, money.currency, language)}
 
@@ -151,6 +158,34 @@ class Notifier:
         return Identity(display_name=f"{service.name} {ticket.key}", address=address,
                         reply_to=reply_address(address, ticket.key, service.staff_token_secret))
 
+    def stand_in(self, context: dict[str, Any], given: tuple[tuple[str, object], ...]) -> str:
+        """Names for a notice about someone away (core/absence.py); the deputy's email if they sign it.
+
+        A deputy's answer is signed with the deputy's name and names the manager it stands in
+        for (`away_manager_name`); the ack of a manager who is away names the deputy.
+        """
+        values = dict(given)
+        if values.get("deputy_email"):
+            context["deputy_name"] = self.staff_name(str(values["deputy_email"]))
+        if values.get("covering_for"):
+            context["covering_for"] = ", ".join(self.staff_name(str(e)) for e in values["covering_for"])
+        signer = str(values.get("signed_by") or "")
+        if signer:
+            context["away_manager_name"] = context.get("manager_name", "")
+            context["manager_name"] = self.staff_name(signer)
+        return signer
+
+    def away_paragraph(self, language: str, context: dict[str, Any], text: str,
+                       html: str | None) -> tuple[str, str | None]:
+        """A deputy's mail opens with "your manager is away until ..." (templates/*/client.notice.away_line)."""
+        line = render_parts(self.env, AWAY_FRAGMENT, language, context)[1].strip()
+        text = f"{line}\n\n{text}"
+        if html is not None:
+            paragraph = f"<p>{markupsafe.escape(line)}</p>"
+            at = html.find(">", html.find("<body")) + 1 if "<body" in html else 0
+            html = html[:at] + "\n" + paragraph + html[at:]
+        return text, html
+
     def render(self, notice: Notice, ticket: Ticket | None, mail: InboundMail | None,
                now: datetime, money: MoneyView | None = None) -> OutboundMail:
         """The notice as a mail. Reads nothing from the store when the notice carries its invoice
@@ -165,6 +200,7 @@ class Notifier:
             context["cheat_sheet"] = help_text(notice.language, service.ticket_prefix)
         for key, value in notice.context:
             context[key] = self.local_time(value) if isinstance(value, datetime) else value
+        signer = self.stand_in(context, notice.context)
         attachments = notice.attachments
         invoice = context.get("invoice")
         if invoice is None and "invoice_id" in context:
@@ -174,11 +210,16 @@ class Notifier:
             context.update(invoice_context)
             attachments = attachments + (pdf,)
         subject, text, html = render_parts(self.env, notice.template, notice.language, context)
+        if signer and audience == "client":
+            text, html = self.away_paragraph(notice.language, context, text, html)
         text, html, attachments = cap_files(text, html, attachments,
                                             self.settings.limits.max_files_per_mail, notice.language)
         message_id = self.new_message_id()
+        identity = self.identity(audience, ticket)
+        if signer and audience == "client":
+            identity = replace(identity, display_name=f"{context['manager_name']} — {service.name}")
         raw = build_message(
-            identity=self.identity(audience, ticket), to=notice.to, subject=subject, text=text, html=html,
+            identity=identity, to=notice.to, subject=subject, text=text, html=html,
             message_id=message_id, date=now, loop_id=self.settings.loop_id,
             in_reply_to=notice.in_reply_to, references=notice.references + (
                 (notice.in_reply_to,) if notice.in_reply_to and notice.in_reply_to not in notice.references

@@ -15,11 +15,13 @@ from daemon.config import Settings
 from daemon.core import notice_kinds as kinds
 from daemon.core.billing import invoice_lines, money, parse_amount
 from daemon.core.model import InvoiceSpec, Notice
-from daemon.core.quota import period_of
+from daemon.core.quota import local_midnight
+from daemon.core.subscription import NO_PERIOD, period_after, renewal_due
 from daemon.render.notices import Notifier
 from parsers.addresses import normalize
 from store import billing
 from store.apply import add_event
+from store.clients import extend_paid_until
 from store.db import from_db, write_transaction
 from store.outbox import enqueue
 from store.queries import client_by_address
@@ -35,9 +37,25 @@ def client_or_fail(email: str) -> Client:
     return client
 
 
-def billing_period(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
-    """The billing period holding `now`: a calendar month in the service timezone."""
-    return period_of(now, "month", settings.service.timezone)
+def next_subscription_period(settings: Settings, client: Client) -> tuple[datetime, datetime] | None:
+    """The period after the client's paid-until day, from their own start date (core/subscription.py),
+    as local midnights (end exclusive); None for a tariff without periods."""
+    tariff = settings.tariff(client.tariff)
+    if client.paid_until is None or client.subscription_start is None or \
+            (tariff is not None and tariff.billing_period == NO_PERIOD):
+        return None
+    first, last = period_after(client.subscription_start, client.paid_until)
+    tz = settings.service.timezone
+    return local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
+
+
+def sync_paid_until(settings: Settings, client: Client) -> None:
+    """A paid renewal invoice moves the client's paid-until day to the end of its period."""
+    end = billing.latest_paid_renewal_end(client)
+    if end is not None:
+        last_day = (end.astimezone(settings.service.timezone) - timedelta(days=1)).date()
+        if extend_paid_until(client, last_day):
+            log.info("client=%s paid until %s", client.id, last_day.isoformat())
 
 
 def renewal_spec(settings: Settings, client: Client, period: tuple[datetime, datetime]) -> InvoiceSpec:
@@ -75,6 +93,9 @@ def issue(settings: Settings, notifier: Notifier, client: Client, spec: InvoiceS
         invoice = billing.issue_invoice(client, spec, spec.currency, now, due)
         if spec.amount > 0:
             _mail(notifier, client, kinds.INVOICE, now, (("invoice_id", invoice.id), ("reason", reason)))
+        else:
+            # Paid in full from the deposit at issue: the subscription is paid on.
+            sync_paid_until(settings, client)
     log.info("invoice=%s client=%s kind=%s issued", invoice.number, client.id, invoice.kind)
     return invoice
 
@@ -86,9 +107,11 @@ def issue_on_request(settings: Settings, notifier: Notifier, email: str, amount:
         spec = topup_spec(settings, client, parse_amount(amount), "")
         invoice = issue(settings, notifier, client, spec, now, now + timedelta(days=7))
     else:
-        period = billing_period(settings, now)
-        nxt = billing_period(settings, period[1])
-        invoice = issue(settings, notifier, client, renewal_spec(settings, client, nxt), now, period[1])
+        nxt = next_subscription_period(settings, client)
+        if nxt is None:
+            raise ValueError(f"client {client.email} has no subscription period to renew (a one-off tariff); "
+                             "give an amount: invoice issue CLIENT --amount A")
+        invoice = issue(settings, notifier, client, renewal_spec(settings, client, nxt), now, nxt[0])
     return invoice_dict(invoice)
 
 
@@ -111,7 +134,14 @@ def add_payment(settings: Settings, email: str, amount: str, now: datetime, *, t
             if invoice is None:
                 raise ValueError(f"no open invoice {invoice_number!r} of {client.email}")
         result = billing.record_payment(client, value, now, to_deposit=to_deposit, invoice=invoice)
+        sync_paid_until(settings, client)
         add_event(None, "payment", f"client={client.id} amount={value} invoice={result['invoice'] or '-'}", now)
+        # Tickets parked by a short deposit go on once it covers their expense (issue 12).
+        from daemon.runners.resume import resume_paid_tickets
+
+        result["resumed"] = resume_paid_tickets(settings, Notifier(settings), client, now)
+        if result["resumed"]:
+            result["deposit"] = str(billing.deposit_of(client))
     log.info("payment client=%s amount=%s invoice=%s reactivated=%s", client.id, value, result["invoice"] or "-",
              result["reactivated"])
     return result
@@ -120,13 +150,16 @@ def add_payment(settings: Settings, email: str, amount: str, now: datetime, *, t
 def billing_tick(settings: Settings, notifier: Notifier, now: datetime) -> Tally[str]:
     """Renewal invoices, due-date reminders and suspensions; idempotent, safe to run often."""
     tally: Tally[str] = Tally()
-    period = billing_period(settings, now)
-    if settings.billing.auto_renewal and now >= period[1] - timedelta(days=settings.billing.renewal_days):
-        nxt = billing_period(settings, period[1])
+    if settings.billing.auto_renewal:
+        # Each client renews on their own date: `renewal_days` before their paid time runs out.
+        today = now.astimezone(settings.service.timezone).date()
         for client in billing.active_clients():
-            if billing.issued_for_period(client, nxt[0]):
+            if client.paid_until is None or not renewal_due(today, client.paid_until, settings.billing.renewal_days):
                 continue
-            issue(settings, notifier, client, renewal_spec(settings, client, nxt), now, period[1])
+            nxt = next_subscription_period(settings, client)
+            if nxt is None or billing.issued_for_period(client, nxt[0]):
+                continue
+            issue(settings, notifier, client, renewal_spec(settings, client, nxt), now, nxt[0])
             tally["renewal"] += 1
     for invoice in billing.invoices_to_remind(now):
         with write_transaction():

@@ -38,7 +38,7 @@ from parsers.mime import parse
 from parsers.oneline import one_line
 from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags
-from store import queries, spool
+from store import absences, queries, spool
 from store.apply import AlreadyIngested, apply
 from store.db import write_transaction
 from store.rows import SpoolEntry
@@ -181,7 +181,7 @@ class Pipeline:
             joins = (0 if member or view.sender_is_staff
                      else queries.join_replies_since(now - timedelta(hours=1)))
             view = replace(view, notices_this_hour=queries.notices_this_hour(mail.from_addr, now),
-                           join_replies_last_hour=joins)
+                           join_replies_last_hour=joins, absences=absences.active(now))
             automatic = self.automatic(mail)
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
             if decision_route.kind == "unreadable":

@@ -20,7 +20,7 @@ from daemon.core.model import TicketRef
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
 from daemon.render.notices import Notifier
-from store import floods, queries
+from store import absences, floods, queries
 from store.apply import apply_timer
 from store.db import from_db, write_transaction
 from store.outbox import enqueue
@@ -84,7 +84,7 @@ class Scheduler:
             # The timers the replan replaces (this one is claimed: fired, so not among them).
             timers = unfired_timers(ticket.id)
             decision = fire(timer.kind, timer.fire_at, ref, thread, now, self.planner.policy, sent,
-                            data=timer.data)
+                            data=timer.data, absences=absences.active(now))
             money = (self.notifier.money_view(thread.client.id, thread.client.tariff, now,
                                               ticket.id if decision.of(ReleaseQuota) else None)
                      if decision.of(SendNotice) else None)

@@ -33,7 +33,8 @@ def test_example_config_is_valid(tmp_path):
     data["service"]["reply_token_secret"] = STRONG
     s = parse_settings(data, tmp_path)
     assert s.imap.port == 993 and s.smtp.security == "starttls"
-    assert [t.code for t in s.tariffs] == ["basis", "optimum", "unlimited", "one"]
+    assert [t.code for t in s.tariffs] == ["basis", "optimum", "unlimited", "one", "task"]
+    assert s.tariff("task").billing_period == "none" and s.tariff("task").quota == 1
     assert s.tariff("one").dedicated and s.tariff("unlimited").quota is None
     assert str(s.tariff("basis").price) == "4900.00"
     assert s.sla.first_response_minutes == 15

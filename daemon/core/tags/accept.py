@@ -18,6 +18,10 @@ def accept(plan: Plan, cmd: Command, view: RouteView) -> None:
     start = plan.now
     billing = plan.billing
     if billing is not None and not billing.ticket_counted:
+        if cmd.arg == "next" and billing.next_period == billing.this_period:
+            plan.refused.append("#accept next: the client's tariff has no periods (a one-off task); "
+                                "accept it now, or offer a tariff with a quota per period")
+            return
         verdict = may_accept(billing.quota, billing.used_this, cmd.arg, plan.sender.role,
                              used_next=billing.used_next)
         if not verdict.ok:

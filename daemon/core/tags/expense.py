@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from daemon.core.billing import expense_check, invoice_lines
 from daemon.core.model import InvoiceSpec, RouteView
+from daemon.core.resume import PENDING, pending_detail
 from daemon.core.tags._base import LEADS, Plan, Tag
 from parsers.tags import ArgKind, Command
 
@@ -23,6 +24,8 @@ def expense(plan: Plan, cmd: Command, view: RouteView) -> None:
     plan.add_invoice(InvoiceSpec("topup", lines.total, tuple(
         (ln.description, ln.qty, ln.unit_price, ln.total) for ln in lines.lines), currency=billing.currency), what)
     plan.changes["status"] = "payment"
+    # What a payment will charge and which status the ticket returns to (core/resume.py).
+    plan.events.append((PENDING, pending_detail(cmd.amount, what, plan.ticket.status)))
     plan.applied.append(f"#expense: the deposit ({plan.deposit_left} {billing.currency}) is short by "
                         f"{check.short_by}; nothing charged; a top-up invoice for {check.top_up} was sent "
                         "to the client and the ticket waits for payment")
