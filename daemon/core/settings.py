@@ -157,6 +157,10 @@ class LimitsSettings:
 
     stage_cpu_seconds: float = 2.0
     max_files_per_mail: int = 20
+    # A staff answer's file over this size is not relayed to the client; the transcript names it.
+    max_file_bytes: int = 10 * 1024 * 1024
+    # Hard bounces after which a client's address is marked undeliverable (client show).
+    hard_bounce_limit: int = 3
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,8 @@ class Pipeline:
             transcripts=self.settings.staff_mail.transcripts,
             default_due_hours=self.settings.staff_mail.default_due_hours,
             top_up_step=self.settings.billing.top_up_step,
+            max_file_bytes=self.settings.limits.max_file_bytes,
+            max_files=self.settings.limits.max_files_per_mail,
         )
 
     def parse_tags(self, mail: InboundMail, now: datetime) -> ParsedTags:

@@ -46,6 +46,9 @@ class StaffPolicy:
     transcripts: bool
     default_due_hours: float
     top_up_step: Decimal = Decimal("1000")
+    # Files of a staff answer relayed to the client: per-file size cap and count cap.
+    max_file_bytes: int = 10 * 1024 * 1024
+    max_files: int = 20
 
     def person(self, who: str) -> StaffPerson | None:
         who = who.lower().lstrip("@")
@@ -188,8 +191,6 @@ class Tag:
     line_text: Literal["message", "reason", "both"] = "message"
     # A human answer: it stops the first-response (SLA) clock (docs/service-rules.md rule 4).
     answers_client: bool = False
-    # Every file of the staff mail goes to the client with this tag's notice.
-    attachments: bool = False
     # Usable on a closed ticket (done, cancelled, rejected, merged, closed).
     when_closed: bool = False
     # Fires the one-off timers the rule set with plan.add_timer (kind "#<name>").
