@@ -29,20 +29,17 @@ from daemon.core.model import (
     is_one_off,
 )
 from parsers.mail import InboundMail
-from parsers.subjects import normalize_subject
 from store import floods, prepared
-from store.apply_counters import next_number
+from store.apply_moves import add_event, create_ticket, merge_into, split_off
 from store.apply_rows import (
     AttachmentRow,
     AutoReplyRow,
-    EventRow,
     MessageRow,
     SpoolDoneRow,
     TimerRow,
     _client_by_id,
     _insert_attachment,
     _insert_autoreply,
-    _insert_event,
     _insert_message,
     _insert_timer,
     _spool_done,
@@ -52,7 +49,6 @@ from store.apply_rows import (
 from store.db import database, to_db, write_transaction
 from store.models import (
     Client,
-    Message,
     Ticket,
     Timer,
 )
@@ -71,24 +67,6 @@ CLOSED = ("done", "cancelled", "rejected", "merged", "closed")
 
 class AlreadyIngested(Exception):
     """A concurrent writer stored the same mail first; the caller records a duplicate."""
-
-
-def create_ticket(client: Client, subject: str, prefix: str, now: datetime,
-                  first_response_due: datetime | None, **fields: object) -> Ticket:
-    """Insert a ticket with its number; `fields` set further columns in the same INSERT."""
-    number = next_number("ticket")
-    values = {name: to_db(value) if isinstance(value, datetime) else value for name, value in fields.items()}
-    values.setdefault("manager_email", client.manager_email)
-    return Ticket.create(
-        number=number, key=f"{prefix}-{number}", client=client, subject=subject,
-        subject_norm=normalize_subject(subject, prefix), status="new",
-        created_at=to_db(now), updated_at=to_db(now), first_response_due=to_db(first_response_due), **values,
-    )
-
-
-def add_event(ticket: Ticket | int | None, kind: str, detail: str, now: datetime) -> None:
-    ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
-    prepared.execute_row(_insert_event, EventRow(ticket=ticket_id, at=to_db(now), kind=kind, detail=detail))
 
 
 def record_outgoing(ticket: Ticket | None, mail: OutboundMail, subject: str, now: datetime) -> None:
@@ -123,20 +101,6 @@ def _record_inbound(effect: fx.RecordMessage, mail: InboundMail, ticket: Ticket,
         prepared.execute_row(_insert_attachment, AttachmentRow(
             message=message_id, filename=att.filename[:255], content_type=att.content_type[:255], size=att.size,
             sha256=att.sha256))
-
-
-def _split(subject: str, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
-    """#split: the ticket's last client mail moves to a new ticket of the same client."""
-    source = (Message.select().where(Message.ticket == ticket, Message.direction == "in")
-              .order_by(Message.id.desc()).first())
-    new = create_ticket(ticket.client, subject or ticket.subject, prefix, now, None,
-                        manager_email=ticket.manager_email)
-    if source is not None:
-        source.ticket = new
-        source.save()
-    add_event(ticket, "split", f"last client mail moved to {new.key}", now)
-    add_event(new, "created", f"split from {ticket.key}", now)
-    return new
 
 
 def set_fields(ticket: Ticket, changes: tuple[tuple[str, object], ...], now: datetime) -> None:
@@ -207,6 +171,7 @@ class _Txn:
     client_id: int | None = None
     ticket: Ticket | None = None
     split_ticket: Ticket | None = None
+    merge_ticket: Ticket | None = None
     money: MoneyView | None = None
     invoices: list[IssuedInvoice] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
@@ -245,12 +210,12 @@ def _record_event(t: _Txn, e: fx.RecordEvent) -> None:
 
 def _split_off(t: _Txn, e: fx.SplitOff) -> None:
     if t.ticket is not None and t.prefix is not None and e.subject:
-        t.split_ticket = _split(e.subject, t.ticket, t.prefix, t.now)
+        t.split_ticket = split_off(t.ticket, e, t.prefix, t.now)
 
 
 def _merge_into(t: _Txn, e: fx.MergeInto) -> None:
     if t.ticket is not None:
-        add_event(e.target.id, "merged", f"{t.ticket.key} was merged into this ticket", t.now)
+        t.merge_ticket = merge_into(t.ticket, e.target.id, t.now)
 
 
 def _release_quota(t: _Txn, e: fx.ReleaseQuota) -> None:
@@ -300,7 +265,7 @@ def _send_notice(t: _Txn, e: fx.SendNotice) -> None:
     if "invoice_ref" in refs:
         # The invoice got its number in this transaction; the notice now names it.
         notice = replace(notice, context=notice.context + (("invoice", t.invoices[refs["invoice_ref"]]),))
-    about = t.split_ticket if notice.scope == "split" else t.ticket
+    about = {"split": t.split_ticket, "merge": t.merge_ticket}.get(notice.scope, t.ticket)
     t.outbox_ids.append(_send(notice, about, t.mail, t.render, t.now, t.money))
 
 
@@ -337,7 +302,7 @@ def _run(decision: Decision, t: _Txn, planner: TimerPlanner | None) -> None:
     """Every effect by its handler, then the timers the ticket's new state implies."""
     for effect in decision.effects:
         HANDLERS[type(effect)](t, effect)
-    for changed in (t.ticket, t.split_ticket):
+    for changed in (t.ticket, t.split_ticket, t.merge_ticket):
         if changed is not None:
             sync_timers(changed, planner, t.now)
 

@@ -54,9 +54,13 @@ class RecordEvent:
 
 @dataclass(frozen=True)
 class SplitOff:
-    """#split: a new ticket of the same client takes the ticket's last client mail."""
+    """#split: a new ticket of the same client takes these mails (timeline row ids), with its
+    own first-response clock from the first moved mail's arrival."""
 
     subject: str
+    rows: tuple[int, ...] = ()
+    response_started_at: datetime | None = None
+    first_response_due: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,8 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
         effects.append(RecordNote(note))
     effects.extend(RecordEvent(kind, detail) for kind, detail in events)
     if plan.split_subject:
-        effects.append(SplitOff(plan.split_subject))
+        started, due = plan.split_clock or (None, None)
+        effects.append(SplitOff(plan.split_subject, plan.split_rows, started, due))
     if plan.merge_into is not None:
         effects.append(MergeInto(plan.merge_into))
     if plan.quota_release:

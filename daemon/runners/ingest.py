@@ -97,6 +97,7 @@ class Pipeline:
             top_up_step=self.settings.billing.top_up_step,
             max_file_bytes=self.settings.limits.max_file_bytes,
             max_files=self.settings.limits.max_files_per_mail,
+            response_deadline=self.policy.deadline,
         )
 
     def parse_tags(self, mail: InboundMail, now: datetime) -> ParsedTags:

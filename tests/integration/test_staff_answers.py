@@ -110,3 +110,10 @@ def test_ask_with_html_inline_image_and_a_file_over_the_cap(desk):
     assert "file NOT sent to the client (over the 97.7 KB cap per file" in transcript and "video.mp4" in transcript
     shown = format_ticket(ticket_document(tickets_read.timeline_of(Ticket.get())))
     assert "video.mp4" in shown and "NOT sent" in shown
+
+
+def show(key: str) -> str:
+    """`ticket show KEY` as a person reads it."""
+    from store.tickets_read import ticket_with_key
+
+    return format_ticket(ticket_document(tickets_read.timeline_of(ticket_with_key(key))))

@@ -14,8 +14,9 @@ from decimal import Decimal
 
 import pytest
 
+from daemon.core.effects import SplitOff
 from daemon.core.files import describe, relay_files
-from daemon.core.model import RouteView
+from daemon.core.model import ClientMail, RouteView
 from daemon.core.workflow import Policy, decide
 from parsers.html_relay import relay_fragment, sanitize
 from parsers.mail import Attachment
@@ -23,9 +24,13 @@ from parsers.mime import parse
 from tests.unit.test_staff_rules import (
     ANNA,
     IVAN,
+    MAILS,
     NOW,
+    POLICY,
     ROUTE,
+    THREAD,
     TICKET,
+    VIEW,
     applied_lines,
     assert_refused,
     changes,
@@ -182,3 +187,76 @@ def test_answer_to_a_question_returns_a_ticket_in_work_to_accepted(pause):
                                                default_language="ru", pause_due_while_waiting=pause))
     assert changes(d)["status"] == "accepted"
     assert ("due_at" in changes(d)) is pause
+
+
+# --- #split: which mails move, and both tickets' response clocks ----------------------------------
+
+THREE = (*MAILS, ClientMail(3, 43, "c2@client.test", NOW - timedelta(minutes=5), "Такси",
+                            followers=((54, "oneassist.2@desk.test"),)))
+
+
+def split_view(ticket_started=NOW - timedelta(hours=1), answering="oneassist.1@desk.test"):
+    thread = replace(THREAD, client_mails=THREE)
+    return replace(VIEW, thread=thread, minted_tickets=((answering, TICKET),) if answering else ())
+
+
+def deadline(at, client):
+    return at + timedelta(minutes=15)
+
+
+CLOCKED = replace(POLICY, response_deadline=deadline)
+
+
+def split_effect(d):
+    (effect,) = d.of(SplitOff)
+    return effect
+
+
+def test_split_moves_the_answered_mail_and_every_one_after_it_with_their_notifications():
+    d = run("#split Такси на субботу", view=split_view(), policy=CLOCKED)
+    effect = split_effect(d)
+    assert effect.rows == (41, 52, 43, 54) and effect.subject == "Такси на субботу"
+    # The new ticket's clock runs from the first moved mail's arrival.
+    assert (effect.response_started_at, effect.first_response_due) == (THREE[1].at, THREE[1].at + timedelta(minutes=15))
+    (ack,) = [n for n in d.notices if n.template == "client.notice.ack"]
+    assert (ack.scope, ack.in_reply_to) == ("split", "c1@client.test")
+    assert applied_lines(d)[0] == '#split: client mail(s) 2, 3 became a new ticket "Такси на субботу"'
+
+
+def test_split_without_an_answered_mail_moves_the_last_one():
+    effect = split_effect(run("#split", view=split_view(answering=None), policy=CLOCKED))
+    assert effect.rows == (43, 54) and effect.subject == "Такси"
+
+
+def test_split_of_named_mails():
+    effect = split_effect(run("#split mails 1,3 Всё про такси", view=split_view(), policy=CLOCKED))
+    assert effect.rows == (40, 50, 43, 54) and effect.subject == "Всё про такси"
+    assert split_effect(run("#split письма 2-3", view=split_view(), policy=CLOCKED)).rows == (41, 52, 43, 54)
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("#split mails 4", "#split mails 4: OA-7 has client mails 1-3 (numbered in `ticket show`)"),
+    ("#split mails 3-1", "#split mails 3-1: OA-7 has client mails 1-3 (numbered in `ticket show`)"),
+    ("#split mails 1-3", "#split: that would move every client mail of OA-7; reply to the notification of the "
+                         "first mail to move, or name them: #split mails 2-3 [subject]"),
+])
+def test_split_refusals(line, reason):
+    assert_refused(run(line, view=split_view(), policy=CLOCKED), ANNA, reason)
+
+
+def test_split_stops_the_old_clock_when_every_waiting_mail_moved():
+    # The clock was started by mail 2 (mail 1 was answered): moving 2 and 3 leaves nothing waiting.
+    ticket = replace(TICKET, response_started_at=THREE[1].at, first_response_due=THREE[1].at + timedelta(minutes=15))
+    d = run("#split", ticket=ticket, view=split_view(), policy=CLOCKED)
+    assert changes(d)["first_response_due"] is None and changes(d)["response_started_at"] is None
+
+
+def test_split_restarts_the_old_clock_from_the_first_mail_it_keeps():
+    ticket = replace(TICKET, response_started_at=THREE[0].at - timedelta(minutes=1))
+    d = run("#split mails 1", ticket=ticket, view=split_view(), policy=CLOCKED)
+    assert changes(d)["response_started_at"] == THREE[1].at
+    assert changes(d)["first_response_due"] == THREE[1].at + timedelta(minutes=15)
+
+
+def test_split_keeps_the_old_clock_when_its_first_waiting_mail_stays():
+    assert "first_response_due" not in changes(run("#split", view=split_view(), policy=CLOCKED))

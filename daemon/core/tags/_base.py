@@ -17,6 +17,7 @@ from daemon.core.effects import Decision
 from daemon.core.model import (
     ONE_OFF_PREFIX,
     BillingView,
+    ClientRef,
     InvoiceSpec,
     Notice,
     OneOffTimer,
@@ -49,6 +50,8 @@ class StaffPolicy:
     # Files of a staff answer relayed to the client: per-file size cap and count cap.
     max_file_bytes: int = 10 * 1024 * 1024
     max_files: int = 20
+    # The first-response deadline of a client mail that arrived at a time (workflow.Policy.deadline).
+    response_deadline: Callable[[datetime, ClientRef], datetime] | None = None
 
     def person(self, who: str) -> StaffPerson | None:
         who = who.lower().lstrip("@")
@@ -83,6 +86,9 @@ class Plan:
     note: str | None = None
     assignee: str | None = None
     split_subject: str | None = None
+    # Timeline rows a #split moves, and the new ticket's clock: (started, due).
+    split_rows: tuple[int, ...] = ()
+    split_clock: tuple[datetime, datetime] | None = None
     merge_into: TicketRef | None = None
     quota_count: str | None = None
     quota_period_start: datetime | None = None
