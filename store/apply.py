@@ -274,6 +274,12 @@ def _hold_notice(t: _Txn, e: fx.HoldNotice) -> None:
     floods.count_held(e.notice, t.held_label, t.now)
 
 
+def _mark_bounced(t: _Txn, e: fx.MarkBounced) -> None:
+    from store import bounces
+
+    bounces.mark_bounced(e, t.now)
+
+
 def _plan_timer(t: _Txn, e: fx.PlanTimer) -> None:
     if t.ticket is not None:
         add_timers(t.ticket, (e.timer,), t.now)
@@ -295,6 +301,7 @@ HANDLERS: dict[type, Callable[[_Txn, Any], None]] = {
     fx.SendNotice: _send_notice,
     fx.HoldNotice: _hold_notice,
     fx.PlanTimer: _plan_timer,
+    fx.MarkBounced: _mark_bounced,
 }
 
 

@@ -76,8 +76,14 @@ def _v7(db: peewee.Database) -> None:
         migrate(migrator.add_index("timer", ("ticket_id", "kind", "fire_at", "data"), True))
 
 
+def _bounces(db: peewee.Database) -> None:
+    """Issue 12, bounces: one row per DSN'd outbox mail, and addresses marked undeliverable."""
+    db.create_tables([models.Bounce], safe=True)
+    _add_missing(db, models.ClientAddress, models.ClientAddress.undeliverable_since)
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _bounces)
 
 
 def current_version(db: peewee.Database) -> int:

@@ -111,6 +111,19 @@ class HoldNotice:
 
 
 @dataclass(frozen=True)
+class MarkBounced:
+    """A DSN about outbox row `outbox_id`: the row is bounced, the address's bounce counted,
+    and with `mark_address` the client's address is marked undeliverable."""
+
+    outbox_id: int
+    address: str
+    hard: bool
+    status: str
+    diagnostic: str
+    mark_address: bool = False
+
+
+@dataclass(frozen=True)
 class PlanTimer:
     """A one-off timer a tag set (#remind), kept until it fires."""
 
@@ -118,7 +131,8 @@ class PlanTimer:
 
 
 Effect = (OpenTicket | SetFields | RecordMessage | RecordNote | RecordEvent | SplitOff | MergeInto
-          | ReleaseQuota | CountQuota | LedgerEntry | IssueInvoice | SendNotice | HoldNotice | PlanTimer)
+          | ReleaseQuota | CountQuota | LedgerEntry | IssueInvoice | SendNotice | HoldNotice | PlanTimer
+          | MarkBounced)
 
 
 @dataclass(frozen=True)

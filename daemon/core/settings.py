@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from parsers.addresses import safe_lower
 from parsers.tokens import CLIENT_TOKEN_LABEL, STAFF_TOKEN_LABEL, derive_key
+from parsers.verp import VERP_LABEL
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,11 @@ class ServiceSettings:
     def reply_token_secret(self) -> bytes:
         """The key of clients' reply addresses."""
         return self.derived_key(CLIENT_TOKEN_LABEL)
+
+    @property
+    def verp_secret(self) -> bytes:
+        """The key of the VERP envelope senders (parsers/verp.py): a DSN names our outbox row."""
+        return self.derived_key(VERP_LABEL)
 
     @property
     def staff_token_secret(self) -> bytes:

@@ -108,6 +108,9 @@ KINDS: dict[str, NoticeKind] = dict((
           variants=({"event": "assigned", "by": "Анна"}, {"event": "replied"})),
     _kind("staff.notice.transcript", ("applied", "refused", "cheat_sheet", "ticket_label"),
           variants=({"refused": ()},)),
+    _kind("staff.notice.bounced", ("address", "sent_kind", "outbox_id", "sent_at", "reason", "hard", "marked",
+                                   "hard_bounces"), may=("ticket_key", "subject", "client_name"),
+          variants=({"hard": False, "marked": False},)),
     _kind("staff.alert.sla_reminder", ("ticket_key", "subject", "client_name", "deadline", "late_minutes")),
     _kind("staff.alert.sla_breach", ("ticket_key", "subject", "client_name", "client_email",
                                      "manager_name", "assignee_name", "deadline", "late_minutes")),
@@ -143,6 +146,8 @@ SAMPLE: dict[str, Any] = {
     "kind": "client.notice.ack", "outbox_id": 4, "error": "550 5.1.1 mailbox unavailable",
     "source": "ivan@example.org", "count": 7, "opened_at": "04.12.2026 10:00",
     "closes_at": "04.12.2026 11:00", "labels": ("OA-7", "OA-8"), "more_labels": 0,
+    "address": "ivan@example.org", "sent_kind": "client.notice.reply", "sent_at": "04.12.2026 10:00",
+    "hard": True, "marked": True, "hard_bounces": 3,
     "applied": ("#done",), "refused": ("#delay: no date",), "event": "new", "by": "",
 }
 
