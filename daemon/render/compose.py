@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -102,6 +103,8 @@ def cap_files(text: str, html: str | None, attachments: tuple[Attachment, ...], 
     return text, html, attachments[:limit]
 
 
+# A Content-ID we write back as we read it: the dot-atom characters of RFC 5322, nothing else.
+_CONTENT_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,200}")
 # Stands for the manager's text while the text template renders for the HTML part.
 _HTML_MARK = "\x00oa-staff-html\x00"
 
@@ -176,7 +179,7 @@ def _file_part(att: Attachment) -> bytes:
     content_id = clean_header_text(att.content_id or "").strip("<> ")
     head.add_header("Content-Disposition", "inline" if att.inline else "attachment",
                     filename=name if name.isascii() else ("utf-8", "", name))
-    if content_id and content_id.isascii() and " " not in content_id:
+    if _CONTENT_ID.fullmatch(content_id):
         head["Content-ID"] = f"<{content_id}>"
     head.set_payload("")
     return head.as_bytes() + base64.encodebytes(att.payload or b"")
