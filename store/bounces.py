@@ -33,7 +33,7 @@ def sent_mail(outbox_id: int) -> SentMail | None:
     client = ticket.client if ticket is not None else client_by_address(recipients[0])
     return SentMail(
         outbox_id=row.id, kind=row.kind, recipients=recipients, created_at=from_db(row.created_at),
-        bounced=row.status == "bounced" or Bounce.select().where(Bounce.outbox == row.id).exists(),
+        bounced=Bounce.select().where(Bounce.outbox == row.id).exists(),
         ticket=ticket_ref(ticket) if ticket is not None else None,
         client=client_ref(client) if client is not None else None,
         hard_bounces=tuple(_hard_counts(list(recipients)).items()))
@@ -41,8 +41,9 @@ def sent_mail(outbox_id: int) -> SentMail | None:
 
 def mark_bounced(effect: MarkBounced, now: datetime) -> None:
     """In the apply transaction: the row is bounced (never sent again), the bounce kept."""
+    # A row our relay refused stays `dead` (outbox list --status dead); a DSN'd one is `bounced`.
     (Outbox.update(status="bounced", last_error=f"bounced: {effect.status} {effect.diagnostic}".strip()[:500])
-     .where(Outbox.id == effect.outbox_id).execute())
+     .where(Outbox.id == effect.outbox_id, Outbox.status != "dead").execute())
     Bounce.insert(outbox=effect.outbox_id, address=effect.address, hard=effect.hard, status=effect.status[:16],
                   diagnostic=effect.diagnostic, at=to_db(now)).on_conflict_ignore().execute()
     if effect.mark_address:

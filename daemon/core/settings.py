@@ -166,7 +166,7 @@ class LimitsSettings:
     # A staff answer's file over this size is not relayed to the client; the transcript names it.
     max_file_bytes: int = 10 * 1024 * 1024
     # Hard bounces after which a client's address is marked undeliverable (client show).
-    hard_bounce_limit: int = 3
+    hard_bounce_limit: int = 2
 
 
 @dataclass(frozen=True)

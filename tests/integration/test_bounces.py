@@ -109,3 +109,20 @@ def test_a_delay_report_is_noted_and_marks_nothing(desk):
     assert Outbox.get(Outbox.kind == "client.notice.ack").status == "sent"
     assert not Bounce.select().exists()
     assert "delivery-report client.notice.ack" in show("OA-1")
+
+
+def test_a_refusal_by_our_relay_is_a_bounce_too(desk):
+    """Case 12: 550 at RCPT for the client's answer: dead, on the timeline, and the manager told."""
+    client = desk.add_client()
+    _, notice = desk.new_task(client)
+    desk.sink.reject_recipient(client, 550, "5.1.1 <client>: Recipient address rejected")
+    desk.answer(notice, desk.manager, "Билеты выкуплены.")
+    desk.run_once()
+    row = Outbox.get(Outbox.kind == "client.notice.reply")
+    assert row.status == "dead"
+    told = desk.latest(desk.manager)
+    assert "Клиент не получил письмо" in told["Subject"]
+    assert "5.1.1" in told.get_body(("plain",)).get_content()
+    assert f"client.notice.reply #{row.id} to {client} was not delivered (hard): 5.1.1" in show("OA-1")
+    # The staff notice about it is not a client mail: no loop however it fares.
+    assert Bounce.select().count() == 1
