@@ -75,3 +75,11 @@ def update_client(client: Client, *, tariff: str | None, deposit_pays_tariff: bo
         client.language = language
     client.save()
     return client
+
+
+def clear_undeliverable(client: Client) -> int:
+    """Lift the undeliverable mark of the client's addresses (the client fixed the mailbox)."""
+    from store.models import ClientAddress
+
+    return (ClientAddress.update(undeliverable_since=None)
+            .where(ClientAddress.client == client, ClientAddress.undeliverable_since.is_null(False)).execute())

@@ -29,7 +29,8 @@ SUBJECT_WINDOW = timedelta(days=30)
 
 
 def _addresses_of(client_id):
-    return ClientAddress.select(ClientAddress.email).where(ClientAddress.client == client_id)
+    return (ClientAddress.select(ClientAddress.email, ClientAddress.undeliverable_since)
+            .where(ClientAddress.client == client_id))
 
 
 def _client_of_address(address):
@@ -67,9 +68,15 @@ def client_ref(client: Client) -> ClientRef:
     return ClientRef(
         id=client.id, email=client.email, name=client.name, tariff=client.tariff,
         manager_email=client.manager_email, language=client.language, active=client.active,
-        addresses=tuple(email for (email,) in prepared.rows(_addresses_of, client.id)),
         assistant_email=client.assistant_email,
+        **_addresses(client.id),
     )
+
+
+def _addresses(client_id: int) -> dict[str, tuple[str, ...]]:
+    rows = prepared.rows(_addresses_of, client_id)
+    return {"addresses": tuple(email for email, _ in rows),
+            "undeliverable": tuple(email for email, marked in rows if marked is not None)}
 
 
 def ticket_ref(ticket: Ticket) -> TicketRef:

@@ -164,6 +164,9 @@ def cmd_set(args: argparse.Namespace, clock: Clock) -> int:
         tariff = plan.code
     client = store_clients.update_client(client, tariff=tariff, deposit_pays_tariff=args.deposit_pays_tariff,
                                          language=args.lang)
+    if args.deliverable:
+        # Automatic mail (acks, reminders) goes to the addresses again; the bounce history stays.
+        store_clients.clear_undeliverable(client)
     emit(client_dict(client, store_clients.addresses_of(client)), args.json,
          lambda d: f"client {d['email']} updated")
     return 0
@@ -187,4 +190,6 @@ def register(sub: Any) -> None:
     p.add_argument("--deposit-pays-tariff", action=argparse.BooleanOptionalAction, default=None,
                    help="unspent deposit pays the next tariff invoice")
     p.add_argument("--tariff")
+    p.add_argument("--deliverable", action="store_true",
+                   help="lift the undeliverable mark that hard bounces put on the client's addresses")
     p.add_argument("--lang", choices=("ru", "en"))

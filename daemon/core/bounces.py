@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from daemon.core.effects import Decision, MarkBounced, RecordEvent, SendNotice
+from daemon.core.effects import Decision, Effect, MarkBounced, RecordEvent, SendNotice
 from daemon.core.model import ClientRef, Notice, Route, TicketRef
 from parsers.dsn import DsnReport
 
@@ -72,3 +72,23 @@ def decide_bounce(route: Route, sent: SentMail | None, report: DsnReport, policy
                      ("sent_at", sent.created_at), ("reason", code), ("hard", report.hard),
                      ("marked", mark), ("hard_bounces", before + int(report.hard))))))
     return Decision(outcome="bounce-recorded", route=routed, effects=tuple(effects))
+
+
+def hold_undeliverable(decision: Decision, client: ClientRef | None) -> Decision:
+    """Automatic client mail (an ack, a reminder) to an address marked undeliverable is not sent:
+    the timeline says so instead (RELIABILITY 17: after its hard bounces, no more notices to it).
+
+    Called on the decisions of client mail and timers only; a staff member's answer still goes.
+    """
+    if client is None or not client.undeliverable:
+        return decision
+    marked = set(client.undeliverable)
+    effects: list[Effect] = []
+    for effect in decision.effects:
+        notice = effect.notice if isinstance(effect, SendNotice) else None
+        if notice is not None and notice.template.startswith("client.") and set(notice.to) <= marked:
+            effects.append(RecordEvent("not-sent", f"{notice.template} to {', '.join(notice.to)}: the address "
+                                                   "is marked undeliverable after its hard bounces"))
+        else:
+            effects.append(effect)
+    return Decision(outcome=decision.outcome, route=decision.route, effects=tuple(effects))

@@ -37,6 +37,8 @@ class ClientRef:
     active: bool
     addresses: tuple[str, ...]
     assistant_email: str | None = None
+    # Addresses marked undeliverable after their hard bounces: no automatic mail to them.
+    undeliverable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

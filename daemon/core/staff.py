@@ -165,6 +165,11 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
         notices.append(client_notice)
         # The transcript and the timeline say which files went out and which did not.
         plan.applied.extend(describe(files))
+        marked = [a for a in client_notice.to if a in plan.thread.client.undeliverable]
+        if marked:
+            # A person's answer still goes; she learns it will likely bounce (RELIABILITY 17).
+            plan.applied.append(f"note: {', '.join(marked)} is marked undeliverable after its hard bounces "
+                                "(oneassist client show); the mail was sent anyway")
         plan.events.extend(("files", line) for line in describe(files))
     answered = any(TAGS[name].answers_client for name in plan.client_tags)
     if answered and plan.ticket.first_response_at is None:

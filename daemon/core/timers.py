@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from daemon.core.bounces import hold_undeliverable
 from daemon.core.effects import Decision, RecordEvent, ReleaseQuota, SendNotice, SetFields, sends
 from daemon.core.model import (
     ONE_OFF_PREFIX,
@@ -102,6 +103,7 @@ def fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, no
         decision = _fire_tag(kind, fire_at, ticket, thread, now, policy, data or {})
     else:
         decision = _fire(kind, fire_at, ticket, thread, now, policy)
+    decision = hold_undeliverable(decision, thread.client)
     return cap_decision(decision, alert_source(ticket, thread), notices_this_hour, policy.caps)
 
 

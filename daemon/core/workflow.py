@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from daemon.core.bounces import hold_undeliverable
 from daemon.core.effects import (
     Decision,
     HoldNotice,
@@ -172,8 +173,8 @@ def staff_notification(event: str, mail: InboundMail, text: str, ticket: TicketR
 def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy,
            text: str = "") -> Decision:
     """What one inbound mail changes and which mails it causes (staff notices within their caps)."""
-    return coalesce_decision(_decide(route, mail, view, arrived, policy, text), mail.from_addr, view,
-                             policy.caps)
+    decision = hold_undeliverable(_decide(route, mail, view, arrived, policy, text), route.client)
+    return coalesce_decision(decision, mail.from_addr, view, policy.caps)
 
 
 def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from daemon.cli.client import format_client, show_client
 from parsers.verp import outbox_id_of
 from store.models import Bounce, ClientAddress, Outbox
+from tests.integration.deskrig import client_mail
 from tests.integration.test_staff_answers import show
 
 
@@ -99,6 +100,24 @@ def test_a_dsn_marks_the_mail_bounced_and_tells_the_manager(desk):
     card = format_client(show_client(desk.settings, client, datetime.now(UTC)))
     assert f"bounces of {client}: 2 hard (marked at 2), UNDELIVERABLE since" in card
     print(card)
+
+    # No more automatic mail to it: a new task gets no ack, the timeline says why; the
+    # manager still hears of the task, and her own answer still goes, with a note.
+    before = len(desk.inbox(client))
+    desk.deliver(client_mail(client, desk.support, "Такси", "На вокзал"))
+    desk.run_once()
+    assert len(desk.inbox(client)) == before
+    assert "is marked undeliverable after its hard bounces" in show("OA-2")
+    assert "[OA-2]" in desk.latest(desk.manager)["Subject"]
+    desk.answer(desk.latest(desk.manager), desk.manager, "Такси заказано.")
+    assert len(desk.inbox(client)) == before + 1
+    assert "marked undeliverable" in desk.latest(desk.manager).get_body(("plain",)).get_content()
+    # `client set --deliverable` lifts the mark: acks go again.
+    done = desk.run_process("client", "set", client, "--deliverable")
+    assert done.returncode == 0, done.stderr
+    assert ClientAddress.get(ClientAddress.email == client).undeliverable_since is None
+    desk.new_task(client, "Ещё", "Текст")
+    assert desk.latest(client)["Subject"].startswith("[OA-3]")
 
 
 def test_a_delay_report_is_noted_and_marks_nothing(desk):

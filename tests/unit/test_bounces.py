@@ -117,3 +117,18 @@ def test_the_reports_recipient_counts_only_if_we_sent_to_it():
 def test_a_bounced_staff_mail_tells_nobody():
     d = decide_bounce(ROUTE, replace(SENT, kind="staff.notice.ticket"), HARD, POLICY)
     assert d.of(MarkBounced) and not d.notices
+
+
+def test_automatic_client_mail_to_a_marked_address_is_held_and_the_timeline_says_so():
+    from daemon.core.bounces import hold_undeliverable
+    from daemon.core.effects import Decision, RecordEvent, SendNotice
+    from daemon.core.model import Notice
+
+    ack = Notice(template="client.notice.ack", to=("ivan@client.test",), language="ru")
+    staff = Notice(template="staff.notice.ticket", to=("anna@desk.test",), language="ru")
+    decision = Decision("new-ticket", ROUTE, (SendNotice(ack), SendNotice(staff)))
+    assert hold_undeliverable(decision, IVAN) == decision
+    held = hold_undeliverable(decision, replace(IVAN, undeliverable=("ivan@client.test",)))
+    assert held.notices == (staff,)
+    assert held.effects[0] == RecordEvent("not-sent", "client.notice.ack to ivan@client.test: the address is "
+                                                      "marked undeliverable after its hard bounces")
