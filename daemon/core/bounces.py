@@ -76,7 +76,7 @@ def decide_bounce(route: Route, sent: SentMail | None, report: DsnReport, policy
 
 def hold_undeliverable(decision: Decision, client: ClientRef | None) -> Decision:
     """Automatic client mail (an ack, a reminder) to an address marked undeliverable is not sent:
-    the timeline says so instead (RELIABILITY 17: after its hard bounces, no more notices to it).
+    the timeline says so instead (docs/reliability.md case 17: after its hard bounces, no more notices to it).
 
     Called on the decisions of client mail and timers only; a staff member's answer still goes.
     """

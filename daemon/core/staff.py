@@ -167,7 +167,7 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
         plan.applied.extend(describe(files))
         marked = [a for a in client_notice.to if a in plan.thread.client.undeliverable]
         if marked:
-            # A person's answer still goes; she learns it will likely bounce (RELIABILITY 17).
+            # A person's answer still goes; she learns it will likely bounce (docs/reliability.md case 17).
             plan.applied.append(f"note: {', '.join(marked)} is marked undeliverable after its hard bounces "
                                 "(oneassist client show); the mail was sent anyway")
         plan.events.extend(("files", line) for line in describe(files))
