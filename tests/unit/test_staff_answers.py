@@ -123,6 +123,12 @@ def test_html_that_says_more_than_the_text_part_is_not_sent():
     assert relay_fragment("", "Текст") is None and relay_fragment("<b>x</b>", "") is None
 
 
+def test_fragment_of_a_huge_html_part_is_not_attempted():
+    from parsers.html_relay import MAX_HTML_CHARS
+
+    assert relay_fragment("<p>Да</p>" + " " * MAX_HTML_CHARS, "Да") is None
+
+
 # --- rules across tags -----------------------------------------------------------------------------
 
 
