@@ -50,6 +50,8 @@ def _limits(sec: Section) -> LimitsSettings:
     return LimitsSettings(
         stage_cpu_seconds=sec.positive("stage_cpu_seconds", 2.0),
         max_files_per_mail=int(sec.positive("max_files_per_mail", 20)),
+        max_file_bytes=int(sec.positive("max_file_bytes", 10 * 1024 * 1024)),
+        hard_bounce_limit=int(sec.positive("hard_bounce_limit", 2)),
     )
 
 

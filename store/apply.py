@@ -30,13 +30,11 @@ from daemon.core.model import (
     is_one_off,
 )
 from parsers.mail import InboundMail
-from parsers.subjects import normalize_subject
 from store import floods, prepared
-from store.apply_counters import next_number
+from store.apply_moves import add_event, create_ticket, merge_into, split_off
 from store.apply_rows import (
     AttachmentRow,
     AutoReplyRow,
-    EventRow,
     MessageRow,
     SpoolDoneRow,
     TimerRow,
@@ -44,10 +42,8 @@ from store.apply_rows import (
     _delete_unfired,
     _insert_attachment,
     _insert_autoreply,
-    _insert_event,
     _insert_message,
     _insert_timer,
-    _move_message,
     _spool_done,
     _ticket_by_id,
 )
@@ -58,7 +54,7 @@ from store.models import (
 )
 from store.outbox import enqueue
 from store.queries import ticket_ref
-from store.timers import UnfiredTimer
+from store.timers import UnfiredTimer, unfired_timers
 
 # Renders a notice from the values given, reading nothing: the money view is the one read
 # before the transaction, carried forward through the decision's effects.
@@ -72,24 +68,6 @@ CLOSED = ("done", "cancelled", "rejected", "merged", "closed")
 
 class AlreadyIngested(Exception):
     """A concurrent writer stored the same mail first; the caller records a duplicate."""
-
-
-def create_ticket(client: Client, subject: str, prefix: str, now: datetime,
-                  first_response_due: datetime | None, **fields: object) -> Ticket:
-    """Insert a ticket with its number; `fields` set further columns in the same INSERT."""
-    number = next_number("ticket")
-    values = {name: to_db(value) if isinstance(value, datetime) else value for name, value in fields.items()}
-    values.setdefault("manager_email", client.manager_email)
-    return Ticket.create(
-        number=number, key=f"{prefix}-{number}", client=client, subject=subject,
-        subject_norm=normalize_subject(subject, prefix), status="new",
-        created_at=to_db(now), updated_at=to_db(now), first_response_due=to_db(first_response_due), **values,
-    )
-
-
-def add_event(ticket: Ticket | int | None, kind: str, detail: str, now: datetime) -> None:
-    ticket_id = ticket.id if isinstance(ticket, Ticket) else ticket
-    prepared.execute_row(_insert_event, EventRow(ticket=ticket_id, at=to_db(now), kind=kind, detail=detail))
 
 
 def record_outgoing(ticket: Ticket | None, mail: OutboundMail, subject: str, now: datetime) -> None:
@@ -124,17 +102,6 @@ def _record_inbound(effect: fx.RecordMessage, mail: InboundMail, ticket: Ticket,
         prepared.execute_row(_insert_attachment, AttachmentRow(
             message=message_id, filename=att.filename[:255], content_type=att.content_type[:255], size=att.size,
             sha256=att.sha256))
-
-
-def _split(e: fx.SplitOff, ticket: Ticket, prefix: str, now: datetime) -> Ticket:
-    """#split: the ticket's last client mail (as the decision saw it) moves to a new ticket of the same client."""
-    new = create_ticket(ticket.client, e.subject or ticket.subject, prefix, now, None,
-                        manager_email=ticket.manager_email)
-    if e.message is not None:
-        prepared.execute(_move_message, new.id, e.message, ticket.id)
-    add_event(ticket, "split", f"last client mail moved to {new.key}", now)
-    add_event(new, "created", f"split from {ticket.key}", now)
-    return new
 
 
 def set_fields(ticket: Ticket, changes: tuple[tuple[str, object], ...], now: datetime) -> None:
@@ -206,6 +173,7 @@ class _Txn:
     client_id: int | None = None
     ticket: Ticket | None = None
     split_ticket: Ticket | None = None
+    merge_ticket: Ticket | None = None
     money: MoneyView | None = None
     # The routed ticket's unfired timers, read before the decision.
     timers: tuple[UnfiredTimer, ...] = ()
@@ -246,12 +214,12 @@ def _record_event(t: _Txn, e: fx.RecordEvent) -> None:
 
 def _split_off(t: _Txn, e: fx.SplitOff) -> None:
     if t.ticket is not None and t.prefix is not None and e.subject:
-        t.split_ticket = _split(e, t.ticket, t.prefix, t.now)
+        t.split_ticket = split_off(t.ticket, e, t.prefix, t.now)
 
 
 def _merge_into(t: _Txn, e: fx.MergeInto) -> None:
     if t.ticket is not None:
-        add_event(e.target.id, "merged", f"{t.ticket.key} was merged into this ticket", t.now)
+        t.merge_ticket = merge_into(t.ticket, e.target.id, t.now)
 
 
 def _release_quota(t: _Txn, e: fx.ReleaseQuota) -> None:
@@ -301,13 +269,19 @@ def _send_notice(t: _Txn, e: fx.SendNotice) -> None:
     if "invoice_ref" in refs:
         # The invoice got its number in this transaction; the notice now names it.
         notice = replace(notice, context=notice.context + (("invoice", t.invoices[refs["invoice_ref"]]),))
-    about = t.split_ticket if notice.scope == "split" else t.ticket
+    about = {"split": t.split_ticket, "merge": t.merge_ticket}.get(notice.scope, t.ticket)
     t.outbox_ids.append(_send(notice, about, t.mail, t.render, t.now, t.money))
 
 
 def _hold_notice(t: _Txn, e: fx.HoldNotice) -> None:
     # Over its hourly cap: the window's digest says it was held back, and about what.
     floods.count_held(e.notice, t.held_label, t.now)
+
+
+def _mark_bounced(t: _Txn, e: fx.MarkBounced) -> None:
+    from store import bounces
+
+    bounces.mark_bounced(e, t.now)
 
 
 def _plan_timer(t: _Txn, e: fx.PlanTimer) -> None:
@@ -331,6 +305,7 @@ HANDLERS: dict[type, Callable[[_Txn, Any], None]] = {
     fx.SendNotice: _send_notice,
     fx.HoldNotice: _hold_notice,
     fx.PlanTimer: _plan_timer,
+    fx.MarkBounced: _mark_bounced,
 }
 
 
@@ -338,10 +313,12 @@ def _run(decision: Decision, t: _Txn, planner: TimerPlanner | None) -> None:
     """Every effect by its handler, then the timers the ticket's new state implies."""
     for effect in decision.effects:
         HANDLERS[type(effect)](t, effect)
-    # A ticket this decision opened (or split off) has no timers yet.
-    for changed, unfired in ((t.ticket, t.timers), (t.split_ticket, ())):
+    # A ticket this decision opened (or split off) has no timers yet; a merge target's are
+    # replaced whole by what its new state implies.
+    for changed, unfired in ((t.ticket, t.timers), (t.split_ticket, ()), (t.merge_ticket, None)):
         if changed is not None:
-            sync_timers(changed, planner, t.now, unfired)
+            # A merge target is known only from the decision: its timers are read here (rare path).
+            sync_timers(changed, planner, t.now, unfired_timers(changed.id) if unfired is None else unfired)
 
 
 def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: str,

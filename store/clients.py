@@ -112,3 +112,9 @@ def start_subscription(client: Client, start: date, paid_until: date) -> None:
     """The client's periods run from `start` from now on, paid to `paid_until` (inclusive)."""
     client.subscription_start, client.paid_until = start, paid_until
     client.save(only=[Client.subscription_start, Client.paid_until])
+def clear_undeliverable(client: Client) -> int:
+    """Lift the undeliverable mark of the client's addresses (the client fixed the mailbox)."""
+    from store.models import ClientAddress
+
+    return (ClientAddress.update(undeliverable_since=None)
+            .where(ClientAddress.client == client, ClientAddress.undeliverable_since.is_null(False)).execute())

@@ -108,9 +108,15 @@ def _v9_subscriptions(db: peewee.Database) -> None:
             .where(models.Client.id == client_id).execute()
 
 
+def _v10_bounces(db: peewee.Database) -> None:
+    """Issue 12, bounces: one row per DSN'd outbox mail, and addresses marked undeliverable."""
+    db.create_tables([models.Bounce], safe=True)
+    _add_missing(db, models.ClientAddress, models.ClientAddress.undeliverable_since)
+
+
 # Append new steps; never edit a released one.
 MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7,
-                                                               _v8_absences, _v9_subscriptions)
+                                                               _v8_absences, _v9_subscriptions, _v10_bounces)
 
 
 def current_version(db: peewee.Database) -> int:

@@ -49,6 +49,8 @@ class ClientAddress(BaseModel):
 
     client = pw.ForeignKeyField(Client, backref="addresses", on_delete="CASCADE")
     email = pw.CharField(max_length=320, unique=True)
+    # Issue 12: set when the address reached limits.hard_bounce_limit hard bounces (client show).
+    undeliverable_since = pw.DateTimeField(null=True)
 
 
 class Ticket(BaseModel):
@@ -291,6 +293,17 @@ class StaffAbsence(BaseModel):
     set_at = pw.DateTimeField()
 
 
+class Bounce(BaseModel):
+    """A delivery status notification about one outbox row (issue 12): one per row."""
+
+    outbox = pw.ForeignKeyField(Outbox, unique=True, backref="bounce")
+    address = pw.CharField(max_length=320, index=True)
+    hard = pw.BooleanField()
+    status = pw.CharField(max_length=16, default="")
+    diagnostic = pw.TextField(default="")
+    at = pw.DateTimeField()
+
+
 MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, SpoolBody, Message,
           AttachmentMeta, Outbox, OutboxBody, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry,
-          NoticeWindow, StaffAbsence)
+          NoticeWindow, StaffAbsence, Bounce)

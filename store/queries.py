@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import peewee
 
-from daemon.core.model import ClientRef, IssuedInvoice, RouteView, ThreadInfo, TicketRef
+from daemon.core.model import ClientMail, ClientRef, IssuedInvoice, RouteView, ThreadInfo, TicketRef
 from daemon.core.settings import Settings
 from parsers.addresses import safe_lower
 from parsers.mail import InboundMail
@@ -14,13 +15,21 @@ from parsers.subjects import has_reply_prefix, normalize_subject, ticket_keys_in
 from parsers.tokens import ticket_key_from_recipients
 from store import floods, prepared
 from store.db import from_db, to_db
-from store.models import AutoReplyLog, Client, ClientAddress, Message, Ticket
+from store.models import (
+    AutoReplyLog,
+    Client,
+    ClientAddress,
+    Message,
+    SpoolEntry,
+    Ticket,
+)
 
 SUBJECT_WINDOW = timedelta(days=30)
 
 
 def _addresses_of(client_id):
-    return ClientAddress.select(ClientAddress.email).where(ClientAddress.client == client_id)
+    return (ClientAddress.select(ClientAddress.email, ClientAddress.undeliverable_since)
+            .where(ClientAddress.client == client_id))
 
 
 def _client_of_address(address):
@@ -58,9 +67,15 @@ def client_ref(client: Client) -> ClientRef:
     return ClientRef(
         id=client.id, email=client.email, name=client.name, tariff=client.tariff,
         manager_email=client.manager_email, language=client.language, active=client.active,
-        addresses=tuple(email for (email,) in prepared.rows(_addresses_of, client.id)),
         assistant_email=client.assistant_email,
+        **_addresses(client.id),
     )
+
+
+def _addresses(client_id: int) -> dict[str, tuple[str, ...]]:
+    rows = prepared.rows(_addresses_of, client_id)
+    return {"addresses": tuple(email for email, _ in rows),
+            "undeliverable": tuple(email for email, marked in rows if marked is not None)}
 
 
 def ticket_ref(ticket: Ticket) -> TicketRef:
@@ -87,10 +102,12 @@ def thread_info(ticket_id: int, settings: Settings | None = None, now: datetime 
         if tariff is not None:
             billing = billing_view(ticket, tariff, settings.service.timezone, now)
     messages = list(Message.select(Message.id, Message.message_id, Message.direction, Message.subject,
-                                   Message.spool)
-                    .where(Message.ticket == ticket).order_by(Message.id))
+                                   Message.spool, Message.created_at)
+                    # The order `ticket show` numbers the client's mails in (a merge interleaves two).
+                    .where(Message.ticket == ticket).order_by(Message.created_at, Message.id))
     last_client = next((m for m in reversed(messages) if m.direction == "in"), None)
     return ThreadInfo(
+        client_mails=_client_mails(messages),
         client=client_ref(ticket.client),
         message_ids=tuple(m.message_id for m in messages if m.message_id and m.direction in ("in", "out"))[-20:],
         last_client_message_id=last_client.message_id if last_client else None,
@@ -98,6 +115,26 @@ def thread_info(ticket_id: int, settings: Settings | None = None, now: datetime 
         last_client_subject=last_client.subject if last_client else "",
         billing=billing,
     )
+
+
+def _client_mails(messages: list[Message]) -> tuple[ClientMail, ...]:
+    """The client's mails of a timeline, numbered, each with our mails that followed it.
+
+    A mail's time is its arrival in the mailbox (the spool's INTERNALDATE), as the response
+    clock counts it (runners/ingest.py), else when it was stored.
+    """
+    spool_ids = [m.spool_id for m in messages if m.direction == "in" and m.spool_id]
+    arrived = dict(SpoolEntry.select(SpoolEntry.id, SpoolEntry.internaldate)
+                   .where(SpoolEntry.id.in_(spool_ids)).tuples()) if spool_ids else {}
+    mails: list[ClientMail] = []
+    for m in messages:
+        if m.direction == "in":
+            at = from_db(arrived.get(m.spool_id)) or from_db(m.created_at)
+            mails.append(ClientMail(len(mails) + 1, m.id, m.message_id, at, m.subject or ""))
+        elif m.direction == "out" and mails and m.message_id:
+            last = mails[-1]
+            mails[-1] = replace(last, followers=(*last.followers, (m.id, m.message_id)))
+    return tuple(mails)
 
 
 def client_by_address(address: str) -> Client | None:
@@ -126,9 +163,27 @@ def ticket_count() -> int:
     return Ticket.select().count()
 
 
+# A merge of a merged ticket's target is followed this far; a longer chain is not made by
+# #merge (it refuses closed targets), so the cap only bounds a hand-edited store.
+_MERGE_HOPS = 8
+
+
+def resolved(ticket: Ticket) -> Ticket:
+    """The ticket a merged ticket lives on in: its tokens, subject tag and Message-IDs name it."""
+    for _ in range(_MERGE_HOPS):
+        if ticket.status != "merged" or not ticket.merged_into:
+            break
+        target = ticket_by_key(ticket.merged_into)
+        if target is None or target.client_id != ticket.client_id:
+            # Never across clients, whatever the store says (docs/reliability.md I5).
+            break
+        ticket = target
+    return ticket
+
+
 def _ref_of_key(key: str | None) -> TicketRef | None:
     row = ticket_by_key(key) if key else None
-    return ticket_ref(row) if row else None
+    return ticket_ref(resolved(row)) if row else None
 
 
 def dedupe_exists(key: str) -> bool:
@@ -163,7 +218,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
     ids = list(dict.fromkeys((mail.in_reply_to + mail.references)[-30:]))
     if ids:
         rows = (Ticket.select().join(Message).where(Message.message_id.in_(ids)).distinct())
-        thread = [ticket_ref(t) for t in rows]
+        thread = list({t.id: t for t in (ticket_ref(resolved(t)) for t in rows)}.values())
 
     is_staff = settings.staff_by_email(mail.from_addr) is not None
     minted: list[tuple[str, TicketRef]] = []
@@ -174,7 +229,7 @@ def route_view(mail: InboundMail, settings: Settings, now: datetime, dedupe_key:
         if wanted:
             rows = (Message.select(Message.message_id, Ticket).join(Ticket)
                     .where(Message.message_id.in_(wanted), Message.direction == "out"))
-            minted = [(row.message_id, ticket_ref(row.ticket)) for row in rows]
+            minted = [(row.message_id, ticket_ref(resolved(row.ticket))) for row in rows]
 
     keys = ticket_keys_in_subject(mail.subject, prefix)
     tag_ticket = _ref_of_key(keys[0] if keys else None)

@@ -53,3 +53,8 @@ def one(d: Decision, kind: type):
 
 def has(d: Decision, kind: type) -> bool:
     return bool(d.of(kind))
+
+
+def note_text(d: Decision) -> str:
+    """The staff note it records (one at most), or ""."""
+    return "\n".join(e.text for e in d.of(fx.RecordNote))

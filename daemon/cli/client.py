@@ -105,7 +105,21 @@ def show_client(settings: Settings, email: str, now: datetime) -> dict[str, Any]
     data["ledger"] = [{"at": iso(e.at), "kind": e.kind, "amount": str(e.amount), "note": e.note}
                       for e in store_clients.ledger_of(client)]
     data["open_invoices"] = [invoice_row(i) for i in invoices_matching(client=client.email, status="open")]
+    data["bounces"] = _bounces(data["addresses"], settings.limits.hard_bounce_limit)
     return data
+
+
+def _bounces(addresses: list[str], limit: int) -> list[dict[str, Any]]:
+    """Addresses that bounced our mail: hard bounces, the last one, and the undeliverable mark."""
+    from store.bounces import bounces_of
+
+    rows = []
+    for row in bounces_of(addresses):
+        last = row["last"]
+        rows.append({"address": row["address"], "hard_bounces": row["hard_bounces"], "limit": limit,
+                     "undeliverable_since": iso(row["undeliverable_since"]),
+                     "last": None if last is None else {**last, "at": iso(last["at"])}})
+    return rows
 
 
 def format_client(d: dict[str, Any]) -> str:
@@ -121,6 +135,13 @@ def format_client(d: dict[str, Any]) -> str:
     lines += ["", "open invoices:"]
     lines += [f"  {i['number']}  {i['amount']} {i['currency']}  due {i['due_at']}" for i in d["open_invoices"]] \
         or ["  (none)"]
+    for b in d.get("bounces", []):
+        mark = f"UNDELIVERABLE since {b['undeliverable_since']}" if b["undeliverable_since"] else "deliverable"
+        lines += ["", f"bounces of {b['address']}: {b['hard_bounces']} hard (marked at {b['limit']}), {mark}"]
+        if b["last"]:
+            last = b["last"]
+            lines.append(f"  last: {last['at']}  {last['kind']} {last['ticket'] or '-'}  "
+                         f"{last['status'] or '-'} {last['diagnostic']}".rstrip())
     return "\n".join(lines)
 
 
@@ -179,6 +200,9 @@ def cmd_set(args: argparse.Namespace, clock: Clock) -> int:
             store_clients.start_subscription(client, today, today - timedelta(days=1))
     client = store_clients.update_client(client, tariff=tariff, deposit_pays_tariff=args.deposit_pays_tariff,
                                          language=args.lang)
+    if args.deliverable:
+        # Automatic mail (acks, reminders) goes to the addresses again; the bounce history stays.
+        store_clients.clear_undeliverable(client)
     data = client_dict(client, store_clients.addresses_of(client))
     if args.manager is not None:
         from daemon.render.notices import Notifier
@@ -218,5 +242,7 @@ def register(sub: Any) -> None:
     p.add_argument("--deposit-pays-tariff", action=argparse.BooleanOptionalAction, default=None,
                    help="unspent deposit pays the next tariff invoice")
     p.add_argument("--tariff")
+    p.add_argument("--deliverable", action="store_true",
+                   help="lift the undeliverable mark that hard bounces put on the client's addresses")
     p.add_argument("--lang", choices=("ru", "en"))
     p.add_argument("--manager", help="move the client and their tickets to this manager (who gets one summary mail)")

@@ -46,13 +46,19 @@ def format_ticket(doc: dict[str, Any]) -> str:
         away = doc["manager_away"]
         lines[2:2] = [f"manager away until {away['until']}; deputy: {away['deputy']}"]
     timeline = [(m["at"], "mail", m) for m in doc["messages"]] + [(e["at"], "event", e) for e in doc["events"]]
+    client_mails = 0
     for at, kind, item in sorted(timeline, key=lambda x: x[0] or ""):
         if kind == "event":
             lines.append(f"{at}  * {item['kind']} {item['detail']}".rstrip())
             continue
         arrow = ARROWS.get(item["direction"], "--")
         who = item["from"] if item["direction"] in ("in", "staff", "note") else ", ".join(item["to"])
-        lines.append(f"{at}  {arrow} {item['kind']} {who}")
+        label = item["kind"]
+        if item["direction"] == "in":
+            # The client's mails are numbered: `#split mails 2-3` names them by these numbers.
+            client_mails += 1
+            label = f"client mail {client_mails}"
+        lines.append(f"{at}  {arrow} {label} {who}")
         for text_line in (item["text"] or "").strip().splitlines()[:40]:
             lines.append(f"      {text_line}")
         for a in item["attachments"]:

@@ -54,14 +54,15 @@ class RecordEvent:
 
 @dataclass(frozen=True)
 class SplitOff:
-    """#split: a new ticket of the same client takes the ticket's last client mail.
-
-    `message` is that mail's timeline row as the decision saw it (ThreadInfo), so apply
-    moves it without reading the timeline again; None: the new ticket starts empty.
-    """
+    """#split: a new ticket of the same client takes these mails (timeline row ids), with its
+    own first-response clock from the first moved mail's arrival."""
 
     subject: str
-    message: int | None = None
+    rows: tuple[int, ...] = ()
+    response_started_at: datetime | None = None
+    first_response_due: datetime | None = None
+    # How many of `rows` are client mails: the timeline says so without counting them in apply.
+    mails: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,19 @@ class HoldNotice:
 
 
 @dataclass(frozen=True)
+class MarkBounced:
+    """A DSN about outbox row `outbox_id`: the row is bounced, the address's bounce counted,
+    and with `mark_address` the client's address is marked undeliverable."""
+
+    outbox_id: int
+    address: str
+    hard: bool
+    status: str
+    diagnostic: str
+    mark_address: bool = False
+
+
+@dataclass(frozen=True)
 class PlanTimer:
     """A one-off timer a tag set (#remind), kept until it fires."""
 
@@ -119,7 +133,8 @@ class PlanTimer:
 
 
 Effect = (OpenTicket | SetFields | RecordMessage | RecordNote | RecordEvent | SplitOff | MergeInto
-          | ReleaseQuota | CountQuota | LedgerEntry | IssueInvoice | SendNotice | HoldNotice | PlanTimer)
+          | ReleaseQuota | CountQuota | LedgerEntry | IssueInvoice | SendNotice | HoldNotice | PlanTimer
+          | MarkBounced)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ class ClientRef:
     active: bool
     addresses: tuple[str, ...]
     assistant_email: str | None = None
+    # Addresses marked undeliverable after their hard bounces: no automatic mail to them.
+    undeliverable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,23 @@ class TicketRef:
 
 
 @dataclass(frozen=True)
+class ClientMail:
+    """One client mail of a ticket, numbered as `ticket show` numbers them (1 = the first).
+
+    `followers`: our mails sent right after it (its staff notifications, an ack), as
+    (row id, Message-ID): a staff answer to one of them is about this mail, and a #split
+    moves them with it so that replies to them thread to the new ticket.
+    """
+
+    number: int
+    row_id: int
+    message_id: str | None
+    at: datetime
+    subject: str
+    followers: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class ThreadInfo:
     """What a staff decision needs to know of a ticket's conversation."""
 
@@ -70,6 +89,7 @@ class ThreadInfo:
     last_client_entry_id: int | None
     last_client_subject: str
     billing: BillingView | None = None
+    client_mails: tuple[ClientMail, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,8 @@ TRANSCRIPT = NoticeKind("staff.notice.transcript")
 # One per move or top-up, caused by an admin's command, not by a sender: never capped.
 CLIENT_MOVED = NoticeKind("staff.notice.client_moved")
 PAYMENT_RESUMED = NoticeKind("staff.notice.payment_resumed")
+# One per bounced mail, to the ticket's manager: a bounce is news, never capped.
+BOUNCED = NoticeKind("staff.notice.bounced")
 SLA_REMINDER = NoticeKind("staff.alert.sla_reminder", RateClass.ALERT)
 SLA_BREACH = NoticeKind("staff.alert.sla_breach", RateClass.ALERT)
 DUE_WARNING = NoticeKind("staff.alert.due_warning", RateClass.ALERT)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from parsers.addresses import safe_lower
 from parsers.tokens import CLIENT_TOKEN_LABEL, STAFF_TOKEN_LABEL, derive_key
+from parsers.verp import VERP_LABEL
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,11 @@ class ServiceSettings:
         return self.derived_key(CLIENT_TOKEN_LABEL)
 
     @property
+    def verp_secret(self) -> bytes:
+        """The key of the VERP envelope senders (parsers/verp.py): a DSN names our outbox row."""
+        return self.derived_key(VERP_LABEL)
+
+    @property
     def staff_token_secret(self) -> bytes:
         # Staff reply addresses use a key of their own, derived apart: a client who knows
         # the reply address of their own ticket must not be able to act as staff.
@@ -157,6 +163,10 @@ class LimitsSettings:
 
     stage_cpu_seconds: float = 2.0
     max_files_per_mail: int = 20
+    # A staff answer's file over this size is not relayed to the client; the transcript names it.
+    max_file_bytes: int = 10 * 1024 * 1024
+    # Hard bounces after which a client's address is marked undeliverable (client show).
+    hard_bounce_limit: int = 2
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,12 @@ from daemon.core.effects import (
     SplitOff,
     sends,
 )
+from daemon.core.files import FileRelay, describe, relay_files
 from daemon.core.model import Notice, Route, RouteView, TicketRef
 from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET
 from daemon.core.tags import DEFAULT_TAG, TAGS, Plan, StaffPerson, StaffPolicy
 from daemon.core.workflow import FloodCaps, coalesce_decision
+from parsers.html_relay import relay_fragment
 from parsers.mail import InboundMail
 from parsers.oneline import one_line
 from parsers.tags import Command, ParsedTags
@@ -104,12 +106,17 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
     if ticket.status in CLOSED_STATUSES and any(not TAGS[c.name].when_closed for c in commands):
         usable = ", ".join(f"#{tag.name}" for tag in TAGS.values() if tag.when_closed)
         plan.refused.append(f"{ticket.key} is closed ({ticket.status}); only {usable} is possible")
+    asked: list[str] = []
     for cmd in commands:
         tag = TAGS[cmd.name]
         if not tag.allows(sender.role):
             plan.refused.append(f"#{cmd.name}: not allowed for the {sender.role} role")
             continue
+        before = plan.changes.get("status")
         tag.rule(plan, cmd, view)
+        if plan.changes.get("status") != before:
+            asked.append(str(plan.changes["status"]))
+    _settle_status(plan, asked)
     if plan.refused:
         return refuse(route, sender, plan.refused, mail, ticket.key)
     decision = _decision(mail, route, plan)
@@ -136,7 +143,28 @@ def _as_deputy(decision: Decision, deputy: StaffPerson, absence: Absence, signs:
     return replace(decision, effects=tuple(effects))
 
 
-def _client_notice(plan: Plan, mail: InboundMail) -> Notice | None:
+# When several tags of one mail ask for a status, the strongest wins whatever their order:
+# `#accept` + `#ask` is a ticket in work that waits for the client's answer (the answer
+# returns it to `accepted`, core/workflow.py), a short `#expense` waits for payment.
+_STATUS_RANK = {"accepted": 1, "waiting": 2, "payment": 3}
+_CLOSING = frozenset({"done", "cancelled", "rejected", "merged"})
+
+
+def _settle_status(plan: Plan, asked: list[str]) -> None:
+    if len(asked) < 2:
+        return
+    closing = [s for s in asked if s in _CLOSING]
+    if "payment" in asked and closing:
+        # Closing a ticket whose expense could not be charged would leave the invoice
+        # unconnected to any work: the manager sends them apart (in either order it was refused).
+        plan.refused.append(f"#expense: the deposit is short, so the ticket cannot also be closed "
+                            f"({closing[0]}) in this mail; send #expense alone (the client gets a "
+                            "top-up invoice), and close the ticket once it is paid")
+        return
+    plan.changes["status"] = closing[0] if closing else max(asked, key=lambda s: _STATUS_RANK.get(s, 0))
+
+
+def _client_notice(plan: Plan, mail: InboundMail, files: FileRelay) -> Notice | None:
     """The one client mail of the strongest client-facing tag, if any."""
     asking = [TAGS[name] for name in plan.client_tags if TAGS[name].client_notice is not None]
     if not asking:
@@ -159,21 +187,33 @@ def _client_notice(plan: Plan, mail: InboundMail) -> Notice | None:
     line_text = cmd.text if chosen.line_text in ("message", "both") else ""
     text = "\n\n".join(part for part in (line_text, plan.text) if part)
     recipient = thread.client.email
+    # The manager's formatting, made safe, beside the text part (notices.py renders it).
+    fragment = relay_fragment(mail.html, plan.text) if mail.html else None
+    html_context = (("html_text", fragment), ("line_text", line_text)) if fragment else ()
     return Notice(
         template=chosen.client_notice, to=(recipient,), language=thread.client.language, autoreply=False,
         context=(("text", text), ("reason", cmd.text if chosen.line_text in ("reason", "both") else ""),
-                 ("new_due", plan.due_at), *money_context),
+                 ("new_due", plan.due_at), *money_context, *html_context),
         in_reply_to=thread.last_client_message_id, references=thread.message_ids,
-        # Every file of the staff mail goes to the client, names and bytes intact (#done).
-        attachments=mail.attachments if chosen.attachments else (),
+        # Every file of the staff mail goes to the client, names and bytes intact, within the caps.
+        attachments=files.sent,
     )
 
 
 def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
     notices: list[Notice] = []
-    client_notice = _client_notice(plan, mail)
+    files = relay_files(mail.attachments, plan.policy.max_file_bytes, plan.policy.max_files)
+    client_notice = _client_notice(plan, mail, files)
     if client_notice is not None:
         notices.append(client_notice)
+        # The transcript and the timeline say which files went out and which did not.
+        plan.applied.extend(describe(files))
+        marked = [a for a in client_notice.to if a in plan.thread.client.undeliverable]
+        if marked:
+            # A person's answer still goes; she learns it will likely bounce (docs/reliability.md case 17).
+            plan.applied.append(f"note: {', '.join(marked)} is marked undeliverable after its hard bounces "
+                                "(oneassist client show); the mail was sent anyway")
+        plan.events.extend(("files", line) for line in describe(files))
     answered = any(TAGS[name].answers_client for name in plan.client_tags)
     if answered and plan.ticket.first_response_at is None:
         plan.changes["first_response_at"] = plan.now
@@ -196,10 +236,11 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
     if plan.policy.transcripts:
         notices.append(_transcript(plan.applied, [], plan.sender, plan.ticket.key, mail.message_id))
     note = plan.note
-    if note is not None and client_notice is None:
-        # Nothing goes to the client, so the body after the tags stays internal with the note:
-        # `#note called\nlong text` kept only "called" (the body was recorded nowhere).
-        note = "\n\n".join(part for part in (note, plan.text) if part)
+    if client_notice is None:
+        # Nothing goes to the client, so the body after the tags stays internal as a note:
+        # `#note called\nlong text` kept only "called", and `#assign petr\nplease call
+        # the hotel` kept nothing (the body was recorded nowhere).
+        note = "\n\n".join(part for part in (note, plan.text) if part) or None
     events = [("tags", f"{plan.sender.email}: " + "; ".join(a.split(":")[0] for a in plan.applied)),
               *plan.events]
     # In the order they are applied: the ticket, its timeline, the money (an invoice is
@@ -212,7 +253,8 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
         effects.append(RecordNote(note))
     effects.extend(RecordEvent(kind, detail) for kind, detail in events)
     if plan.split_subject:
-        effects.append(SplitOff(plan.split_subject, plan.thread.last_client_entry_id))
+        started, due = plan.split_clock or (None, None)
+        effects.append(SplitOff(plan.split_subject, plan.split_rows, started, due, plan.split_mails))
     if plan.merge_into is not None:
         effects.append(MergeInto(plan.merge_into))
     if plan.quota_release:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from daemon.core import notice_kinds as kinds
 from daemon.core.absence import cover_decision
+from daemon.core.bounces import hold_undeliverable
 from daemon.core.effects import Decision, RecordEvent, ReleaseQuota, SendNotice, SetFields, sends
 from daemon.core.model import (
     ONE_OFF_PREFIX,
@@ -108,6 +109,7 @@ def fire(kind: str, fire_at: datetime, ticket: TicketRef, thread: ThreadInfo, no
     else:
         decision = _fire(kind, fire_at, ticket, thread, now, policy)
     decision = cover_decision(decision, absences, now, dict(policy.staff_languages))
+    decision = hold_undeliverable(decision, thread.client)
     return cap_decision(decision, alert_source(ticket, thread), notices_this_hour, policy.caps)
 
 

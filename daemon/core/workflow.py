@@ -20,6 +20,7 @@ from datetime import datetime
 
 from daemon.core import notice_kinds as kinds
 from daemon.core.absence import away, cover_decision
+from daemon.core.bounces import hold_undeliverable
 from daemon.core.effects import (
     Decision,
     HoldNotice,
@@ -182,6 +183,7 @@ def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, 
     """
     decision = cover_decision(_decide(route, mail, view, arrived, policy, text), view.absences, arrived,
                               dict(policy.staff_languages))
+    decision = hold_undeliverable(decision, route.client)
     return coalesce_decision(decision, mail.from_addr, view, policy.caps)
 
 
@@ -228,11 +230,13 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
             # The client wrote again: a closed ticket reopens, a waiting one has its answer.
             changes.update(status="open", closed_at=None, waiting_since=None)
             events.append(("reopened" if ticket.status != "waiting" else "answered", f"was {ticket.status}"))
-            if ticket.status == "waiting" and ticket.waiting_since and ticket.due_at \
-                    and policy.pause_due_while_waiting:
-                # The due time paused while we waited for the client.
-                changes["due_at"] = ticket.due_at + (arrived - ticket.waiting_since)
+            if ticket.status == "waiting" and ticket.due_at is not None:
+                # A ticket in work (it has a due time) that asked the client goes back to work
+                # with its due timers, not to `open` (#accept then #ask, or both in one mail).
                 changes["status"] = "accepted"
+                if ticket.waiting_since and policy.pause_due_while_waiting:
+                    # The due time paused while we waited for the client.
+                    changes["due_at"] = ticket.due_at + (arrived - ticket.waiting_since)
         return Decision(outcome="reply", route=route, effects=(
             SetFields(tuple(changes.items())), RecordMessage(), *(RecordEvent(*e) for e in events),
             *sends(staff_notification("reply", mail, text, ticket, client, policy, ticket.assignee_email)),

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
@@ -102,6 +103,24 @@ def cap_files(text: str, html: str | None, attachments: tuple[Attachment, ...], 
     return text, html, attachments[:limit]
 
 
+# A Content-ID we write back as we read it: the dot-atom characters of RFC 5322, nothing else.
+_CONTENT_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,200}")
+# Stands for the manager's text while the text template renders for the HTML part.
+_HTML_MARK = "\x00oa-staff-html\x00"
+
+
+def relayed_html(render_text: Callable[[str], str], line_text: str, fragment: str) -> str:
+    """The HTML part of a staff answer: the notice's own wording, escaped, around the
+    manager's sanitized fragment (parsers/html_relay.py), which stands where the text goes.
+
+    `render_text(text)` renders the kind's text template with `text` as the message.
+    """
+    marked = render_text("\n\n".join(part for part in (line_text, _HTML_MARK) if part))
+    body = escape(marked).replace("\n", "<br>\n").replace(escape(_HTML_MARK), f"<div>{fragment}</div>")
+    return ('<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+            f'<body style="font-family: Arial, sans-serif; font-size: 14px;">\n{body}\n</body></html>\n')
+
+
 def _fold(name: str, value: str) -> str:
     """`Name: value`, folded at spaces to 78 columns (RFC 5322 2.2.3), ASCII only."""
     line, lines = f"{name}: ", []
@@ -156,8 +175,12 @@ def _file_part(att: Attachment) -> bytes:
     head["Content-Type"] = f"{clean_header_text(maintype)}/{clean_header_text(subtype)}"
     head["Content-Transfer-Encoding"] = "base64"
     name = clean_header_text(att.filename) or "attachment.bin"
-    head.add_header("Content-Disposition", "attachment",
+    # An inline image keeps its Content-ID, so the relayed HTML's <img src="cid:..."> finds it.
+    content_id = clean_header_text(att.content_id or "").strip("<> ")
+    head.add_header("Content-Disposition", "inline" if att.inline else "attachment",
                     filename=name if name.isascii() else ("utf-8", "", name))
+    if _CONTENT_ID.fullmatch(content_id):
+        head["Content-ID"] = f"<{content_id}>"
     head.set_payload("")
     return head.as_bytes() + base64.encodebytes(att.payload or b"")
 
@@ -198,6 +221,11 @@ def build_message(
     body = _text_part(text, "plain")
     if html is not None:
         body = _multipart("alternative", [body, _text_part(html, "html")])
+        # Images the HTML shows travel beside it in multipart/related (RFC 2387).
+        shown = tuple(a for a in attachments if a.content_id)
+        if shown:
+            body = _multipart("related", [body, *(_file_part(att) for att in shown)])
+            attachments = tuple(a for a in attachments if a not in shown)
     if attachments:
         body = _multipart("mixed", [body, *(_file_part(att) for att in attachments)])
     headers = [

@@ -126,6 +126,9 @@ KINDS: dict[NoticeKind, Entry] = dict((
                                   "deposit_left", "cheat_sheet"), may=("covering_for",)),
     _kind(kinds.TRANSCRIPT, ("applied", "refused", "cheat_sheet", "ticket_label"),
           variants=({"refused": ()},)),
+    _kind(kinds.BOUNCED, ("address", "sent_kind", "outbox_id", "sent_at", "reason", "hard", "marked",
+                                   "hard_bounces"), may=("ticket_key", "subject", "client_name"),
+          variants=({"hard": False, "marked": False},)),
     _kind(kinds.SLA_REMINDER, ("ticket_key", "subject", "client_name", "deadline", "late_minutes")),
     _kind(kinds.SLA_BREACH, ("ticket_key", "subject", "client_name", "client_email",
                                      "manager_name", "assignee_name", "deadline", "late_minutes")),
@@ -164,6 +167,8 @@ SAMPLE: dict[str, Any] = {
     "away_until": "14.12.2026 09:00", "deputy_name": "Борис", "covering_for": "Анна",
     "away_manager_name": "Анна", "previous_manager": "Анна", "charges": (("1 500,00 ₽", "билеты"),),
     "tickets": (("OA-7", "Столик на пятницу", "accepted", "04.12.2026 19:00", "support+OA-7.x1@desk.test"),),
+    "address": "ivan@example.org", "sent_kind": kinds.REPLY, "sent_at": "04.12.2026 10:00",
+    "hard": True, "marked": True, "hard_bounces": 3,
     "applied": ("#done",), "refused": ("#delay: no date",), "event": "new", "by": "",
 }
 

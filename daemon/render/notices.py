@@ -28,6 +28,7 @@ from daemon.render.compose import (
     build_message,
     cap_files,
     make_environment,
+    relayed_html,
     render_parts,
     to_outbound,
 )
@@ -212,6 +213,10 @@ class Notifier:
         subject, text, html = render_parts(self.env, notice.template, notice.language, context)
         if signer and audience == "client":
             text, html = self.away_paragraph(notice.language, context, text, html)
+        if html is None and context.get("html_text"):
+            template = self.env.get_template(f"{notice.language}/{notice.template}.txt.j2")
+            html = relayed_html(lambda body: template.render({**context, "text": body}),
+                                str(context.get("line_text") or ""), str(context["html_text"]))
         text, html, attachments = cap_files(text, html, attachments,
                                             self.settings.limits.max_files_per_mail, notice.language)
         message_id = self.new_message_id()

@@ -19,6 +19,7 @@ from typing import TypeVar
 from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.core import notice_kinds as kinds
+from daemon.core.bounces import BouncePolicy, decide_bounce
 from daemon.core.effects import Decision, ReleaseQuota, SendNotice
 from daemon.core.errors import QuarantineError
 from daemon.core.model import MoneyView, Notice, Route, RouteView
@@ -30,15 +31,17 @@ from daemon.faults import checkpoint, fail_on
 from daemon.render.notices import Notifier
 from daemon.runners.alerts import send_capped
 from daemon.runners.timers import TimerPlanner
-from parsers.addresses import domain_of, redact
+from parsers.addresses import domain_of, parse_address_list, redact
 from parsers.auth_results import staff_header_refusal, staff_mail_authenticated
 from parsers.automatic import automatic_reason
+from parsers.dsn import read_dsn
 from parsers.mail import InboundMail
 from parsers.mime import parse
 from parsers.oneline import one_line
 from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags
-from store import absences, queries, spool
+from parsers.verp import outbox_id_in
+from store import absences, bounces, queries, spool
 from store.apply import AlreadyIngested, apply
 from store.db import write_transaction
 from store.rows import SpoolEntry
@@ -97,6 +100,9 @@ class Pipeline:
             transcripts=self.settings.staff_mail.transcripts,
             default_due_hours=self.settings.staff_mail.default_due_hours,
             top_up_step=self.settings.billing.top_up_step,
+            max_file_bytes=self.settings.limits.max_file_bytes,
+            max_files=self.settings.limits.max_files_per_mail,
+            response_deadline=self.policy.deadline,
         )
 
     def parse_tags(self, mail: InboundMail, now: datetime) -> ParsedTags:
@@ -151,6 +157,20 @@ class Pipeline:
             view = replace(view, thread=queries.thread_info(found.ticket.id, self.settings, now))
         return decide_staff(mail, found, view, parsed, person, now, policy)
 
+    def decide_bounce(self, mail: InboundMail, found: Route) -> Decision:
+        """A DSN: to one of our VERP senders (a valid mac), it is about that outbox row; else dropped.
+
+        The VERP address is where the MTA delivered the DSN: To, or the Delivered-To /
+        X-Original-To our MX adds. A forged one (bad mac) reads as no address at all.
+        """
+        addresses = mail.recipients + parse_address_list(
+            [v for name in ("delivered-to", "x-original-to", "envelope-to") for v in mail.header_all(name)])
+        outbox_id = outbox_id_in(addresses, self.settings.smtp.bounce_address, self.settings.service.verp_secret)
+        if outbox_id is None:
+            return Decision(outcome="bounce", route=found)
+        policy = BouncePolicy(self.settings.limits.hard_bounce_limit, self.policy.language_of)
+        return decide_bounce(found, bounces.sent_mail(outbox_id), read_dsn(mail), policy)
+
     def process_one(self, entry_id: int) -> str:
         entry = spool.get(entry_id)
         if entry.attempts >= spool.MAX_ATTEMPTS:
@@ -188,7 +208,9 @@ class Pipeline:
                 # Kept and shown (quarantine list, admin alert), never dropped (docs/reliability.md case 41).
                 return self.fail(entry, f"sender unreadable: {_defects(mail)}", final=True)
             stored = strip_reply(mail.text) if decision_route.kind == "client_reply" else mail.text
-            if decision_route.kind == "staff" and parsed is not None:
+            if decision_route.kind == "bounce":
+                decision = self.decide_bounce(mail, decision_route)
+            elif decision_route.kind == "staff" and parsed is not None:
                 decision = self.decide_staff(mail, decision_route, view, parsed, entry.id, now, raw)
             else:
                 decision = decide(decision_route, mail, view, arrived, self.policy, text=stored)

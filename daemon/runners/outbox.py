@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections import Counter as Tally
 from datetime import datetime, timedelta
 
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
 from daemon.core import notice_kinds as kinds
-from daemon.core.model import Notice
+from daemon.core.bounces import BouncePolicy, decide_bounce
+from daemon.core.model import Notice, Route
 from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
 from daemon.faults import checkpoint
 from daemon.render.notices import Notifier
 from daemon.runners.alerts import send_capped
 from daemon.runners.timers import flood_caps
-from store import outbox
+from parsers.dsn import DsnReport
+from parsers.oneline import one_line
+from parsers.verp import verp_address
+from store import bounces, outbox
+from store.apply import apply_timer
 from store.db import write_transaction
 from store.outbox import Claimed, bodies_of, claim
+from store.queries import ticket_by_id
 
 log = logging.getLogger("oneassist.outbox")
+# An enhanced status code (RFC 3463) in the server's answer: "550 5.1.1 user unknown".
+_ENHANCED = re.compile(r"\b5\.\d{1,3}\.\d{1,3}\b")
 
 
 def recover_interrupted(node: str | None = None) -> int:
@@ -46,6 +55,12 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.rng = rng or random.Random()
         self.caps = flood_caps(notifier.settings)
+        self.verp_key = notifier.settings.service.verp_secret
+
+    def envelope_sender(self, outbox_id: int) -> str:
+        """A VERP address of this row (`support+b-<id>.<mac>@…`): a DSN names the mail it is about
+        (docs/reliability.md cases 12, 17). The same on every attempt, as it depends on the id alone."""
+        return verp_address(self.notifier.settings.smtp.bounce_address, outbox_id, self.verp_key)
 
     def flush(self, now: datetime, limit: int = 50) -> Tally[str]:
         tally: Tally[str] = Tally()
@@ -54,7 +69,7 @@ class OutboxWorker:
             if not rows:
                 return tally
             raw = bodies_of([r.id for r in rows])
-            envelopes = [Envelope(r.id, r.envelope_from, r.recipients, raw[r.id])
+            envelopes = [Envelope(r.id, self.envelope_sender(r.id), r.recipients, raw[r.id])
                          for r in rows]
             del raw
             results = self.sender.send_many(envelopes)
@@ -88,6 +103,8 @@ class OutboxWorker:
             log.error("outbox=%s ticket=%s kind=%s dead after %s attempt(s): code=%s",
                       row.id, row.ticket_id or "-", row.kind, row.attempts, result.code or "-")
             self.alert_dead(row, now)
+            if verdict == PERMANENT:
+                self.tell_refused(row, result, now)
             return "dead"
         row.status = "pending"
         if result.ambiguous:
@@ -98,6 +115,25 @@ class OutboxWorker:
         log.warning("outbox=%s ticket=%s attempt=%s failed (code=%s); retry in %.0fs",
                     row.id, row.ticket_id or "-", row.attempts, result.code or "-", delay)
         return "retry"
+
+    def tell_refused(self, row: Claimed, result: SendResult, now: datetime) -> None:
+        """A 5xx from our own relay is a bounce we hear at once: the same as a DSN (core/bounces.py),
+        the ticket's timeline shows it and the manager learns the client did not receive the mail
+        (docs/reliability.md case 12). The row stays `dead`, where `outbox list` shows it."""
+        if not row.kind.startswith("client.") or row.ticket_id is None:
+            return
+        sent = bounces.sent_mail(row.id)
+        if sent is None:
+            return
+        code = _ENHANCED.search(result.detail or "")
+        status = code.group(0) if code else f"{result.code // 100}.0.0" if result.code else ""
+        report = DsnReport(sent.recipients[0], "failed", status, one_line(f"{result.code or ''} {result.detail}")[:300])
+        settings = self.notifier.settings
+        policy = BouncePolicy(settings.limits.hard_bounce_limit, lambda email: (
+            member.language if (member := settings.staff_by_email(email)) else settings.service.language))
+        decision = decide_bounce(Route("bounce", reason="refused by the relay"), sent, report, policy)
+        apply_timer(decision, ticket_by_id(row.ticket_id), now,
+                    lambda n, t, m, v: self.notifier.render(n, t, m, now, v), planner=None)
 
     def alert_dead(self, row: Claimed, now: datetime) -> None:
         settings = self.notifier.settings

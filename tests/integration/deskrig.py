@@ -97,6 +97,7 @@ class DeskRig:
         poll_seconds: float = 30,
         idle: bool = True,
         max_message_bytes: int = 40 * 1024 * 1024,
+        extra_toml: str = "",
     ) -> Path:
         path = self.tmp / "oneassist.toml"
         path.write_text(
@@ -166,11 +167,17 @@ name = "One"
 price = "59900.00"
 dedicated = true
 around_the_clock = true
+{extra_toml}
 """,
             encoding="utf-8",
         )
         path.chmod(0o600)
         return path
+
+    def reconfigure(self, extra_toml: str) -> None:
+        """Rewrite the config with `extra_toml` appended (before the first mail: the secret is new)."""
+        self.config_path = self.write_config(extra_toml=extra_toml)
+        self.settings = load(self.config_path)
 
     def add_client(self, prefix: str = "client", *, name: str = "Иван Петров", lang: str = "ru",
                    aliases: tuple[str, ...] = (), tariff: str = "basis", assistant: str | None = None,

@@ -115,13 +115,15 @@ def test_a_split_and_an_invoice_apply_without_a_select(staff_desk, applies):
     desk = staff_desk
     desk.client("ivan@client.test")
     assert desk.deliver(mail()) == "new-ticket"
-    (note,) = outgoing("staff.")
+    assert desk.deliver(mail(subject="Re: Билеты в театр", body="И ещё такси", mid="<t2@client.test>",
+                             extra="In-Reply-To: <t1@client.test>\r\n")) == "reply"
+    note = outgoing("staff.")[-1]
     statements.clear()
+    # A split moves the answered mail and those after it; one mail stays on OA-1.
     assert desk.deliver(_manager(note, "#invoice 1500\n#split Такси")) == "staff-applied"
     assert Ticket.select().count() == 2
-    # The client's mail moved to the new ticket; the invoice got a number.
-    (moved,) = Message.select().where(Message.direction == "in")
-    assert moved.ticket.key == "OA-2"
+    # The client's second mail moved to the new ticket; the invoice got a number.
+    assert sorted(m.ticket.key for m in Message.select().where(Message.direction == "in")) == ["OA-1", "OA-2"]
     assert Invoice.select().count() == 1
     assert _apply_selects(statements) == []
 

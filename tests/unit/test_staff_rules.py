@@ -22,6 +22,7 @@ from daemon.core import effects as fx
 from daemon.core.effects import Decision
 from daemon.core.model import (
     BillingView,
+    ClientMail,
     ClientRef,
     Route,
     RouteView,
@@ -59,9 +60,14 @@ NEXT_PERIOD = (datetime(2026, 12, 1, tzinfo=MSK), datetime(2027, 1, 1, tzinfo=MS
 BILLING = BillingView(quota=3, used_this=1, used_next=0, this_period=THIS_PERIOD, next_period=NEXT_PERIOD,
                       deposit=Decimal("5000.00"), currency="RUB", tariff_name="Базовый",
                       tariff_price=Decimal("15000.00"), deposit_pays_tariff=True, ticket_counted=False)
+# Two client mails, each followed by the desk's notification to the manager.
+MAILS = (ClientMail(1, 40, "c0@client.test", NOW - timedelta(hours=1), "Билеты в театр",
+                    followers=((50, "oneassist.0@desk.test"),)),
+         ClientMail(2, 41, "c1@client.test", NOW - timedelta(minutes=10), "Билеты в театр",
+                    followers=((52, "oneassist.1@desk.test"),)))
 THREAD = ThreadInfo(client=IVAN, message_ids=("c1@client.test", "oneassist.1@desk.test"),
                     last_client_message_id="c1@client.test", last_client_entry_id=41,
-                    last_client_subject="Билеты в театр", billing=BILLING)
+                    last_client_subject="Билеты в театр", billing=BILLING, client_mails=MAILS)
 VIEW = RouteView(None, True, None, (), None, (), False, 0, 0, thread=THREAD, named_tickets=(SIBLING,))
 ROUTE = Route("staff", via="staff-token", client=IVAN, ticket=TICKET, reason="staff mail")
 SUBJECT = "Re: [OA-7] Билеты в театр"
@@ -395,8 +401,13 @@ def test_merge_into_an_open_ticket_of_the_same_client():
     d = run("#merge OA-9\nЭто тот же заказ.")
     assert one(d, fx.MergeInto) == fx.MergeInto(SIBLING)
     assert changes(d) == {"status": "merged", "merged_into": "OA-9", "waiting_since": None}
-    assert applied_lines(d) == ("#merge: merged into OA-9",)
-    assert not [n for n in notices(d) if n.template.startswith("client.")]
+    assert applied_lines(d) == ("#merge: merged into OA-9; its mail moved there and the client is told",)
+    # The client is told once, about the target (scope "merge": its token and key).
+    (told,) = [n for n in notices(d) if n.template.startswith("client.")]
+    assert (told.template, told.scope, told.to) == ("client.notice.merged", "merge", ("ivan@client.test",))
+    assert dict(told.context) == {"merged_key": "OA-7", "merged_subject": "Билеты в театр"}
+    # The text after the tag goes to no client: it is kept as a note.
+    assert [e.text for e in d.of(fx.RecordNote)] == ["Это тот же заказ."]
 
 
 @pytest.mark.parametrize("tag, named, reason", [
@@ -418,13 +429,14 @@ def test_split_makes_the_clients_last_mail_a_new_ticket_and_acks_it():
     assert ticket_changes(d) == ()
 
 
-def test_split_without_a_subject_takes_the_clients_last_subject():
-    view = replace(VIEW, thread=replace(THREAD, last_client_subject="И ещё ресторан"))
+def test_split_without_a_subject_takes_the_moved_mails_subject():
+    mails = (MAILS[0], replace(MAILS[1], subject="И ещё ресторан"))
+    view = replace(VIEW, thread=replace(THREAD, client_mails=mails))
     assert one(run("#split", view=view), fx.SplitOff).subject == "И ещё ресторан"
 
 
 def test_split_of_a_ticket_with_no_client_mail_is_refused():
-    view = replace(VIEW, thread=replace(THREAD, last_client_entry_id=None))
+    view = replace(VIEW, thread=replace(THREAD, last_client_entry_id=None, client_mails=()))
     assert_refused(run("#split", view=view), ANNA, "#split: the ticket has no client mail to split off")
 
 

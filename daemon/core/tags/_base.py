@@ -18,6 +18,7 @@ from daemon.core.effects import Decision
 from daemon.core.model import (
     ONE_OFF_PREFIX,
     BillingView,
+    ClientRef,
     InvoiceSpec,
     Notice,
     OneOffTimer,
@@ -48,6 +49,11 @@ class StaffPolicy:
     transcripts: bool
     default_due_hours: float
     top_up_step: Decimal = Decimal("1000")
+    # Files of a staff answer relayed to the client: per-file size cap and count cap.
+    max_file_bytes: int = 10 * 1024 * 1024
+    max_files: int = 20
+    # The first-response deadline of a client mail that arrived at a time (workflow.Policy.deadline).
+    response_deadline: Callable[[datetime, ClientRef], datetime] | None = None
 
     def person(self, who: str) -> StaffPerson | None:
         who = who.lower().lstrip("@")
@@ -82,6 +88,10 @@ class Plan:
     note: str | None = None
     assignee: str | None = None
     split_subject: str | None = None
+    # Timeline rows a #split moves, and the new ticket's clock: (started, due).
+    split_rows: tuple[int, ...] = ()
+    split_mails: int = 0
+    split_clock: tuple[datetime, datetime] | None = None
     merge_into: TicketRef | None = None
     quota_count: str | None = None
     quota_period_start: datetime | None = None
@@ -190,8 +200,6 @@ class Tag:
     line_text: Literal["message", "reason", "both"] = "message"
     # A human answer: it stops the first-response (SLA) clock (docs/service-rules.md rule 4).
     answers_client: bool = False
-    # Every file of the staff mail goes to the client with this tag's notice.
-    attachments: bool = False
     # Usable on a closed ticket (done, cancelled, rejected, merged, closed).
     when_closed: bool = False
     # Fires the one-off timers the rule set with plan.add_timer (kind "#<name>").

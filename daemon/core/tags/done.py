@@ -18,5 +18,5 @@ TAG = Tag(
     name="done", arg=ArgKind.OPTIONAL_TEXT, usage="[text]", order=80, roles=ALL, rule=done,
     help_ru="готово: текст и вложения уходят клиенту",
     help_en="finished: the text and attachments go to the client",
-    client_notice=kinds.DONE, strength=80, answers_client=True, attachments=True,
+    client_notice=kinds.DONE, strength=80, answers_client=True,
 )
