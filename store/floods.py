@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import peewee
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import Notice
 from store import prepared
 from store.db import to_db
@@ -80,6 +81,15 @@ def sent_this_hour(source: str, now: datetime) -> tuple[tuple[str, str, int], ..
     return tuple((kind, recipients, sent) for kind, recipients, sent in prepared.rows(_open_windows, source[:SOURCE], at, at))
 
 
+def _counted(notice: Notice) -> None:
+    # Only a kind whose rate-limit class is counted per source has windows: a notice of any
+    # other kind here is a bug (it would open a window no cap reads), not a count.
+    rate = kinds.named(notice.template).rate
+    if not rate.per_source or not notice.source:
+        raise ValueError(f"{notice.template} (rate class {rate}, source {bool(notice.source)}) "
+                         "is not counted in a flood window")
+
+
 def _window(notice: Notice, now: datetime) -> tuple[int, str] | None:
     """(id, labels) of the notice's open window, or None when its hour has not opened yet."""
     at = to_db(now)
@@ -97,6 +107,7 @@ def _open(notice: Notice, now: datetime, *, sent: int, held: int, labels: str) -
 def count_sent(notice: Notice, now: datetime) -> None:
     """A capped notice went to the outbox: one more in its source's hour (one UPDATE, or the INSERT
     that opens the hour)."""
+    _counted(notice)
     at = to_db(now)
     if not prepared.rowcount(_add_sent, 1, notice.source[:SOURCE], str(notice.template), "\n".join(notice.to),
                              at, at):
@@ -105,6 +116,7 @@ def count_sent(notice: Notice, now: datetime) -> None:
 
 def count_held(notice: Notice, label: str, now: datetime) -> None:
     """A capped notice over its cap: counted (and labelled) for the window's digest, not sent."""
+    _counted(notice)
     window = _window(notice, now)
     labels = [x for x in (window[1] if window else "").split("\n") if x]
     if label and len(labels) < MAX_LABELS and label not in labels:

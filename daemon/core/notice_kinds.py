@@ -33,6 +33,11 @@ class RateClass(StrEnum):
     # (workflow.decide reads the count from the RouteView), never per source.
     JOIN = "join"
 
+    @property
+    def per_source(self) -> bool:
+        """Counted per (kind, source, recipients) and hour in a flood window (store/floods.py)."""
+        return self in (RateClass.ALERT, RateClass.STAFF)
+
 
 NAME = re.compile(r"(client|staff|unknown)\.(notice|alert)\.[a-z_]+")
 _DECLARED: dict[str, NoticeKind] = {}

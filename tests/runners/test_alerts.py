@@ -1,5 +1,7 @@
 """An alert raised outside a decision meets the flood cap its kind's rate-limit class names."""
 
+from dataclasses import replace
+
 from daemon.core import notice_kinds as kinds
 from daemon.core.model import Notice
 from daemon.core.notice_kinds import RateClass
@@ -51,3 +53,16 @@ def test_a_source_longer_than_its_column_is_still_capped(desk):
             out.append(send_capped(_alert(), source, f"spool #{i}", CAPS, notifier, now))
     assert out == [True, True, True, False, False]
     assert NoticeWindow.select().count() == 1
+
+
+def test_the_store_counts_only_kinds_whose_class_has_windows(desk):
+    import pytest
+
+    from store import floods
+
+    ack = Notice(template=kinds.ACK, to=("ivan@client.test",), language="ru", source="ivan@client.test")
+    with pytest.raises(ValueError, match="client.notice.ack .rate class none"):
+        floods.count_sent(ack, desk.clock.now())
+    with pytest.raises(ValueError, match="is not counted in a flood window"):
+        floods.count_held(replace(_alert(), source=""), "spool #1", desk.clock.now())
+    assert NoticeWindow.select().count() == 0
