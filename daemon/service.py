@@ -24,17 +24,20 @@ from daemon.adapters.smtp import SmtpSender
 from daemon.clock import Clock, SystemClock
 from daemon.config import Settings
 from daemon.core.errors import PermanentError, TransientError
+from daemon.core.health import FETCH_HEARTBEAT_SECONDS
 from daemon.render.notices import Notifier
 from daemon.runners.fetch import fetch_cycle
 from daemon.runners.ingest import Pipeline
 from daemon.runners.outbox import OutboxWorker, recover_interrupted
 from daemon.runners.timers import Scheduler as TimerScheduler
-from store import spool
+from store import ops, spool
 
 log = logging.getLogger("oneassist.service")
 
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 300.0
 RETRY_PENDING_SECONDS = 2.0
+# How often systemd's STATUS= line is brought up to date from the store.
+STATUS_SECONDS = 30
 
 
 class Service:
@@ -66,7 +69,9 @@ class Service:
         box = ImapMailbox(self.settings.imap)
         box.connect()
         try:
-            return fetch_cycle(box, self.clock.now, self.process)
+            fetched = fetch_cycle(box, self.clock.now, self.process)
+            ops.note_fetch_ok(self.clock.now())
+            return fetched
         finally:
             box.close()
 
@@ -127,22 +132,34 @@ class Service:
                 delay = RECONNECT_MIN
                 while not self.stop_event.is_set():
                     fetch_cycle(box, self.clock.now, self.process)
+                    ops.note_fetch_ok(self.clock.now())
                     # Failed mails wait in the spool for their next attempt.
                     self.process()
                     # IDLE is renewed before the server's 29-minute limit (RFC 2177). A mail
                     # left for another attempt must not wait for the next new mail to arrive.
+                    # A pass at least every FETCH_HEARTBEAT_SECONDS lets `status` tell a quiet
+                    # mailbox from a dead fetcher.
                     wait = s.idle_renew_seconds if s.idle else min(s.idle_renew_seconds, s.poll_seconds)
+                    wait = min(wait, FETCH_HEARTBEAT_SECONDS)
                     if spool.pending_ids(1):
                         wait = min(wait, RETRY_PENDING_SECONDS)
                     box.wait(wait, self.stop_event.is_set)
             except (TransientError, PermanentError) as exc:
                 log.warning("%s; reconnecting in %.0fs", exc, delay)
-            except Exception:  # noqa: BLE001 - the fetcher must outlive any one bug
+                self._note_imap_down(str(exc))
+            except Exception as exc:  # noqa: BLE001 - the fetcher must outlive any one bug
                 log.exception("fetcher failed; reconnecting in %.0fs", delay)
+                self._note_imap_down(type(exc).__name__)
             finally:
                 box.close()
             self.stop_event.wait(delay)
             delay = min(RECONNECT_MAX, delay * 2)
+
+    def _note_imap_down(self, error: str) -> None:
+        try:
+            ops.note_imap_down(error, self.clock.now())
+        except Exception:  # noqa: BLE001 - a store that does not answer is the next pass's problem
+            log.exception("could not record the IMAP state")
 
     def outbox_loop(self) -> None:
         sender = SmtpSender(self.settings.smtp)
@@ -160,6 +177,18 @@ class Service:
         finally:
             sender.close()
 
+    def report_status(self) -> str | None:
+        """systemd's STATUS=: the same one line as `oneassist status`, read from the store."""
+        from daemon.runners.health import read_summary
+
+        try:
+            _, summary = read_summary(self.settings, self.clock.now())
+        except Exception:  # noqa: BLE001 - the status line must never stop the daemon
+            log.exception("could not read the desk's status")
+            return None
+        systemd.notify(f"STATUS={summary.line}")
+        return summary.line
+
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
@@ -176,7 +205,9 @@ class Service:
         interval = systemd.watchdog_interval()
         if interval:
             self.scheduler.every(max(1, int(interval))).seconds.do(systemd.notify, "WATCHDOG=1")
-        systemd.notify("READY=1\nSTATUS=fetching and sending")
+        self.scheduler.every(STATUS_SECONDS).seconds.do(self.report_status)
+        systemd.notify("READY=1\nSTATUS=starting: fetching and sending")
+        self.report_status()
         log.info("daemon started: intake %s on %s, store %s", self.settings.imap.folder,
                  self.settings.imap.host, self.settings.store_url.split("://")[0])
         while not self.stop_event.is_set():

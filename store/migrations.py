@@ -76,8 +76,13 @@ def _v7(db: peewee.Database) -> None:
         migrate(migrator.add_index("timer", ("ticket_id", "kind", "fire_at", "data"), True))
 
 
+def _v8_ops_state(db: peewee.Database) -> None:
+    """Operating facts for status and metrics (issue 13): one table, nothing else changes."""
+    db.create_tables([models.OpsState], safe=True)
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8_ops_state)
 
 
 def current_version(db: peewee.Database) -> int:

@@ -5,6 +5,7 @@
     invoice.py     invoice issue|list              payment.py     payment add
     outbox.py      outbox list                     quarantine.py  quarantine list|show|retry
     report.py      report sla|billing              daemon/sandbox/cli.py  sandbox
+    status.py      status (exit 0/1/2 as a Nagios check)
 
 Every list and show command prints a readable table for people or, with --json, one JSON
 document for scripts (daemon/output.py). Errors go to stderr with exit code 2 (bad input or
@@ -19,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from daemon.cli import client, desk, invoice, outbox, payment, quarantine, report, ticket
+from daemon.cli import client, desk, invoice, outbox, payment, quarantine, report, status, ticket
 from daemon.cli.common import NotFound, UsageError
 from daemon.clock import Clock, SystemClock
 from daemon.core.errors import ConfigError, OneAssistError, PermanentError, TransientError
@@ -27,7 +28,7 @@ from daemon.output import fail
 from daemon.sandbox import cli as sandbox
 
 # In this order in `oneassist --help`.
-NOUNS = (desk, client, payment, invoice, ticket, outbox, report, quarantine, sandbox)
+NOUNS = (desk, status, client, payment, invoice, ticket, outbox, report, quarantine, sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:
