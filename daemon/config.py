@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.config_keys import Section, check_file_mode, email_value
+from daemon.config_ops import OPS_SECTIONS, ops_settings
 from daemon.core.errors import ConfigError
 from daemon.core.settings import (
     BillingSettings,
@@ -299,7 +300,7 @@ def _dkim_keys(path: str) -> tuple[tuple[str, str], ...]:
 def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     """Validate a TOML document (already loaded) into Settings."""
     known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail", "billing",
-             "limits"}
+             "limits", *OPS_SECTIONS}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section [{key}]: known sections are {', '.join(sorted(known))}")
@@ -328,6 +329,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         billing=_billing(sections["billing"]),
         limits=_limits(sections["limits"]),
     )
+    settings = replace(settings, **ops_settings(data))
     for sec in sections.values():
         sec.check_unknown()
     if settings.sla.reminder_minutes >= settings.sla.first_response_minutes:

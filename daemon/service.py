@@ -189,6 +189,18 @@ class Service:
         systemd.notify(f"STATUS={summary.line}")
         return summary.line
 
+    def start_metrics(self):
+        """The Prometheus endpoint, when configured; it reads the store at every scrape."""
+        from daemon.adapters.metrics import serve
+
+        try:
+            return serve(self.settings, self.clock)
+        except OSError as exc:
+            # A taken port must not keep mail from being answered: say so and go on.
+            log.error("metrics: cannot listen on %s:%s: %s", self.settings.metrics.host,
+                      self.settings.metrics.port, exc.strerror or exc)
+            return None
+
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
@@ -197,6 +209,7 @@ class Service:
                    threading.Thread(target=self.outbox_loop, name="outbox", daemon=True)]
         for thread in threads:
             thread.start()
+        metrics = self.start_metrics()
         # Retries whose backoff has passed are picked up by the outbox thread's own poll;
         # the scheduler keeps systemd's watchdog fed.
         self.scheduler.every(self.settings.sla.tick_seconds).seconds.do(self.tick)
@@ -214,6 +227,8 @@ class Service:
             self.scheduler.run_pending()
             self.stop_event.wait(0.5)
         systemd.notify("STOPPING=1")
+        if metrics is not None:
+            metrics[0].shutdown()
         log.info("daemon stopping")
         for thread in threads:
             thread.join(timeout=10)
