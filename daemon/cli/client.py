@@ -6,6 +6,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from daemon.cli import client_data
 from daemon.cli.common import command, iso, local_now, noun, with_store
 from daemon.cli.invoice import invoice_row
 from daemon.clock import Clock
@@ -167,3 +168,4 @@ def register(sub: Any) -> None:
                    help="unspent deposit pays the next tariff invoice")
     p.add_argument("--tariff")
     p.add_argument("--lang", choices=("ru", "en"))
+    client_data.register(client)
