@@ -6,6 +6,7 @@
     outbox.py      outbox list                     quarantine.py  quarantine list|show|retry
     report.py      report sla|billing              daemon/sandbox/cli.py  sandbox
     status.py      status (exit 0/1/2 as a Nagios check)
+    backup.py      backup FILE                     client_data.py  client export|erase
 
 Every list and show command prints a readable table for people or, with --json, one JSON
 document for scripts (daemon/output.py). Errors go to stderr with exit code 2 (bad input or
@@ -20,7 +21,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-from daemon.cli import client, desk, invoice, outbox, payment, quarantine, report, status, ticket
+from daemon.cli import (
+    backup,
+    client,
+    desk,
+    invoice,
+    outbox,
+    payment,
+    quarantine,
+    report,
+    status,
+    ticket,
+)
 from daemon.cli.common import NotFound, UsageError
 from daemon.clock import Clock, SystemClock
 from daemon.core.errors import ConfigError, OneAssistError, PermanentError, TransientError
@@ -28,7 +40,7 @@ from daemon.output import fail
 from daemon.sandbox import cli as sandbox
 
 # In this order in `oneassist --help`.
-NOUNS = (desk, status, client, payment, invoice, ticket, outbox, report, quarantine, sandbox)
+NOUNS = (desk, status, backup, client, payment, invoice, ticket, outbox, report, quarantine, sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:
