@@ -38,6 +38,8 @@ RECONNECT_MIN, RECONNECT_MAX = 1.0, 300.0
 RETRY_PENDING_SECONDS = 2.0
 # How often systemd's STATUS= line is brought up to date from the store.
 STATUS_SECONDS = 30
+# How often the scheduler purges what `[retention]` no longer keeps.
+RETENTION_MINUTES = 60
 
 
 class Service:
@@ -98,6 +100,16 @@ class Service:
         if tally:
             self.outbox_wake.set()
         return tally
+
+    def retention(self) -> Tally[str]:
+        """Purge raw mail and tickets past `[retention]`; idempotent, a batch at a time."""
+        from daemon.runners.retention import retention_pass
+
+        try:
+            return retention_pass(self.settings.retention, self.clock.now())
+        except Exception:  # noqa: BLE001 - the next pass tries again; nothing is half-purged
+            log.exception("retention pass failed")
+            return Tally()
 
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
         worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts)
@@ -215,6 +227,8 @@ class Service:
         self.scheduler.every(self.settings.sla.tick_seconds).seconds.do(self.tick)
         self.scheduler.every(5).minutes.do(self.billing)
         self.billing()
+        self.scheduler.every(RETENTION_MINUTES).minutes.do(self.retention)
+        self.retention()
         interval = systemd.watchdog_interval()
         if interval:
             self.scheduler.every(max(1, int(interval))).seconds.do(systemd.notify, "WATCHDOG=1")

@@ -134,12 +134,12 @@ def _delete_in(model, column, ids: list[int]) -> int:
     return count
 
 
-def erase(held: Holdings) -> dict[str, int]:
-    """Delete what `held` names and anonymise the Client row, in one transaction; returns counts.
+def delete_rows(tickets: list[int], spool: list[int], outbox: list[int]) -> dict[str, int]:
+    """Delete tickets with their timeline, events, timers and quota uses, and the spool and
+    outbox rows named, bodies included; invoices and the ledger stay, detached. Returns counts.
 
-    The caller holds a write transaction (erase_client below).
+    The caller holds a write transaction (erase_client below, store/retention.py).
     """
-    tickets, spool, outbox = held.tickets, held.spool, held.outbox
     messages = []
     for chunk in _chunks(tickets):
         messages += [i for (i,) in Message.select(Message.id).where(Message.ticket.in_(chunk)).tuples()]
@@ -149,16 +149,13 @@ def erase(held: Holdings) -> dict[str, int]:
     counts = {
         "attachments": _delete_in(AttachmentMeta, AttachmentMeta.message, messages),
         "messages": _delete_in(Message, Message.id, messages),
-        "events": _delete_in(Event, Event.ticket, tickets) + _delete_in(Event, Event.id, _events_naming(held.addresses)),
+        "events": _delete_in(Event, Event.ticket, tickets),
         "timers": _delete_in(Timer, Timer.ticket, tickets),
-        "quota_uses": QuotaUse.delete().where(QuotaUse.client == held.client).execute(),
+        "quota_uses": _delete_in(QuotaUse, QuotaUse.ticket, tickets),
     }
     _delete_in(OutboxBody, OutboxBody.outbox, outbox)
     counts["outbox"] = _delete_in(Outbox, Outbox.id, outbox)
     _delete_in(SpoolBody, SpoolBody.entry, spool)
-    for chunk in _chunks(spool):
-        # A mail of theirs that another ticket's timeline points at (none should) loses the link.
-        Message.update(spool=None).where(Message.spool.in_(chunk)).execute()
     counts["spool"] = _delete_in(SpoolEntry, SpoolEntry.id, spool)
     # What accounting keeps outlives the ticket it was about.
     for chunk in _chunks(tickets):
@@ -168,6 +165,17 @@ def erase(held: Holdings) -> dict[str, int]:
         SpoolEntry.update(ticket=None).where(SpoolEntry.ticket.in_(chunk)).execute()
         Outbox.update(ticket=None).where(Outbox.ticket.in_(chunk)).execute()
     counts["tickets"] = _delete_in(Ticket, Ticket.id, tickets)
+    return counts
+
+
+def erase(held: Holdings) -> dict[str, int]:
+    """Delete what `held` names and anonymise the Client row; returns counts.
+
+    The caller holds a write transaction (erase_client below).
+    """
+    counts = delete_rows(held.tickets, held.spool, held.outbox)
+    counts["events"] += _delete_in(Event, Event.id, _events_naming(held.addresses))
+    counts["quota_uses"] += QuotaUse.delete().where(QuotaUse.client == held.client).execute()
     counts["autoreplies"] = AutoReplyLog.delete().where(AutoReplyLog.address.in_(held.addresses)).execute()
     counts["notice_windows"] = NoticeWindow.delete().where(NoticeWindow.source.in_(held.addresses)).execute()
     counts["addresses"] = ClientAddress.delete().where(ClientAddress.client == held.client).execute()
