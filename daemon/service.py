@@ -67,11 +67,17 @@ class Service:
             release_free_memory()
         return tally
 
+    def after_batch(self) -> None:
+        """A fetched batch is spooled: process it, and record that the fetcher is alive (a
+        first pass over a full mailbox takes minutes, and `status` must not call it dead)."""
+        self.process()
+        ops.note_fetch_ok(self.clock.now())
+
     def fetch_once(self) -> int:
         box = ImapMailbox(self.settings.imap)
         box.connect()
         try:
-            fetched = fetch_cycle(box, self.clock.now, self.process)
+            fetched = fetch_cycle(box, self.clock.now, self.after_batch)
             ops.note_fetch_ok(self.clock.now())
             return fetched
         finally:
@@ -143,7 +149,7 @@ class Service:
                 box.connect()
                 delay = RECONNECT_MIN
                 while not self.stop_event.is_set():
-                    fetch_cycle(box, self.clock.now, self.process)
+                    fetch_cycle(box, self.clock.now, self.after_batch)
                     ops.note_fetch_ok(self.clock.now())
                     # Failed mails wait in the spool for their next attempt.
                     self.process()
