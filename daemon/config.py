@@ -130,7 +130,12 @@ def _smtp(sec: Section) -> SmtpSettings:
         max_attempts=int(sec.positive("max_attempts", 12)),
         insecure_skip_verify=sec.get("insecure_skip_verify", bool, False),
         allow_plaintext_auth=sec.get("allow_plaintext_auth", bool, False),
+        auth=sec.choice("auth", ("password", "xoauth2"), "password"),
+        oauth2_token_command=sec.get("oauth2_token_command", str, None),
     )
+    if settings.auth == "xoauth2" and not (settings.oauth2_token_command and settings.username):
+        raise ConfigError("smtp.auth = \"xoauth2\" needs smtp.username (the mailbox) and "
+                          "smtp.oauth2_token_command (a command printing a fresh access token)")
     _refuse_plaintext_auth("smtp", settings)
     return settings
 

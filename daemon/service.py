@@ -20,6 +20,7 @@ import schedule
 from daemon.adapters import systemd
 from daemon.adapters.imap import ImapMailbox
 from daemon.adapters.memory import release_free_memory
+from daemon.adapters.oauth2 import TokenSource
 from daemon.adapters.smtp import SmtpSender
 from daemon.clock import Clock, SystemClock
 from daemon.config import Settings
@@ -30,6 +31,7 @@ from daemon.runners.fetch import fetch_cycle
 from daemon.runners.ingest import Pipeline
 from daemon.runners.outbox import OutboxWorker, recover_interrupted
 from daemon.runners.timers import Scheduler as TimerScheduler
+from daemon.runners.tokens import TokenReporter
 from store import ops, spool
 
 log = logging.getLogger("oneassist.service")
@@ -53,6 +55,12 @@ class Service:
         self.stop_event = threading.Event()
         self.outbox_wake = threading.Event()
         self.scheduler = schedule.Scheduler()
+        # One token per protocol for the daemon's life: re-run before expiry and after a refusal.
+        report = TokenReporter(self.notifier, self.clock)
+        self.imap_tokens = (TokenSource("imap", settings.imap.oauth2_token_command, self.clock.now, report)
+                            if settings.imap.oauth2_token_command else None)
+        self.smtp_tokens = (TokenSource("smtp", settings.smtp.oauth2_token_command or "", self.clock.now, report)
+                            if settings.smtp.auth == "xoauth2" else None)
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -74,7 +82,7 @@ class Service:
         ops.note_fetch_ok(self.clock.now())
 
     def fetch_once(self) -> int:
-        box = ImapMailbox(self.settings.imap)
+        box = ImapMailbox(self.settings.imap, tokens=self.imap_tokens)
         box.connect()
         try:
             fetched = fetch_cycle(box, self.clock.now, self.after_batch)
@@ -131,7 +139,7 @@ class Service:
         self.process()
         self.tick()
         self.billing()
-        sender = SmtpSender(self.settings.smtp)
+        sender = SmtpSender(self.settings.smtp, self.smtp_tokens)
         try:
             sent = self.flush_once(sender)
         finally:
@@ -144,7 +152,7 @@ class Service:
         s = self.settings.imap
         delay = RECONNECT_MIN
         while not self.stop_event.is_set():
-            box = ImapMailbox(s)
+            box = ImapMailbox(s, tokens=self.imap_tokens)
             try:
                 box.connect()
                 delay = RECONNECT_MIN
@@ -180,7 +188,7 @@ class Service:
             log.exception("could not record the IMAP state")
 
     def outbox_loop(self) -> None:
-        sender = SmtpSender(self.settings.smtp)
+        sender = SmtpSender(self.settings.smtp, self.smtp_tokens)
         try:
             while not self.stop_event.is_set():
                 self.outbox_wake.wait(timeout=1.0)

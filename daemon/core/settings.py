@@ -51,6 +51,9 @@ class SmtpSettings:
     max_attempts: int
     insecure_skip_verify: bool
     allow_plaintext_auth: bool = False
+    # "password" (AUTH PLAIN/LOGIN) or "xoauth2" with oauth2_token_command (issue 13).
+    auth: str = "password"
+    oauth2_token_command: str | None = None
 
 
 @dataclass(frozen=True)
