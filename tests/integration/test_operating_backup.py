@@ -109,3 +109,39 @@ def test_backup_during_ingest_restores_and_resends_nothing(desk, tmp_path):
     # Only mail the copy held as pending was processed: at most one new ticket for each.
     assert tickets <= tickets_after <= tickets + pending_in_copy
     assert set(after) >= done_before
+
+
+def test_backup_of_postgresql_checks_pg_dump_and_prints_a_command_that_works(desk, tmp_path):
+    import uuid
+
+    import peewee
+    import pytest
+
+    try:
+        admin = peewee.PostgresqlDatabase("test", host="127.0.0.1", port=5432, user="postgres")
+        admin.connect()
+    except peewee.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
+    name = f"oa_ops_{uuid.uuid4().hex[:12]}"
+    admin.execute_sql(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"postgresql://postgres:not-a-real-password@127.0.0.1:5432/{name}"
+        config = tmp_path / "pg.toml"
+        config.write_text(desk.config_path.read_text().replace(f"sqlite:///{desk.tmp / 'desk.db'}", url))
+        config.chmod(0o600)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        target = tmp_path / "pg.dump"
+        done = subprocess.run([sys.executable, "-m", "daemon", "--config", str(config), "--json", "backup",
+                               str(target)], cwd=ROOT, env=env, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()
+        plan = json.loads(done.stdout)
+        assert plan["store"] == "postgresql" and plan["pg_dump_major"] >= plan["server_version"] // 10000
+        assert "not-a-real-password" not in plan["command"] and plan["command"].startswith("pg_dump ")
+        ran = subprocess.run(f"umask 077; {plan['command']}", shell=True, capture_output=True, timeout=120)
+        assert ran.returncode == 0, ran.stderr.decode()
+        assert target.stat().st_mode & 0o777 == 0o600
+        listed = subprocess.run(["pg_restore", "--list", str(target)], capture_output=True, timeout=60)
+        assert b"TABLE DATA public ticket" in listed.stdout
+    finally:
+        admin.execute_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
