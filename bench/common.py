@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -167,6 +168,9 @@ class BenchDesk(DeskRig):
         text = path.read_text(encoding="utf-8")
         text = text.replace("[service]\n", f"[service]\nautoreply_limit_per_day = {self.autoreply_limit}\n", 1)
         text += f'\n[log]\nlevel = "{self.log_level}"\n'
+        # BENCH_METRICS_LISTEN=127.0.0.1:9464 serves the daemon's metrics during a run, to scrape.
+        if os.environ.get("BENCH_METRICS_LISTEN"):
+            text += f'\n[metrics]\nlisten = "{os.environ["BENCH_METRICS_LISTEN"]}"\n'
         path.write_text(text, encoding="utf-8")
         return path
 

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.config_keys import Section, check_file_mode, email_value
+from daemon.config_ops import OPS_SECTIONS, ops_settings
 from daemon.core.errors import ConfigError
 from daemon.core.settings import (
     BillingSettings,
@@ -132,7 +133,12 @@ def _smtp(sec: Section) -> SmtpSettings:
         max_attempts=int(sec.positive("max_attempts", 12)),
         insecure_skip_verify=sec.get("insecure_skip_verify", bool, False),
         allow_plaintext_auth=sec.get("allow_plaintext_auth", bool, False),
+        auth=sec.choice("auth", ("password", "xoauth2"), "password"),
+        oauth2_token_command=sec.get("oauth2_token_command", str, None),
     )
+    if settings.auth == "xoauth2" and not (settings.oauth2_token_command and settings.username):
+        raise ConfigError("smtp.auth = \"xoauth2\" needs smtp.username (the mailbox) and "
+                          "smtp.oauth2_token_command (a command printing a fresh access token)")
     _refuse_plaintext_auth("smtp", settings)
     return settings
 
@@ -308,7 +314,7 @@ def _dkim_keys(path: str) -> tuple[tuple[str, str], ...]:
 def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     """Validate a TOML document (already loaded) into Settings."""
     known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail", "billing",
-             "limits"}
+             "limits", *OPS_SECTIONS}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section [{key}]: known sections are {', '.join(sorted(known))}")
@@ -337,6 +343,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         billing=_billing(sections["billing"]),
         limits=_limits(sections["limits"]),
     )
+    settings = replace(settings, **ops_settings(data))
     for sec in sections.values():
         sec.check_unknown()
     if settings.sla.reminder_minutes >= settings.sla.first_response_minutes:

@@ -20,21 +20,28 @@ import schedule
 from daemon.adapters import systemd
 from daemon.adapters.imap import ImapMailbox
 from daemon.adapters.memory import release_free_memory
+from daemon.adapters.oauth2 import TokenSource
 from daemon.adapters.smtp import SmtpSender
 from daemon.clock import Clock, SystemClock
 from daemon.config import Settings
 from daemon.core.errors import PermanentError, TransientError
+from daemon.core.health import FETCH_HEARTBEAT_SECONDS
 from daemon.render.notices import Notifier
 from daemon.runners.fetch import fetch_cycle
 from daemon.runners.ingest import Pipeline
 from daemon.runners.outbox import OutboxWorker, recover_interrupted
 from daemon.runners.timers import Scheduler as TimerScheduler
-from store import spool
+from daemon.runners.tokens import TokenReporter
+from store import ops, spool
 
 log = logging.getLogger("oneassist.service")
 
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 300.0
 RETRY_PENDING_SECONDS = 2.0
+# How often systemd's STATUS= line is brought up to date from the store.
+STATUS_SECONDS = 30
+# How often the scheduler purges what `[retention]` no longer keeps.
+RETENTION_MINUTES = 60
 
 
 class Service:
@@ -48,6 +55,12 @@ class Service:
         self.stop_event = threading.Event()
         self.outbox_wake = threading.Event()
         self.scheduler = schedule.Scheduler()
+        # One token per protocol for the daemon's life: re-run before expiry and after a refusal.
+        report = TokenReporter(self.notifier, self.clock)
+        self.imap_tokens = (TokenSource("imap", settings.imap.oauth2_token_command, self.clock.now, report)
+                            if settings.imap.oauth2_token_command else None)
+        self.smtp_tokens = (TokenSource("smtp", settings.smtp.oauth2_token_command or "", self.clock.now, report)
+                            if settings.smtp.auth == "xoauth2" else None)
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -62,11 +75,19 @@ class Service:
             release_free_memory()
         return tally
 
+    def after_batch(self) -> None:
+        """A fetched batch is spooled: process it, and record that the fetcher is alive (a
+        first pass over a full mailbox takes minutes, and `status` must not call it dead)."""
+        self.process()
+        ops.note_fetch_ok(self.clock.now())
+
     def fetch_once(self) -> int:
-        box = ImapMailbox(self.settings.imap)
+        box = ImapMailbox(self.settings.imap, tokens=self.imap_tokens)
         box.connect()
         try:
-            return fetch_cycle(box, self.clock.now, self.process)
+            fetched = fetch_cycle(box, self.clock.now, self.after_batch)
+            ops.note_fetch_ok(self.clock.now())
+            return fetched
         finally:
             box.close()
 
@@ -94,6 +115,16 @@ class Service:
             self.outbox_wake.set()
         return tally
 
+    def retention(self) -> Tally[str]:
+        """Purge raw mail and tickets past `[retention]`; idempotent, a batch at a time."""
+        from daemon.runners.retention import retention_pass
+
+        try:
+            return retention_pass(self.settings.retention, self.clock.now())
+        except Exception:  # noqa: BLE001 - the next pass tries again; nothing is half-purged
+            log.exception("retention pass failed")
+            return Tally()
+
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
         worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts)
         tally = worker.flush(self.clock.now())
@@ -108,7 +139,7 @@ class Service:
         self.process()
         self.tick()
         self.billing()
-        sender = SmtpSender(self.settings.smtp)
+        sender = SmtpSender(self.settings.smtp, self.smtp_tokens)
         try:
             sent = self.flush_once(sender)
         finally:
@@ -121,31 +152,43 @@ class Service:
         s = self.settings.imap
         delay = RECONNECT_MIN
         while not self.stop_event.is_set():
-            box = ImapMailbox(s)
+            box = ImapMailbox(s, tokens=self.imap_tokens)
             try:
                 box.connect()
                 delay = RECONNECT_MIN
                 while not self.stop_event.is_set():
-                    fetch_cycle(box, self.clock.now, self.process)
+                    fetch_cycle(box, self.clock.now, self.after_batch)
+                    ops.note_fetch_ok(self.clock.now())
                     # Failed mails wait in the spool for their next attempt.
                     self.process()
                     # IDLE is renewed before the server's 29-minute limit (RFC 2177). A mail
                     # left for another attempt must not wait for the next new mail to arrive.
+                    # A pass at least every FETCH_HEARTBEAT_SECONDS lets `status` tell a quiet
+                    # mailbox from a dead fetcher.
                     wait = s.idle_renew_seconds if s.idle else min(s.idle_renew_seconds, s.poll_seconds)
+                    wait = min(wait, FETCH_HEARTBEAT_SECONDS)
                     if spool.pending_ids(1):
                         wait = min(wait, RETRY_PENDING_SECONDS)
                     box.wait(wait, self.stop_event.is_set)
             except (TransientError, PermanentError) as exc:
                 log.warning("%s; reconnecting in %.0fs", exc, delay)
-            except Exception:  # noqa: BLE001 - the fetcher must outlive any one bug
+                self._note_imap_down(str(exc))
+            except Exception as exc:  # noqa: BLE001 - the fetcher must outlive any one bug
                 log.exception("fetcher failed; reconnecting in %.0fs", delay)
+                self._note_imap_down(type(exc).__name__)
             finally:
                 box.close()
             self.stop_event.wait(delay)
             delay = min(RECONNECT_MAX, delay * 2)
 
+    def _note_imap_down(self, error: str) -> None:
+        try:
+            ops.note_imap_down(error, self.clock.now())
+        except Exception:  # noqa: BLE001 - a store that does not answer is the next pass's problem
+            log.exception("could not record the IMAP state")
+
     def outbox_loop(self) -> None:
-        sender = SmtpSender(self.settings.smtp)
+        sender = SmtpSender(self.settings.smtp, self.smtp_tokens)
         try:
             while not self.stop_event.is_set():
                 self.outbox_wake.wait(timeout=1.0)
@@ -160,6 +203,30 @@ class Service:
         finally:
             sender.close()
 
+    def report_status(self) -> str | None:
+        """systemd's STATUS=: the same one line as `oneassist status`, read from the store."""
+        from daemon.runners.health import read_summary
+
+        try:
+            _, summary = read_summary(self.settings, self.clock.now())
+        except Exception:  # noqa: BLE001 - the status line must never stop the daemon
+            log.exception("could not read the desk's status")
+            return None
+        systemd.notify(f"STATUS={summary.line}")
+        return summary.line
+
+    def start_metrics(self):
+        """The Prometheus endpoint, when configured; it reads the store at every scrape."""
+        from daemon.adapters.metrics import serve
+
+        try:
+            return serve(self.settings, self.clock)
+        except OSError as exc:
+            # A taken port must not keep mail from being answered: say so and go on.
+            log.error("metrics: cannot listen on %s:%s: %s", self.settings.metrics.host,
+                      self.settings.metrics.port, exc.strerror or exc)
+            return None
+
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
@@ -168,21 +235,28 @@ class Service:
                    threading.Thread(target=self.outbox_loop, name="outbox", daemon=True)]
         for thread in threads:
             thread.start()
+        metrics = self.start_metrics()
         # Retries whose backoff has passed are picked up by the outbox thread's own poll;
         # the scheduler keeps systemd's watchdog fed.
         self.scheduler.every(self.settings.sla.tick_seconds).seconds.do(self.tick)
         self.scheduler.every(5).minutes.do(self.billing)
         self.billing()
+        self.scheduler.every(RETENTION_MINUTES).minutes.do(self.retention)
+        self.retention()
         interval = systemd.watchdog_interval()
         if interval:
             self.scheduler.every(max(1, int(interval))).seconds.do(systemd.notify, "WATCHDOG=1")
-        systemd.notify("READY=1\nSTATUS=fetching and sending")
+        self.scheduler.every(STATUS_SECONDS).seconds.do(self.report_status)
+        systemd.notify("READY=1\nSTATUS=starting: fetching and sending")
+        self.report_status()
         log.info("daemon started: intake %s on %s, store %s", self.settings.imap.folder,
                  self.settings.imap.host, self.settings.store_url.split("://")[0])
         while not self.stop_event.is_set():
             self.scheduler.run_pending()
             self.stop_event.wait(0.5)
         systemd.notify("STOPPING=1")
+        if metrics is not None:
+            metrics[0].shutdown()
         log.info("daemon stopping")
         for thread in threads:
             thread.join(timeout=10)

@@ -114,9 +114,15 @@ def _v10_bounces(db: peewee.Database) -> None:
     _add_missing(db, models.ClientAddress, models.ClientAddress.undeliverable_since)
 
 
+def _v11_ops_state(db: peewee.Database) -> None:
+    """Operating facts for status and metrics (issue 13): one table, nothing else changes."""
+    db.create_tables([models.OpsState], safe=True)
+
+
 # Append new steps; never edit a released one.
-MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7,
-                                                               _v8_absences, _v9_subscriptions, _v10_bounces)
+MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8_absences, _v9_subscriptions, _v10_bounces, _v11_ops_state,
+)
 
 
 def current_version(db: peewee.Database) -> int:

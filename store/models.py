@@ -304,6 +304,21 @@ class Bounce(BaseModel):
     at = pw.DateTimeField()
 
 
+class OpsState(BaseModel):
+    """Operating facts the runners record for `status` and the metrics (issue 13).
+
+    Kept in the store, not in a process, so they are right after a restart and whichever
+    process wrote them: the fetcher's last good pass and IMAP state, OAuth2 token runs,
+    send results and the ack-latency histogram. `value` is a counter or a state, `at` when
+    it last changed, `text` an error for people.
+    """
+
+    name = pw.CharField(max_length=128, primary_key=True)
+    value = pw.FloatField(default=0)
+    at = pw.DateTimeField(null=True)
+    text = pw.TextField(default="")
+
+
 MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, SpoolBody, Message,
           AttachmentMeta, Outbox, OutboxBody, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry,
-          NoticeWindow, StaffAbsence, Bounce)
+          NoticeWindow, StaffAbsence, Bounce, OpsState)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 import imapclient
 from imapclient.exceptions import IMAPClientError
 
+from daemon.adapters.oauth2 import TokenSource
 from daemon.config import ImapSettings, plaintext_auth_refusal
 from daemon.core.errors import PermanentError, TransientError
 from store.spool import Fetched
@@ -38,9 +38,14 @@ def tls_context(insecure: bool) -> ssl.SSLContext:
 
 
 class ImapMailbox:
-    def __init__(self, settings: ImapSettings, timeout: float = 60.0) -> None:
+    def __init__(self, settings: ImapSettings, timeout: float = 60.0, tokens: TokenSource | None = None) -> None:
         self.settings = settings
         self.timeout = timeout
+        # XOAUTH2: the daemon passes its long-lived TokenSource (the token outlives a
+        # connection); `check` and scripts get one of their own.
+        if settings.oauth2_token_command and tokens is None:
+            tokens = TokenSource("imap", settings.oauth2_token_command, lambda: datetime.now(UTC))
+        self.tokens = tokens
         self.client: imapclient.IMAPClient | None = None
         self.capabilities: frozenset[bytes] = frozenset()
 
@@ -66,8 +71,8 @@ class ImapMailbox:
                 client.starttls(context)
             # Aware datetimes: the SLA clock starts at INTERNALDATE, in any zone.
             client.normalise_times = False
-            if s.oauth2_token_command:
-                client.oauth2_login(s.username, _run_token_command(s.oauth2_token_command))
+            if self.tokens is not None:
+                _oauth2_login(client, s.username, self.tokens)
             else:
                 client.login(s.username, s.password)
         except imapclient.exceptions.LoginError as exc:
@@ -203,11 +208,14 @@ def _aware(value: object) -> datetime | None:
     return value
 
 
-def _run_token_command(command: str) -> str:
-    done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        raise PermanentError(f"imap.oauth2_token_command exited with {done.returncode}")
-    return done.stdout.strip()
+def _oauth2_login(client: imapclient.IMAPClient, username: str, tokens: TokenSource) -> None:
+    token = tokens.get()
+    try:
+        client.oauth2_login(username, token)
+    except imapclient.exceptions.LoginError:
+        # Revoked or expired early: run the token command again, and try once more.
+        tokens.invalidate(token)
+        client.oauth2_login(username, tokens.get())
 
 
 def _short(exc: BaseException) -> str:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiosmtplib
 
 from daemon.adapters import smtp_wire
 from daemon.adapters.imap import tls_context
+from daemon.adapters.oauth2 import TokenSource
 from daemon.config import SmtpSettings, plaintext_auth_refusal
 from daemon.core.errors import PermanentError
 
@@ -41,10 +43,15 @@ class SendResult:
 
 
 class SmtpSender:
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, tokens: TokenSource | None = None) -> None:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self.pool: list[aiosmtplib.SMTP] = []
+        # XOAUTH2 (smtp.auth = "xoauth2"): the daemon passes the one TokenSource it reports
+        # from; `check` and scripts get one of their own.
+        if settings.auth == "xoauth2" and tokens is None:
+            tokens = TokenSource("smtp", settings.oauth2_token_command or "", lambda: datetime.now(UTC))
+        self.tokens = tokens
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -68,9 +75,21 @@ class SmtpSender:
             client = self.pool[index] = self._client()
             self._warn_if_unverified()
             await client.connect()
-            if self.settings.username:
-                await client.login(self.settings.username, self.settings.password)
+            await self._login(client)
         return client
+
+    async def _login(self, client: aiosmtplib.SMTP) -> None:
+        s = self.settings
+        if s.auth == "xoauth2" and self.tokens is not None:
+            token = self.tokens.get()
+            try:
+                await client.auth_xoauth2(s.username, token)
+            except aiosmtplib.SMTPAuthenticationError:
+                # Revoked or expired early: run the token command again, and try once more.
+                self.tokens.invalidate(token)
+                await client.auth_xoauth2(s.username, self.tokens.get())
+        elif s.username:
+            await client.login(s.username, s.password)
 
     def _warn_if_unverified(self) -> None:
         # Every connect, as the IMAP side does: an insecure mode must stay loud.
@@ -80,6 +99,15 @@ class SmtpSender:
     async def _send_one(self, index: int, env: Envelope) -> SendResult:
         try:
             client = await self._connected(index)
+        except (PermanentError, aiosmtplib.SMTPAuthenticationError) as exc:
+            if self.settings.auth != "xoauth2":
+                if isinstance(exc, PermanentError):
+                    raise  # a password that would cross in clear: refused, as before
+                return SendResult(env.key, exc.code, f"connect/login: {exc.message}"[:300])
+            # No token, or a fresh one refused: the mail waits (a 4xx-like retry) for the
+            # token to work again; the admins were told when the command failed.
+            self.pool[index] = self._client()
+            return SendResult(env.key, None, f"xoauth2 login: {getattr(exc, 'message', exc)}"[:300])
         except aiosmtplib.SMTPResponseException as exc:
             return SendResult(env.key, exc.code, f"connect/login: {exc.message}"[:300])
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
@@ -133,8 +161,7 @@ class SmtpSender:
             client = self._client()
             self._warn_if_unverified()
             response = await client.connect()
-            if self.settings.username:
-                await client.login(self.settings.username, self.settings.password)
+            await self._login(client)
             await client.quit()
             return response.message
 

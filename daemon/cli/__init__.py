@@ -5,6 +5,8 @@
     invoice.py     invoice issue|list              payment.py     payment add
     outbox.py      outbox list                     quarantine.py  quarantine list|show|retry
     report.py      report sla|billing              staff.py       staff list|away|back
+    status.py      status (exit 0/1/2 as a Nagios check)
+    backup.py      backup FILE                     client_data.py  client export|erase
     daemon/sandbox/cli.py  sandbox
 
 Every list and show command prints a readable table for people or, with --json, one JSON
@@ -20,7 +22,19 @@ import os
 import sys
 from collections.abc import Sequence
 
-from daemon.cli import client, desk, invoice, outbox, payment, quarantine, report, staff, ticket
+from daemon.cli import (
+    backup,
+    client,
+    desk,
+    invoice,
+    outbox,
+    payment,
+    quarantine,
+    report,
+    staff,
+    status,
+    ticket,
+)
 from daemon.cli.common import NotFound, UsageError
 from daemon.clock import Clock, SystemClock
 from daemon.core.errors import ConfigError, OneAssistError, PermanentError, TransientError
@@ -28,7 +42,7 @@ from daemon.output import fail
 from daemon.sandbox import cli as sandbox
 
 # In this order in `oneassist --help`.
-NOUNS = (desk, client, staff, payment, invoice, ticket, outbox, report, quarantine, sandbox)
+NOUNS = (desk, status, backup, client, staff, payment, invoice, ticket, outbox, report, quarantine, sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:

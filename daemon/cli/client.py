@@ -6,6 +6,7 @@ import argparse
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from daemon.cli import client_data
 from daemon.cli.common import UsageError, command, iso, local_now, noun, with_store
 from daemon.cli.invoice import invoice_row
 from daemon.clock import Clock
@@ -246,3 +247,4 @@ def register(sub: Any) -> None:
                    help="lift the undeliverable mark that hard bounces put on the client's addresses")
     p.add_argument("--lang", choices=("ru", "en"))
     p.add_argument("--manager", help="move the client and their tickets to this manager (who gets one summary mail)")
+    client_data.register(client)

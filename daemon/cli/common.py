@@ -8,6 +8,8 @@ down, so no command reads the real time itself and a test can freeze it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Any
@@ -81,3 +83,26 @@ def when_arg(settings: Settings, text: str | None, now: datetime) -> datetime | 
         except ValueError:
             raise UsageError(f"{text!r} is not a time: write 2026-11-28, '2026-11-28 18:00' or +2d") from None
         return datetime.combine(day, time(0), settings.service.timezone)
+
+
+def write_private(path: str, write: Callable[[Any], None]) -> None:
+    """Write a file only its owner can read (0600), whatever the umask.
+
+    It is written under a temporary name in the same folder (mkstemp: 0600, O_EXCL) and
+    renamed over `path`: an existing file, perhaps one another user made readable or holds
+    open, is replaced, never written into.
+    """
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with open(fd, "w", encoding="utf-8") as out:
+            write(out)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

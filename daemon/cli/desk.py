@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
-import os
-from collections.abc import Callable
 from typing import Any
 
 from daemon.cli.client import client_dict
-from daemon.cli.common import command, settings_from, with_store
+from daemon.cli.common import command, settings_from, with_store, write_private
 from daemon.cli.ticket import ticket_document
 from daemon.clock import Clock
 from daemon.core.errors import OneAssistError
@@ -57,29 +54,6 @@ def cmd_check(args: argparse.Namespace, clock: Clock) -> int:
     emit({"ok": ok, "checks": results}, args.json,
          lambda d: "\n".join(f"{'ok  ' if r['ok'] else 'FAIL'}  {r['name']}: {r['detail']}" for r in d["checks"]))
     return 0 if ok else 1
-
-
-def write_private(path: str, write: Callable[[Any], None]) -> None:
-    """Write a file only its owner can read (0600), whatever the umask.
-
-    It is written under a temporary name in the same folder (mkstemp: 0600, O_EXCL) and
-    renamed over `path`: an existing file, perhaps one another user made readable or holds
-    open, is replaced, never written into.
-    """
-    import tempfile
-    from pathlib import Path
-
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with open(fd, "w", encoding="utf-8") as out:
-            write(out)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def export_all(clock: Clock) -> dict[str, Any]:

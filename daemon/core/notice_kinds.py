@@ -130,5 +130,7 @@ DUE_ESCALATION = NoticeKind("staff.alert.due_escalation", RateClass.ALERT)
 QUARANTINE = NoticeKind("staff.alert.quarantine", RateClass.ALERT)
 UNAUTHENTICATED = NoticeKind("staff.alert.unauthenticated", RateClass.ALERT)
 UNDELIVERABLE = NoticeKind("staff.alert.undeliverable", RateClass.ALERT)
+# The OAuth2 token command failed (daemon/runners/tokens.py): one per failure spell.
+TOKEN = NoticeKind("staff.alert.token", RateClass.ALERT)
 # Stands for the notices a window held back: capping it would hide the flood it reports.
 DIGEST = NoticeKind("staff.alert.digest")

@@ -52,6 +52,9 @@ class SmtpSettings:
     max_attempts: int
     insecure_skip_verify: bool
     allow_plaintext_auth: bool = False
+    # "password" (AUTH PLAIN/LOGIN) or "xoauth2" with oauth2_token_command (issue 13).
+    auth: str = "password"
+    oauth2_token_command: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,28 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """The Prometheus endpoint (issue 13): off unless `[metrics] listen` names a loopback address."""
+
+    host: str = ""
+    port: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long the desk keeps what it holds about closed tickets (issue 13, 152-FZ)."""
+
+    # Raw mail (spool and outbox bytes, attachments) of tickets closed this long ago.
+    raw_mail_days: float = 180
+    # The ticket itself (metadata and stored text) closed this long ago; invoices stay.
+    ticket_days: float = 1095
+
+
+@dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
@@ -183,6 +208,8 @@ class Settings:
     billing: BillingSettings = BillingSettings(5, 7, Decimal("1000"))
     limits: LimitsSettings = LimitsSettings()
     source: Path | None = None
+    metrics: MetricsSettings = MetricsSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     def staff_by_email(self, email: str) -> StaffMember | None:
         # Not str.lower(): it folds a Kelvin sign into 'k' and so into a staff address.

@@ -26,7 +26,7 @@ from daemon.runners.timers import flood_caps
 from parsers.dsn import DsnReport
 from parsers.oneline import one_line
 from parsers.verp import verp_address
-from store import bounces, outbox
+from store import bounces, ops, outbox
 from store.apply import apply_timer
 from store.db import write_transaction
 from store.outbox import Claimed, bodies_of, claim
@@ -77,8 +77,16 @@ class OutboxWorker:
                 checkpoint("smtp-accepted")
             by_id = {r.id: r for r in rows}
             with write_transaction():
+                passed: Tally[str] = Tally()
+                acked = []
                 for result in results:
-                    tally[self.record(by_id[result.key], result, now)] += 1
+                    verdict = self.record(by_id[result.key], result, now)
+                    passed[verdict] += 1
+                    if verdict == "sent" and by_id[result.key].kind == ops.ACK_KIND and by_id[result.key].ticket_id:
+                        acked.append(by_id[result.key].ticket_id)
+                # Counted in the store with the results, for the metrics of any process (issue 13).
+                ops.record_sends(passed, acked, now)
+                tally.update(passed)
             checkpoint("marked-sent")
             if len(rows) < limit and not self.more_pending(now):
                 return tally

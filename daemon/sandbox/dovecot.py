@@ -42,6 +42,7 @@ from daemon.sandbox.dovecot_config import (
     chown_auth_readable,
     prepare_dirs,
     render_config,
+    render_oauth2_args,
     user_name,
 )
 from daemon.sandbox.dovecot_mailbox import MailboxAccess, logout_quietly
@@ -80,9 +81,11 @@ class DovecotServer(MailboxAccess):
 
     host = HOST
 
-    def __init__(self, base_dir: Path, port: int | None = None) -> None:
+    def __init__(self, base_dir: Path, port: int | None = None, oauth2_introspection_url: str | None = None) -> None:
         self.base_dir = Path(base_dir).absolute()
         self._port: int | None = port
+        # XOAUTH2 logins checked by Dovecot's oauth2 passdb against this URL (tests of OAuth2).
+        self.oauth2_introspection_url = oauth2_introspection_url
         self._proc: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize | None = None
         self._lock = threading.RLock()
@@ -278,7 +281,13 @@ class DovecotServer(MailboxAccess):
         prepare_dirs(self.base_dir, self.run_dir, self.users_dir, self.mail_dir)
 
     def _write_config(self) -> None:
+        oauth2_args = None
+        if self.oauth2_introspection_url:
+            oauth2_args = self.base_dir / "dovecot-oauth2.conf.ext"
+            oauth2_args.write_text(render_oauth2_args(self.oauth2_introspection_url), encoding="utf-8")
+            chown_auth_readable(oauth2_args)
         text = render_config(
+            oauth2_args=oauth2_args,
             base_dir=self.base_dir,
             run_dir=self.run_dir,
             log_path=self.log_path,

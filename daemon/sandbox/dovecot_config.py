@@ -116,8 +116,13 @@ def render_config(
     mail_dir: Path,
     users_dir: Path,
     port: int,
+    oauth2_args: Path | None = None,
 ) -> str:
-    """The text of dovecot.conf for one server listening on HOST:`port`."""
+    """The text of dovecot.conf for one server listening on HOST:`port`.
+
+    With `oauth2_args` (a file render_oauth2_args wrote), XOAUTH2 and OAUTHBEARER logins
+    are checked by Dovecot's oauth2 passdb against that file's introspection URL.
+    """
     mail_user, internal_user, login_user = accounts()
     mail_uid = pwd.getpwnam(mail_user).pw_uid
     mail_gid = pwd.getpwnam(mail_user).pw_gid
@@ -148,7 +153,7 @@ listen = {HOST}
 protocols = imap
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if oauth2_args else ""}
 auth_username_format = %Lu
 auth_failure_delay = 0
 default_login_user = {login_user}
@@ -163,7 +168,7 @@ mail_max_userip_connections = 200
 mailbox_idle_check_interval = 1 secs
 shutdown_clients = yes
 
-passdb {{
+{_oauth2_passdb(oauth2_args)}passdb {{
   driver = passwd-file
   args = {users_dir}/%u
 }}
@@ -195,3 +200,26 @@ service anvil {{
   }}
 {anvil_chroot}}}
 {extra_services}"""
+
+
+def _oauth2_passdb(args: Path | None) -> str:
+    if args is None:
+        return ""
+    return f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {args}
+}}
+"""
+
+
+def render_oauth2_args(introspection_url: str) -> str:
+    """dovecot-oauth2.conf.ext for an RFC 7662 introspection endpoint (POST token=...)."""
+    return f"""\
+introspection_mode = post
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""

@@ -29,6 +29,7 @@ from daemon.sandbox.smtp_protocol import (
     Fault,
     Handler,
     Stage,
+    XOAuth2Handler,
     accept_any_login,
     failure_reply,
 )
@@ -74,8 +75,12 @@ class SmtpSink:
         deliver: Deliver | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
+        xoauth2: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.host = host
+        # With `xoauth2(user, token)`, AUTH XOAUTH2 is offered and mail needs a login first.
+        self.xoauth2 = xoauth2
+        self.handler: Handler | None = None
         self._wanted_port = port or 0
         self._deliver = deliver
         self._cond = threading.Condition()
@@ -98,15 +103,16 @@ class SmtpSink:
     def start(self) -> SmtpSink:
         if self._controller is not None:
             return self
+        self.handler = XOAuth2Handler(self, self.xoauth2) if self.xoauth2 else Handler(self)
         controller = Controller(
-            Handler(self),
+            self.handler,
             hostname=self.host,
             port=self._wanted_port,
             # A fixed name: aiosmtpd would otherwise call getfqdn(), a DNS lookup.
             server_hostname="sink.localhost",
             enable_SMTPUTF8=True,
             decode_data=False,
-            auth_required=False,
+            auth_required=self.xoauth2 is not None,
             auth_require_tls=False,
             authenticator=accept_any_login,
         )
