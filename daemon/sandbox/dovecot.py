@@ -80,8 +80,11 @@ class DovecotServer(MailboxAccess):
 
     host = HOST
 
-    def __init__(self, base_dir: Path, port: int | None = None) -> None:
+    def __init__(self, base_dir: Path, port: int | None = None, confined: bool = False) -> None:
+        """confined=True: base_dir may lie behind closed parents (a sandbox under /root);
+        see dovecot_config.render_config for what that changes."""
         self.base_dir = Path(base_dir).absolute()
+        self.confined = confined
         self._port: int | None = port
         self._proc: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize | None = None
@@ -275,7 +278,7 @@ class DovecotServer(MailboxAccess):
     # -- internals ---------------------------------------------------------------------
 
     def _prepare_dirs(self) -> None:
-        prepare_dirs(self.base_dir, self.run_dir, self.users_dir, self.mail_dir)
+        prepare_dirs(self.base_dir, self.run_dir, self.users_dir, self.mail_dir, self.confined)
 
     def _write_config(self) -> None:
         text = render_config(
@@ -285,6 +288,7 @@ class DovecotServer(MailboxAccess):
             mail_dir=self.mail_dir,
             users_dir=self.users_dir,
             port=self.imap_port,
+            confined=self.confined,
         )
         self.config_path.write_text(text, encoding="utf-8")
 
