@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from parsers.when import ACCEPTED_FORMS, WhenError, parse_when, split_when
+from parsers.when import ACCEPTED_FORMS, ACCEPTED_FORMS_RU, WhenError, parse_when, split_when
 
 # Like Mailman's email_commands_max_lines: a runaway tag block is a mistake, not a plan.
 MAX_TAG_LINES = 10
@@ -182,7 +182,7 @@ def argument_legend(lang: str) -> str:
     """The forms WHEN, AMOUNT and WHO accept, for the cheat sheet (daemon.core.tags.help_text)."""
     if lang not in _ARG_LEGEND:
         raise ValueError(f"no help text for language {lang!r}")
-    return _ARG_LEGEND[lang].format(when=ACCEPTED_FORMS)
+    return _ARG_LEGEND[lang].format(when=ACCEPTED_FORMS_RU if lang == "ru" else ACCEPTED_FORMS)
 
 
 def _clean(raw: str) -> str:

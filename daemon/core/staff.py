@@ -31,7 +31,7 @@ from daemon.core.effects import (
     sends,
 )
 from daemon.core.model import Notice, Route, RouteView, TicketRef
-from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET
+from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET, status_word
 from daemon.core.tags import DEFAULT_TAG, TAGS, Plan, StaffPerson, StaffPolicy
 from daemon.core.workflow import FloodCaps, coalesce_decision
 from parsers.mail import InboundMail
@@ -65,32 +65,62 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
     ticket = route.ticket
     if ticket is None or view.thread is None:
         # The routing's reason says whether no ticket or several were named (docs/reliability.md case 37).
-        return refuse(route, sender, [route.reason if ticket is None and route.reason
-                                      and route.reason != "staff mail" else NO_STAFF_TICKET], mail)
+        reason = (route.reason if ticket is None and route.reason and route.reason != "staff mail"
+                  else NO_STAFF_TICKET)
+        return refuse(route, sender, [_no_ticket(sender, reason)], mail)
     if not may_drive(sender, ticket):
-        return refuse(route, sender, [f"you are not the manager, the assigned assistant or an admin of "
-                                      f"{ticket.key}"], mail, ticket.key)
+        return refuse(route, sender, [_say(sender, f"вы не менеджер, не назначенный ассистент и не админ "
+                                                   f"задачи {ticket.key}",
+                                           f"you are not the manager, the assigned assistant or an admin of "
+                                           f"{ticket.key}")], mail, ticket.key)
     plan = Plan(ticket=ticket, thread=view.thread, text=parsed.rest.strip(), now=now, policy=policy,
                 sender=sender)
     plan.refused.extend(parsed.errors)
     commands = list(parsed.commands)
     if not commands:
         if not plan.text:
-            return refuse(route, sender, ["the mail has no tag and no text: nothing to do"], mail, ticket.key)
+            return refuse(route, sender, [_say(sender, "в письме нет ни тега, ни текста: делать нечего",
+                                               "the mail has no tag and no text: nothing to do")],
+                          mail, ticket.key)
         # A plain reply with no tag is the manager's answer to the client.
         commands = [Command(DEFAULT_TAG, "", None, None, None, None, "", "")]
     if ticket.status in CLOSED_STATUSES and any(not TAGS[c.name].when_closed for c in commands):
         usable = ", ".join(f"#{tag.name}" for tag in TAGS.values() if tag.when_closed)
-        plan.refused.append(f"{ticket.key} is closed ({ticket.status}); only {usable} is possible")
+        plan.refused.append(_say(sender, f"{ticket.key} закрыта ({status_word(ticket.status, 'ru')}); "
+                                         f"возможно только {usable}",
+                                 f"{ticket.key} is closed ({ticket.status}); only {usable} is possible"))
     for cmd in commands:
         tag = TAGS[cmd.name]
         if not tag.allows(sender.role):
-            plan.refused.append(f"#{cmd.name}: not allowed for the {sender.role} role")
+            role_ru = {"manager": "менеджера", "assistant": "ассистента", "admin": "админа"}.get(sender.role,
+                                                                                             sender.role)
+            plan.refused.append(_say(sender, f"#{cmd.name}: не разрешён для роли {role_ru}",
+                                     f"#{cmd.name}: not allowed for the {sender.role} role"))
             continue
         tag.rule(plan, cmd, view)
     if plan.refused:
         return refuse(route, sender, plan.refused, mail, ticket.key)
     return _decision(mail, route, plan)
+
+
+def _say(sender: StaffPerson, ru: str, en: str) -> str:
+    """A transcript line in the sender's language (Plan.say, before there is a Plan)."""
+    return ru if sender.language == "ru" else en
+
+
+def _no_ticket(sender: StaffPerson, reason: str) -> str:
+    """The routing's reason why staff mail named no single ticket, in the sender's language."""
+    if sender.language != "ru":
+        return reason
+    if reason == NO_STAFF_TICKET:
+        return ("задача не найдена: ничего не применено. Ответьте на письмо службы о задаче (на её "
+                "служебный адрес для ответа или в её переписке); тег в теме или Message-ID письма "
+                "клиента не указывают задачу для служебной почты")
+    if reason.startswith("this mail's thread names several tickets ("):
+        keys = reason.split("(", 1)[1].split(")", 1)[0]
+        return (f"переписка этого письма указывает на несколько задач ({keys}): ничего не применено. "
+                "Ответьте на последнее письмо службы о нужной задаче")
+    return reason
 
 
 def _client_notice(plan: Plan, mail: InboundMail) -> Notice | None:

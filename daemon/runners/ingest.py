@@ -95,6 +95,7 @@ class Pipeline:
             transcripts=self.settings.staff_mail.transcripts,
             default_due_hours=self.settings.staff_mail.default_due_hours,
             top_up_step=self.settings.billing.top_up_step,
+            timezone=self.settings.service.timezone,
         )
 
     def parse_tags(self, mail: InboundMail, now: datetime) -> ParsedTags:

@@ -30,10 +30,11 @@ POLICY = TimerPolicy(reminder_minutes=10, due_warning_minutes=60, client_notice_
                      staff_languages=(("anna@desk.test", "ru"), ("boris@desk.test", "en")),
                      escalate_to=(), default_language="ru")
 AT = datetime(2026, 11, 27, 15, 0, tzinfo=MSK)  # +2h from 13:00 Moscow
+ANNA_RU = replace(ANNA, language="ru")  # her reminder comes back in her language
 
 
 def test_remind_sets_a_timer_and_tells_the_client_nothing():
-    d = run("#remind +2h позвонить в ресторан")
+    d = run("#remind +2h позвонить в ресторан", ANNA_RU)
     assert d.outcome == "staff-applied"
     assert d.timers == (OneOffTimer("#remind", AT, (("language", "ru"), ("text", "позвонить в ресторан"),
                                                      ("to", "anna@desk.test"))),)
@@ -41,13 +42,13 @@ def test_remind_sets_a_timer_and_tells_the_client_nothing():
     assert sent(d) == [("staff.notice.transcript", ("anna@desk.test",))]
     assert d.ticket_changes == () and d.message_text == ""
     (line,) = ctx(d, "staff.notice.transcript")["applied"]
-    assert line.startswith("#remind: you will be reminded at 2026-11-27T15:00")
+    assert line == "#remind: напоминание придёт 27.11.2026 15:00 UTC+3 (клиенту ничего не уходит)"
     # No human answer: the first-response clock keeps running.
     assert "first_response_at" not in dict(d.ticket_changes)
 
 
 def test_firing_the_timer_reminds_the_sender_with_the_text():
-    (timer,) = run("#remind +2h позвонить в ресторан").timers
+    (timer,) = run("#remind +2h позвонить в ресторан", ANNA_RU).timers
     d = fire(timer.kind, timer.fire_at, TICKET, THREAD, timer.fire_at + timedelta(seconds=20), POLICY,
              data=dict(timer.data))
     assert d.outcome == "remind"

@@ -12,7 +12,8 @@ from parsers.tags import ArgKind, Command
 
 def accept(plan: Plan, cmd: Command, view: RouteView) -> None:
     if plan.ticket.status == "accepted":
-        plan.refused.append("#accept: the ticket is already in work (use #due to move its due time)")
+        plan.refused.append(plan.say("#accept: задача уже в работе (новый срок ставит #due)",
+                                     "#accept: the ticket is already in work (use #due to move its due time)"))
         return
     start = plan.now
     billing = plan.billing
@@ -20,7 +21,7 @@ def accept(plan: Plan, cmd: Command, view: RouteView) -> None:
         verdict = may_accept(billing.quota, billing.used_this, cmd.arg, plan.sender.role,
                              used_next=billing.used_next)
         if not verdict.ok:
-            plan.refused.append(f"#accept: {verdict.reason}")
+            plan.refused.append(f"#accept: {plan.say(verdict.reason_ru, verdict.reason)}")
             return
         plan.quota_count = verdict.counts_in
         plan.quota_forced = cmd.arg == "force" and billing.quota is not None \
@@ -32,7 +33,8 @@ def accept(plan: Plan, cmd: Command, view: RouteView) -> None:
     due = cmd.when or start + timedelta(hours=plan.policy.default_due_hours)
     plan.changes.update(status="accepted", due_at=due)
     plan.client_tags["accept"] = cmd
-    plan.applied.append(f"#accept: in work, due {due.isoformat(timespec='minutes')}")
+    plan.applied.append(plan.say(f"#accept: в работе, срок {plan.time(due)}",
+                                 f"#accept: in work, due {plan.time(due)}"))
 
 
 TAG = Tag(

@@ -9,14 +9,16 @@ from parsers.tags import ArgKind, Command
 
 def split(plan: Plan, cmd: Command, view: RouteView) -> None:
     if plan.thread.last_client_entry_id is None:
-        plan.refused.append("#split: the ticket has no client mail to split off")
+        plan.refused.append(plan.say("#split: в задаче нет письма клиента, которое можно выделить",
+                                     "#split: the ticket has no client mail to split off"))
         return
     plan.split_subject = cmd.text or plan.thread.last_client_subject or plan.ticket.subject
     client = plan.thread.client
     plan.extra_client_notices.append(Notice(
         template="client.notice.ack", to=(client.email,), language=client.language, scope="split",
         in_reply_to=plan.thread.last_client_message_id))
-    plan.applied.append(f"#split: the client's last mail becomes a new ticket \"{plan.split_subject}\"")
+    plan.applied.append(plan.say(f"#split: последнее письмо клиента стало новой задачей «{plan.split_subject}»",
+                                 f"#split: the client's last mail becomes a new ticket \"{plan.split_subject}\""))
 
 
 TAG = Tag(
