@@ -236,8 +236,9 @@ def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffP
     if tell_sender and sender is not None and sender not in policy.admins:
         # An admin sender already has the alert; In-Reply-To stays empty, as the mail's
         # Message-ID may be the replayed one.
-        notices += (_transcript([], [f"not authenticated, nothing was applied: {reason}"], sender, "-",
-                                None),)
+        line = _say(sender, f"подлинность письма не подтверждена, ничего не применено: {reason}",
+                    f"not authenticated, nothing was applied: {reason}")
+        notices += (_transcript([], [line], sender, "-", None),)
     # The ticket is left out of the route so that nothing about it is touched.
     decision = Decision(outcome="staff-unauthenticated", route=Route("staff", reason=reason),
                         effects=sends(notices))

@@ -32,7 +32,7 @@ OLGA_RU = replace(OLGA, language="ru")
 # Tag names, their argument names and config names are the same in every language.
 ALLOWED = {"accept", "ask", "assign", "cancel", "delay", "done", "due", "expense", "invoice", "merge",
            "note", "reject", "remind", "reply", "split", "next", "force", "when", "amount", "who",
-           "staff", "utc", "oa", "rub", "subject", "text", "reason", "what"}
+           "staff", "utc", "oa", "rub"}
 
 
 def english_words(text: str) -> list[str]:
