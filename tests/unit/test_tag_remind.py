@@ -91,6 +91,6 @@ def test_remind_needs_a_when():
 
 
 def test_the_cheat_sheet_lists_remind_in_both_languages():
-    assert "#remind WHEN [text] — напомнить себе" in help_text("ru")
+    assert "#remind WHEN [текст] — напомнить себе" in help_text("ru")
     assert "#remind WHEN [text] — remind yourself" in help_text("en")
     assert ANNA.role == "manager"
