@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shlex
 import shutil
 import signal
@@ -166,6 +167,9 @@ def test_sandbox_replies_to_the_reply_to_join_their_ticket_and_two_sandboxes_sta
         ack = wait_until("the acknowledgement", client_mail)[-1]
         assert ack["subject"].startswith("[OA-1]"), ack
         assert ack["reply_to"].startswith("support+OA-1."), ack
+        # Its time carries the zone (the sandbox runs on Moscow time, the mail's Date is UTC).
+        assert re.search(r"\(до \d\d\.\d\d\.\d{4} \d\d:\d\d UTC\+3\)", ack["text"]), ack["text"]
+        assert "Осталось задач по тарифу сегодня: 3 из 3." in ack["text"], ack["text"]
         shown = run([*commands["sandbox mailbox --headers"]], first_dir)
         assert f"Reply-To: {ack['reply_to']}" in shown and f"Message-ID: {ack['message_id']}" in shown
 

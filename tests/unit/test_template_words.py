@@ -81,3 +81,17 @@ def test_every_template_renders_with_realistic_values(language):
 def test_the_russian_templates_have_no_english_words():
     found = {name: words for name, text in renders("ru") if (words := english_words(text))}
     assert found == {}
+
+
+@pytest.mark.parametrize(("language", "left", "line"), [
+    ("ru", "3 из 3", "Осталось задач по тарифу сегодня: 3 из 3."),
+    ("en", "3 of 3", "Tasks left on your tariff today: 3 of 3."),
+])
+def test_the_quota_line_says_what_is_left(language, left, line):
+    """"Задач по тарифу сегодня: 3 из 3" read as "used up" while it meant "3 left" (issue 15)."""
+    env = make_environment()
+    context = dict(next(KINDS["client.notice.ack"].sample_contexts()))
+    context |= {"tasks_left": left, "quota_period_word": REALISTIC[language]["quota_period_word"]}
+    for part in ("txt", "html"):
+        text = env.get_template(f"{language}/client.notice.ack.{part}.j2").render(context)
+        assert line in unescape(re.sub(r"<[^>]+>", "", text)), text
