@@ -75,9 +75,12 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
                                            f"{ticket.key}")], mail, ticket.key)
     plan = Plan(ticket=ticket, thread=view.thread, text=parsed.rest.strip(), now=now, policy=policy,
                 sender=sender)
-    plan.refused.extend(parsed.errors)
+    plan.refused.extend(parsed.errors_in(sender.language))
     commands = list(parsed.commands)
     if not commands:
+        if plan.refused:
+            # A mail of one malformed tag: say what is wrong with it, not that it has no tag.
+            return refuse(route, sender, plan.refused, mail, ticket.key)
         if not plan.text:
             return refuse(route, sender, [_say(sender, "в письме нет ни тега, ни текста: делать нечего",
                                                "the mail has no tag and no text: nothing to do")],

@@ -85,3 +85,21 @@ def test_the_russian_cheat_sheet_has_no_english_words():
                                                              ACCEPTED_FORMS_RU).split(",") if f.strip()])
 def test_every_russian_when_form_in_the_legend_is_accepted(form):
     assert isinstance(parse_when(form, NOW, MSK), datetime)
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("#due", "строка 1 (#due): #due: нужен срок (WHEN). Возможные формы: 2026-11-28 18:00"),
+    ("#acept", "строка 1 (#acept): неизвестный тег #acept (может быть, #accept?); теги: #accept"),
+    ("#due 31.02 18:00", "строка 1 (#due 31.02 18:00): нет такой даты"),
+    ("#due 27.11.2026 09:00", "строка 1 (#due 27.11.2026 09:00): «27.11.2026 09:00» уже прошло"),
+    ("#expense сто рублей такси", "строка 1 (#expense сто рублей такси): не получается прочитать сумму"),
+    ("#merge 12", "строка 1 (#merge 12): #merge: нужен номер задачи, например OA-1042"),
+    ("#due +2d\n#due +3d", "строка 2 (#due +3d): #due указан дважды; оставьте один"),
+])
+def test_tag_errors_are_russian_for_a_russian_speaking_sender(body, expected):
+    (line,) = transcript(run(body, ANNA_RU))
+    assert line.startswith(expected), line
+    assert english_words(line) == [], line
+    # The same mail from an English-speaking sender gets the English error.
+    (english,) = transcript(run(body, ANNA))
+    assert english.startswith(("line", "subject")), english
