@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.clock import Clock
+from daemon.core.errors import TransientError
 from daemon.output import dump_json
 
 SUPPORT = "support@desk.test"
@@ -59,10 +60,28 @@ def servers(base: Path) -> dict[str, Any]:
     return json.loads(ports.read_text())
 
 
-def send(base: Path, text: str, subject: str | None, sender: str, clock: Clock) -> int:
+def _imap(base: Path, address: str) -> Any:
+    """A logged-in IMAP connection to the sandbox's Dovecot, or an error that says what to do."""
     from imapclient import IMAPClient
+    from imapclient.exceptions import LoginError
 
     ports = servers(base)
+    try:
+        client = IMAPClient("127.0.0.1", port=ports["imap"], ssl=False, timeout=10)
+    except OSError:
+        raise TransientError(f"the sandbox in {base} is not running (nothing answers on 127.0.0.1:"
+                             f"{ports['imap']}); start it with `{shell_command('sandbox', *_dir_words(base))}`"
+                             ) from None
+    try:
+        client.login(address, PASSWORD)
+    except LoginError:
+        client.shutdown()
+        raise ValueError(f"no mailbox {address} in this sandbox; its users are {SUPPORT}, {CLIENT}, "
+                         f"anna@desk.test, admin@desk.test and whoever it delivered mail to") from None
+    return client
+
+
+def send(base: Path, text: str, subject: str | None, sender: str, clock: Clock) -> int:
     # CPython folds a long encoded subject by moving a space between two encoded words,
     # where RFC 2047 says it vanishes; a long line limit keeps the subject in one piece.
     msg = EmailMessage(policy=email_policy.default.clone(max_line_length=998))
@@ -72,8 +91,7 @@ def send(base: Path, text: str, subject: str | None, sender: str, clock: Clock) 
     msg["Date"] = format_datetime(clock.now())
     msg["Message-ID"] = make_msgid(domain=sender.split("@")[-1])
     msg.set_content(text)
-    with IMAPClient("127.0.0.1", port=ports["imap"], ssl=False, timeout=10) as client:
-        client.login(SUPPORT, PASSWORD)
+    with _imap(base, SUPPORT) as client:
         client.append("INBOX", msg.as_bytes())
     print(f"mailed to {SUPPORT} as {sender}; see the answer with: "
           f"{shell_command('sandbox', *_dir_words(base), 'mailbox', sender)}")
@@ -82,12 +100,8 @@ def send(base: Path, text: str, subject: str | None, sender: str, clock: Clock) 
 
 def read_mailbox(base: Path, address: str) -> list[dict[str, Any]]:
     """Every mail in the address's INBOX: its headers in order, decoded, and its text."""
-    from imapclient import IMAPClient
-
-    ports = servers(base)
     rows = []
-    with IMAPClient("127.0.0.1", port=ports["imap"], ssl=False, timeout=10) as client:
-        client.login(address, PASSWORD)
+    with _imap(base, address) as client:
         client.select_folder("INBOX", readonly=True)
         uids = client.search(["ALL"])
         fetched = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}

@@ -203,6 +203,11 @@ def test_sandbox_replies_to_the_reply_to_join_their_ticket_and_two_sandboxes_sta
             m for m in client_mail() if m["message_id"] != ack["message_id"]])
         assert "OA-1" in accepted[-1]["subject"]
 
+        # A mailbox the sandbox does not have: a sentence, not a traceback.
+        unknown = subprocess.run([*commands["sandbox mailbox"], "nobody@nowhere.test"], cwd=first_dir,
+                                 capture_output=True, text=True, timeout=60)
+        assert unknown.returncode == 2 and "no mailbox nobody@nowhere.test" in unknown.stderr, unknown
+        assert "Traceback" not in unknown.stderr
         # Nothing was refused on the way (the sink's "Local delivery failed" of issue 15).
         assert not any("Local delivery failed" in text for text in first.output), "".join(first.output)
     finally:
@@ -210,3 +215,7 @@ def test_sandbox_replies_to_the_reply_to_join_their_ticket_and_two_sandboxes_sta
     assert codes == [0, 0], "".join(first.output + second.output)
     # The mail stays with its sandbox, in its folder.
     assert any((first_dir / "oneassist-sandbox" / "dovecot" / "mail" / "ivan@client.test").iterdir())
+    # Stopped, it says so and how to start it again.
+    stopped = subprocess.run([str(ONEASSIST), "sandbox", "mailbox"], cwd=first_dir, capture_output=True,
+                             text=True, timeout=60)
+    assert stopped.returncode == 1 and "is not running" in stopped.stderr, stopped
