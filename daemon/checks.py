@@ -70,7 +70,9 @@ def check_imap(settings: Settings) -> dict[str, Any]:
                        f"{settings.imap.folder} has {count} mail(s), UIDVALIDITY {uidvalidity}, "
                        f"IDLE {'yes' if idle else 'no (polling)'}")
     except OneAssistError as exc:
-        return _result("imap", False, f"{exc} (check imap.host, imap.port, imap.security, imap.username)")
+        # A refused login names its own keys; a connection problem gets the ones that place the server.
+        hint = "" if "check imap." in str(exc) else " (check imap.host, imap.port, imap.security)"
+        return _result("imap", False, f"{exc}{hint}")
     finally:
         box.close()
 

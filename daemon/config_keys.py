@@ -123,5 +123,6 @@ def check_file_mode(path: Path, what: str = "") -> None:
     if mode & (stat.S_IRWXO | stat.S_IWGRP):
         raise ConfigError(
             f"{what + ': ' if what else ''}{path} is readable or writable by other users "
-            f"(mode {stat.S_IMODE(mode):o}); it holds passwords: chmod 600 {path}"
+            f"(mode {stat.S_IMODE(mode):o}); it holds passwords: chmod 600 {path}, or chmod 640 "
+            f"with the service's group as its group (chown root:oneassist, README: Run it as a service)"
         )

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from parsers.when import ACCEPTED_FORMS, WhenError, parse_when, split_when
+from parsers.when import ACCEPTED_FORMS, ACCEPTED_FORMS_RU, WhenError, parse_when, split_when
 
 # Like Mailman's email_commands_max_lines: a runaway tag block is a mistake, not a plan.
 MAX_TAG_LINES = 10
@@ -77,10 +77,19 @@ class ParsedTags:
     commands: tuple[Command, ...]
     errors: tuple[str, ...]
     rest: str
+    # The same errors in Russian, one for one, for a Russian-speaking sender's transcript.
+    errors_ru: tuple[str, ...] = ()
+
+    def errors_in(self, language: str) -> tuple[str, ...]:
+        return self.errors_ru if language == "ru" and self.errors_ru else self.errors
 
 
 class _ArgError(ValueError):
-    """A tag argument that cannot be used; the message says why."""
+    """A tag argument that cannot be used; the message says why, `ru` says it in Russian."""
+
+    def __init__(self, message: str, ru: str = "") -> None:
+        super().__init__(message)
+        self.ru = ru or message
 
 
 class _Args(NamedTuple):
@@ -132,9 +141,9 @@ def parse_commands(
     starts `rest` (returned as written, trimmed). A `#` line after that is prose.
     """
     ctx = _Context(now, tz, ticket_prefix, tags)
-    found: list[tuple[str, str, bool]] = []
+    found: list[tuple[str, str, str, bool]] = []
     for match in _SUBJECT_TAG.finditer(subject):
-        found.append((f"subject ({match.group(0)})", match.group(1).strip(), True))
+        found.append((f"subject ({match.group(0)})", f"тема ({match.group(0)})", match.group(1).strip(), True))
     lines = body.splitlines()
     start = len(lines)
     for number, raw in enumerate(lines, 1):
@@ -144,27 +153,31 @@ def parse_commands(
         if _TAG_LINE.match(line) is None:
             start = number - 1
             break
-        found.append((f"line {number} ({line})", line, False))
+        found.append((f"line {number} ({line})", f"строка {number} ({line})", line, False))
 
     commands: list[Command] = []
     errors: list[str] = []
+    errors_ru: list[str] = []
     if len(found) > MAX_TAG_LINES:
         errors.append(f"{len(found)} tag lines; only the first {MAX_TAG_LINES} are read")
+        errors_ru.append(f"строк с тегами: {len(found)}; читаются только первые {MAX_TAG_LINES}")
     seen: set[str] = set()
-    for where, line, from_subject in found[:MAX_TAG_LINES]:
+    for where, where_ru, line, from_subject in found[:MAX_TAG_LINES]:
         try:
             command = _parse_line(line, ctx, from_subject)
         except _ArgError as error:
             errors.append(f"{where}: {error}")
+            errors_ru.append(f"{where_ru}: {error.ru}")
             continue
         if command is None:
             continue
         if command.name in seen:
             errors.append(f"{where}: #{command.name} is given twice; write it once")
+            errors_ru.append(f"{where_ru}: #{command.name} указан дважды; оставьте один")
             continue
         seen.add(command.name)
         commands.append(command)
-    return ParsedTags(tuple(commands), tuple(errors), "\n".join(lines[start:]).strip())
+    return ParsedTags(tuple(commands), tuple(errors), "\n".join(lines[start:]).strip(), tuple(errors_ru))
 
 
 # Per language: what the arguments look like, under the cheat sheet's tag list.
@@ -182,7 +195,7 @@ def argument_legend(lang: str) -> str:
     """The forms WHEN, AMOUNT and WHO accept, for the cheat sheet (daemon.core.tags.help_text)."""
     if lang not in _ARG_LEGEND:
         raise ValueError(f"no help text for language {lang!r}")
-    return _ARG_LEGEND[lang].format(when=ACCEPTED_FORMS)
+    return _ARG_LEGEND[lang].format(when=ACCEPTED_FORMS_RU if lang == "ru" else ACCEPTED_FORMS)
 
 
 def _clean(raw: str) -> str:
@@ -198,7 +211,7 @@ def _parse_line(line: str, ctx: _Context, from_subject: bool) -> Command | None:
     """One tag line to a Command; None for an unknown subject tag that resembles no tag."""
     match = _TAG_LINE.fullmatch(line)
     if match is None:
-        raise _ArgError("a tag is # followed by a tag name")
+        raise _ArgError("a tag is # followed by a tag name", "тег — это # и имя тега")
     name, arg = match.group("name").lower(), match.group("arg").strip()
     spec = ctx.tags.get(name)
     if spec is None:
@@ -208,9 +221,10 @@ def _parse_line(line: str, ctx: _Context, from_subject: bool) -> Command | None:
         if from_subject and not close:
             return None
         hint = f" (did you mean #{close[0]}?)" if close else ""
-        raise _ArgError(
-            f"unknown tag #{name}{hint}; valid tags: " + ", ".join(f"#{tag}" for tag in ctx.tags)
-        )
+        hint_ru = f" (может быть, #{close[0]}?)" if close else ""
+        valid = ", ".join(f"#{tag}" for tag in ctx.tags)
+        raise _ArgError(f"unknown tag #{name}{hint}; valid tags: {valid}",
+                        f"неизвестный тег #{name}{hint_ru}; теги: {valid}")
     option = ""
     words = arg.split(None, 1)
     if words and words[0].lower() in spec.options:
@@ -223,7 +237,11 @@ def _when(arg: str, ctx: _Context) -> datetime:
     try:
         return parse_when(arg, ctx.now, ctx.tz)
     except WhenError as error:
-        raise _ArgError(str(error)) from None
+        raise _when_error(error) from None
+
+
+def _when_error(error: WhenError) -> _ArgError:
+    return _ArgError(str(error), f"{error.reason_ru}. Возможные формы: {ACCEPTED_FORMS_RU}")
 
 
 def _optional_when(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
@@ -232,7 +250,8 @@ def _optional_when(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
 
 def _required_when(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     if not arg:
-        raise _ArgError(f"#{spec.name} needs WHEN. Accepted forms: {ACCEPTED_FORMS}")
+        raise _ArgError(f"#{spec.name} needs WHEN. Accepted forms: {ACCEPTED_FORMS}",
+                        f"#{spec.name}: нужен срок (WHEN). Возможные формы: {ACCEPTED_FORMS_RU}")
     return _Args(when=_when(arg, ctx))
 
 
@@ -242,16 +261,18 @@ def _when_and_text(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     try:
         when, text = split_when(arg, ctx.now, ctx.tz)
     except WhenError as error:
-        raise _ArgError(str(error)) from None
+        raise _when_error(error) from None
     if when is None:
-        raise _ArgError(f"#{spec.name} must start with WHEN. Accepted forms: {ACCEPTED_FORMS}")
+        raise _ArgError(f"#{spec.name} must start with WHEN. Accepted forms: {ACCEPTED_FORMS}",
+                        f"#{spec.name}: сначала срок (WHEN). Возможные формы: {ACCEPTED_FORMS_RU}")
     return _Args(when=when, text=text)
 
 
 def _who(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     match = _WHO.fullmatch(arg)
     if match is None:
-        raise _ArgError(f"#{spec.name} needs one WHO: a staff address or login name")
+        raise _ArgError(f"#{spec.name} needs one WHO: a staff address or login name",
+                        f"#{spec.name}: нужен один WHO — адрес или логин сотрудника")
     return _Args(who=match.group("who").lower())
 
 
@@ -263,31 +284,37 @@ def _amount(text: str) -> tuple[Decimal, str]:
     # The Unicode minus has the same length as "-", so offsets into `text` stay valid.
     match = _AMOUNT.match(text.replace("\u2212", "-"))
     if match is None:
-        raise _ArgError(f"cannot read an amount in {text!r} (write 1500, 1 500,50 or 1500 руб)")
+        raise _ArgError(f"cannot read an amount in {text!r} (write 1500, 1 500,50 or 1500 руб)",
+                        f"не получается прочитать сумму в «{text}» (пишите 1500, 1 500,50 или 1500 руб)")
     digits = re.sub(r"\s", "", match.group("num")).replace(",", ".")
     value = Decimal(digits)
     if value <= 0:
-        raise _ArgError(f"the amount must be more than zero, not {match.group('num')}")
+        raise _ArgError(f"the amount must be more than zero, not {match.group('num')}",
+                        f"сумма должна быть больше нуля, а не {match.group('num')}")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
-        raise _ArgError(f"the amount {match.group('num')} has more than two decimal places")
+        raise _ArgError(f"the amount {match.group('num')} has more than two decimal places",
+                        f"в сумме {match.group('num')} больше двух знаков после запятой")
     # A 29-digit amount made quantize raise InvalidOperation (28-digit context), which
     # retried and quarantined the mail with no transcript (docs/reliability.md case 39).
     if value.adjusted() >= _MAX_AMOUNT_DIGITS:
         raise _ArgError(
             f"the amount {match.group('num')[:40]} is too large: more than"
-            f" {_MAX_AMOUNT_DIGITS} digits before the decimal point"
+            f" {_MAX_AMOUNT_DIGITS} digits before the decimal point",
+            f"сумма {match.group('num')[:40]} слишком велика: больше {_MAX_AMOUNT_DIGITS} цифр до запятой",
         )
     try:
         return value.quantize(Decimal("0.01")), text[match.end() :].strip()
     except InvalidOperation as exc:
-        raise _ArgError(f"cannot read an amount in {text[:40]!r}") from exc
+        raise _ArgError(f"cannot read an amount in {text[:40]!r}",
+                        f"не получается прочитать сумму в «{text[:40]}»") from exc
 
 
 def _amount_and_text(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     amount, text = _amount(arg)
     if not text:
-        raise _ArgError(f"#{spec.name} needs a description after the amount")
+        raise _ArgError(f"#{spec.name} needs a description after the amount",
+                        f"#{spec.name}: после суммы нужно написать, за что")
     return _Args(amount=amount, text=text)
 
 
@@ -296,7 +323,8 @@ def _optional_amount(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
         return _Args()
     amount, extra = _amount(arg)
     if extra:
-        raise _ArgError(f"#{spec.name} takes only an amount, not {extra!r}")
+        raise _ArgError(f"#{spec.name} takes only an amount, not {extra!r}",
+                        f"#{spec.name}: нужна только сумма, без «{extra}»")
     return _Args(amount=amount)
 
 
@@ -304,7 +332,8 @@ def _ticket_key(arg: str, ctx: _Context, spec: TagSyntax) -> _Args:
     pattern = rf"\[?#?{re.escape(ctx.prefix)}-(?P<n>\d{{1,9}})\]?"
     match = re.fullmatch(pattern, arg, re.IGNORECASE)
     if match is None:
-        raise _ArgError(f"#{spec.name} needs a ticket key like {ctx.prefix}-1042")
+        raise _ArgError(f"#{spec.name} needs a ticket key like {ctx.prefix}-1042",
+                        f"#{spec.name}: нужен номер задачи, например {ctx.prefix}-1042")
     # Upper-cased as parsers/subjects.py does, so keys compare equal across both.
     return _Args(ticket_key=f"{ctx.prefix}-{match.group('n')}".upper())
 

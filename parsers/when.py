@@ -30,13 +30,24 @@ ACCEPTED_FORMS = (
     "today 17:00, tomorrow [12:00], завтра [в 12:00], послезавтра [10:00], "
     "monday [10:00], пн [10:00], в пятницу [в 18:00]; a date alone means 18:00"
 )
+# The same forms for a Russian cheat sheet: Russian words only, every one accepted above.
+ACCEPTED_FORMS_RU = (
+    "2026-11-28 18:00, 28.11 18:00, 28.11.2026 18:00, 28.11.26 18:00, 28.11 (18:00), "
+    "18:00 (сегодня, а если время прошло, то завтра), +3ч, +30мин, +2д, +1нед, через 3 часа, "
+    "сегодня 17:00, завтра [в 12:00], послезавтра [10:00], пн [10:00], в пятницу [в 18:00]; "
+    "дата без времени означает 18:00"
+)
 
 
 class WhenError(ValueError):
-    """A WHEN that cannot be used; `reason` is the short cause, str() adds the accepted forms."""
+    """A WHEN that cannot be used; `reason` is the short cause, str() adds the accepted forms.
 
-    def __init__(self, reason: str) -> None:
+    `reason_ru` says the same in Russian, for a Russian-speaking sender's transcript.
+    """
+
+    def __init__(self, reason: str, reason_ru: str = "") -> None:
         self.reason = reason
+        self.reason_ru = reason_ru or reason
         super().__init__(f"{reason}. Accepted forms: {ACCEPTED_FORMS}")
 
 
@@ -91,7 +102,8 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     if result is None:
         shown = text.strip()
         raise WhenError(
-            f"cannot read {shown!r} as a date or time" if shown else "no date or time given"
+            f"cannot read {shown!r} as a date or time" if shown else "no date or time given",
+            f"не получается прочитать «{shown}» как дату или время" if shown else "не указаны дата или время",
         )
     return result
 
@@ -134,9 +146,10 @@ def _match(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
         if result is None:
             continue
         if not _later(result, now):
-            raise WhenError(f"{text!r} is in the past (now is {now:%Y-%m-%d %H:%M %Z})")
+            raise WhenError(f"{text!r} is in the past (now is {now:%Y-%m-%d %H:%M %Z})",
+                            f"«{text}» уже прошло (сейчас {now:%d.%m.%Y %H:%M})")
         if result.astimezone(UTC) - now.astimezone(UTC) > HORIZON:
-            raise WhenError(f"{text!r} is more than two years ahead")
+            raise WhenError(f"{text!r} is more than two years ahead", f"«{text}» — больше чем через два года")
         return result
     return None
 
@@ -153,7 +166,7 @@ def _at(day: date, clock: time, tz: ZoneInfo) -> datetime:
     try:
         return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC).astimezone(tz)
     except OverflowError:
-        raise WhenError(f"no such date {day.isoformat()}") from None
+        raise WhenError(f"no such date {day.isoformat()}", f"нет такой даты {day.isoformat()}") from None
 
 
 def _clock(found: re.Match[str]) -> time:
@@ -161,7 +174,8 @@ def _clock(found: re.Match[str]) -> time:
         return END_OF_DAY
     hour, minute = int(found.group("h")), int(found.group("mi"))
     if hour > 23 or minute > 59:
-        raise WhenError(f"no such time {found.group('h')}:{found.group('mi')}")
+        raise WhenError(f"no such time {found.group('h')}:{found.group('mi')}",
+                        f"нет такого времени {found.group('h')}:{found.group('mi')}")
     return time(hour, minute)
 
 
@@ -169,7 +183,8 @@ def _date(year: int, month: int, day: int) -> date:
     try:
         return date(year, month, day)
     except ValueError:
-        raise WhenError(f"no such date {day:02d}.{month:02d}.{year}") from None
+        raise WhenError(f"no such date {day:02d}.{month:02d}.{year}",
+                        f"нет такой даты {day:02d}.{month:02d}.{year}") from None
 
 
 def _build_iso(found: re.Match[str], now: datetime, tz: ZoneInfo) -> datetime:
@@ -195,8 +210,9 @@ def _build_dotted(found: re.Match[str], now: datetime, tz: ZoneInfo) -> datetime
             continue
         if day >= today:
             return _at(day, clock, tz)
-    hint = " (write a time as HH:MM)" if found.group("h") is None and not 1 <= month <= 12 else ""
-    raise WhenError(f"no such date {day_n:02d}.{month:02d}{hint}")
+    bad = found.group("h") is None and not 1 <= month <= 12
+    hint, hint_ru = (" (write a time as HH:MM)", " (время пишется как ЧЧ:ММ)") if bad else ("", "")
+    raise WhenError(f"no such date {day_n:02d}.{month:02d}{hint}", f"нет такой даты {day_n:02d}.{month:02d}{hint_ru}")
 
 
 def _build_time_only(found: re.Match[str], now: datetime, tz: ZoneInfo) -> datetime:
@@ -212,10 +228,11 @@ def _build_relative(found: re.Match[str], now: datetime, tz: ZoneInfo) -> dateti
         # `через магазин` is prose; `+3x` or `in 3 xs` is a WHEN with a bad unit.
         if raw_n is None:
             return None
-        raise WhenError(f"unknown unit {unit!r} (use m, h, d, w or мин, ч, д, нед)")
+        raise WhenError(f"unknown unit {unit!r} (use m, h, d, w or мин, ч, д, нед)",
+                        f"неизвестная единица «{unit}» (пишите мин, ч, д, нед)")
     count = 1 if raw_n is None or not raw_n.isdigit() else int(raw_n)
     if count <= 0:
-        raise WhenError("a relative time must be at least 1")
+        raise WhenError("a relative time must be at least 1", "относительный срок должен быть не меньше 1")
     minutes = _UNITS[unit]
     try:
         if minutes % (24 * 60) == 0:
@@ -225,7 +242,7 @@ def _build_relative(found: re.Match[str], now: datetime, tz: ZoneInfo) -> dateti
         # Hours and minutes are elapsed time.
         return (now.astimezone(UTC) + timedelta(minutes=count * minutes)).astimezone(tz)
     except OverflowError:
-        raise WhenError(f"{count} {unit} is too far ahead") from None
+        raise WhenError(f"{count} {unit} is too far ahead", f"{count} {unit} — слишком далеко вперёд") from None
 
 
 def _build_day_word(found: re.Match[str], now: datetime, tz: ZoneInfo) -> datetime:

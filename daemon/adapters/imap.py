@@ -8,6 +8,7 @@ says otherwise, and then a warning is logged every connect.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import time
@@ -23,6 +24,8 @@ from daemon.core.errors import PermanentError, TransientError
 from store.spool import Fetched
 
 log = logging.getLogger("oneassist.imap")
+# A bytes repr inside a message (`b'...'` or `b"..."`), as imaplib writes server replies.
+_BYTES_REPR = re.compile(r"""\bb(['"])(.*?)\1""")
 
 # Keep one FETCH response well below the daemon's memory budget.
 MAX_FETCH_BYTES = 2 * 1024 * 1024
@@ -76,7 +79,9 @@ class ImapMailbox:
             else:
                 client.login(s.username, s.password)
         except imapclient.exceptions.LoginError as exc:
-            raise PermanentError(f"imap: login refused for imap.username: {_short(exc)}") from None
+            secret = "imap.oauth2_token_command" if s.oauth2_token_command else "imap.password"
+            raise PermanentError(f"imap: the server refused the login of imap.username = {s.username}: "
+                                 f"{_short(exc)}; check imap.username and {secret}") from None
         except NETWORK_ERRORS as exc:
             raise TransientError(f"imap: cannot connect to {s.host}:{s.port}: {_short(exc)}") from None
         self.client = client
@@ -219,5 +224,9 @@ def _oauth2_login(client: imapclient.IMAPClient, username: str, tokens: TokenSou
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text[:200]
+    """The server's words for a person: imaplib hands them over as bytes, whose str() is a
+    Python repr (`b'[AUTHENTICATIONFAILED] ...'`), so bytes are decoded and reprs unwrapped."""
+    parts = [arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg) for arg in exc.args]
+    text = " ".join(p for p in parts if p) or str(exc) or type(exc).__name__
+    text = _BYTES_REPR.sub(lambda m: m.group(2), text)
+    return " ".join(text.split())[:200]

@@ -11,12 +11,13 @@ import argparse
 import contextlib
 import os
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 from daemon.clock import Clock
 from daemon.config import Settings, load
 from daemon.core.errors import OneAssistError
+from daemon.core.timetext import people_time
 from daemon.logsetup import setup_logging
 
 Handler = Callable[[argparse.Namespace, Clock], int]
@@ -49,6 +50,14 @@ def iso(value: datetime | None) -> str | None:
 
     moment = from_db(value)
     return moment.isoformat() if moment else None
+
+
+def for_people(value: str | None, zone: tzinfo) -> str:
+    """An ISO moment from a document, as a table shows it: the service timezone, to the minute,
+    with the zone (`2026-11-30 08:10 UTC+3`); `-` for none. `--json` keeps the ISO form."""
+    if not value:
+        return "-"
+    return people_time(datetime.fromisoformat(value), zone, style="cli")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, tzinfo
 from typing import Any
 
-from daemon.cli.common import NotFound, command, iso, local_now, noun, when_arg, with_store
+from daemon.cli.common import (
+    NotFound,
+    command,
+    for_people,
+    iso,
+    local_now,
+    noun,
+    when_arg,
+    with_store,
+)
 from daemon.clock import Clock
 from daemon.output import emit, table
 from store import tickets_read
 from store.tickets_read import Timeline
 
 COLUMNS = ("key", "status", "client", "subject", "messages", "created_at", "due_at")
+# The moments a table shows in the service timezone; --json keeps them ISO 8601 with the offset.
+TIMES = ("created_at", "first_response_due", "due_at", "breached_at")
 ARROWS = {"in": "<-", "staff": "<=", "out": "->", "note": "##"}
 
 
@@ -38,16 +50,21 @@ def ticket_document(timeline: Timeline) -> dict[str, Any]:
     }
 
 
-def format_ticket(doc: dict[str, Any]) -> str:
+def format_ticket(doc: dict[str, Any], zone: tzinfo = UTC) -> str:
+    """The timeline for people: every time in the service timezone, to the minute, with its zone."""
+    def when(value: str | None) -> str:
+        return for_people(value, zone)
+
     lines = [f"{doc['key']}  [{doc['status']}]  {doc['subject']}",
              f"client: {doc['client_name']} <{doc['client']}>   manager: {doc['manager']}",
-             f"created: {doc['created_at']}   first response due: {doc['first_response_due'] or '-'}", ""]
+             f"created: {when(doc['created_at'])}   first response due: {when(doc['first_response_due'])}", ""]
     if doc.get("manager_away"):
         away = doc["manager_away"]
-        lines[2:2] = [f"manager away until {away['until']}; deputy: {away['deputy']}"]
+        lines[2:2] = [f"manager away until {when(away['until'])}; deputy: {away['deputy']}"]
     timeline = [(m["at"], "mail", m) for m in doc["messages"]] + [(e["at"], "event", e) for e in doc["events"]]
     client_mails = 0
-    for at, kind, item in sorted(timeline, key=lambda x: x[0] or ""):
+    for iso_at, kind, item in sorted(timeline, key=lambda x: x[0] or ""):
+        at = when(iso_at)
         if kind == "event":
             lines.append(f"{at}  * {item['kind']} {item['detail']}".rstrip())
             continue
@@ -81,18 +98,20 @@ def cmd_list(args: argparse.Namespace, clock: Clock) -> int:
         "due_at": iso(t.due_at), "breached_at": iso(t.breached_at), "assignee": t.assignee_email,
     } for t in tickets_read.tickets_matching(status=args.status, client=args.client, limit=args.limit,
                                              breached=args.breached, due_before=due_before)]
-    emit(rows, args.json, lambda r: table(r, COLUMNS))
+    zone = settings.service.timezone
+    emit(rows, args.json, lambda r: table([{**row, **{c: for_people(row[c], zone) for c in TIMES}} for row in r],
+                                          COLUMNS))
     return 0
 
 
 def cmd_show(args: argparse.Namespace, clock: Clock) -> int:
-    with_store(args)
+    settings = with_store(args)
     ticket = tickets_read.ticket_with_key(args.key)
     if ticket is None:
         raise NotFound(f"no ticket {args.key!r} (see: oneassist ticket list)")
     doc = ticket_document(tickets_read.timeline_of(ticket))
     doc["manager_away"] = _away_of(ticket.manager_email, clock)
-    emit(doc, args.json, format_ticket)
+    emit(doc, args.json, lambda doc: format_ticket(doc, settings.service.timezone))
     return 0
 
 

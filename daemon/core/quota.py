@@ -28,11 +28,13 @@ Counts = Literal["this", "next"]
 
 @dataclass(frozen=True)
 class QuotaDecision:
-    """May the task be accepted; which period it counts in (None when refused); why, in English."""
+    """May the task be accepted; which period it counts in (None when refused); why, in English
+    and (for a Russian-speaking sender's transcript) in Russian."""
 
     ok: bool
     counts_in: Counts | None
     reason: str
+    reason_ru: str = ""
 
 
 def period_of(moment: datetime, period: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -75,32 +77,39 @@ def may_accept(
     if quota is None:
         # An explicit `next` is still honoured: the client is told the task waits.
         counts: Counts = "next" if option == "next" else "this"
-        return QuotaDecision(True, counts, "the tariff has no quota")
+        return QuotaDecision(True, counts, "the tariff has no quota", "у тарифа нет лимита")
     if option == "next":
         # The manager asked for the next period explicitly (e.g. the client wants it
         # then), so it goes there even when this period still has room.
         if used_next < quota:
             return QuotaDecision(
-                True, "next", f"counts in the next period ({used_next + 1} of {quota} there)"
+                True, "next", f"counts in the next period ({used_next + 1} of {quota} there)",
+                f"засчитана в следующий период ({used_next + 1} из {quota} там)",
             )
         return QuotaDecision(
             False,
             None,
             f"the next period is full too ({used_next} of {quota} tasks already booked); "
             "an admin can accept it past the quota with `#accept force`",
+            f"следующий период тоже заполнен (уже занято {used_next} из {quota}); "
+            "принять сверх лимита может админ: `#accept force`",
         )
     if used < quota:
-        return QuotaDecision(True, "this", f"counts in this period ({used + 1} of {quota})")
+        return QuotaDecision(True, "this", f"counts in this period ({used + 1} of {quota})",
+                             f"засчитана в этот период ({used + 1} из {quota})")
     if option == "force":
         if role in FORCE_ROLES:
             return QuotaDecision(
-                True, "this", f"accepted past the quota by an admin ({used + 1} of {quota})"
+                True, "this", f"accepted past the quota by an admin ({used + 1} of {quota})",
+                f"принята админом сверх лимита ({used + 1} из {quota})",
             )
         return QuotaDecision(
             False,
             None,
             f"the quota is used up ({used} of {quota}) and only an admin may use "
             "`#accept force`; write `#accept next` to count it in the next period",
+            f"лимит исчерпан ({used} из {quota}), а `#accept force` доступен только админу; "
+            "напишите `#accept next`, чтобы засчитать задачу в следующий период",
         )
     return QuotaDecision(
         False,
@@ -108,6 +117,9 @@ def may_accept(
         f"the quota for this period is used up ({used} of {quota} tasks). Write "
         "`#accept next` to take the task for the next period (the client is told when), "
         "or `#accept force` (admins only) to accept it past the quota",
+        f"лимит на этот период исчерпан ({used} из {quota}). Напишите `#accept next`, чтобы "
+        "взять задачу в следующий период (клиенту сообщат когда), или `#accept force` "
+        "(только админ), чтобы принять её сверх лимита",
     )
 
 

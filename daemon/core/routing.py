@@ -15,6 +15,15 @@ from parsers.subjects import has_reply_prefix, normalize_subject
 
 OPEN_STATUSES = frozenset({"new", "open", "accepted", "waiting", "payment"})
 CLOSED_STATUSES = frozenset({"done", "cancelled", "rejected", "merged", "closed"})
+# A status as a Russian-speaking member of staff reads it in her mail and transcripts.
+STATUS_RU = {"new": "новая", "open": "открыта", "accepted": "в работе", "waiting": "ждёт ответа клиента",
+             "payment": "ждёт оплаты", "done": "выполнена", "cancelled": "отменена",
+             "rejected": "отклонена", "merged": "объединена", "closed": "закрыта"}
+
+
+def status_word(status: str, language: str) -> str:
+    """The status in `language`: the stored name in English, a word in Russian."""
+    return STATUS_RU.get(status, status) if language == "ru" else status
 
 
 def _own(tickets: tuple[TicketRef, ...] | list[TicketRef], client: ClientRef) -> list[TicketRef]:

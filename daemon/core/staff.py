@@ -35,7 +35,7 @@ from daemon.core.effects import (
 )
 from daemon.core.files import FileRelay, describe, relay_files
 from daemon.core.model import Notice, Route, RouteView, TicketRef
-from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET
+from daemon.core.routing import CLOSED_STATUSES, NO_STAFF_TICKET, status_word
 from daemon.core.tags import DEFAULT_TAG, TAGS, Plan, StaffPerson, StaffPolicy
 from daemon.core.workflow import FloodCaps, coalesce_decision
 from parsers.html_relay import relay_fragment
@@ -86,31 +86,44 @@ def decide_staff(mail: InboundMail, route: Route, view: RouteView, parsed: Parse
     ticket = route.ticket
     if ticket is None or view.thread is None:
         # The routing's reason says whether no ticket or several were named (docs/reliability.md case 37).
-        return refuse(route, sender, [route.reason if ticket is None and route.reason
-                                      and route.reason != "staff mail" else NO_STAFF_TICKET], mail)
+        reason = (route.reason if ticket is None and route.reason and route.reason != "staff mail"
+                  else NO_STAFF_TICKET)
+        return refuse(route, sender, [_no_ticket(sender, reason)], mail)
     if not may_drive(sender, ticket, view.absences, now):
-        return refuse(route, sender, [f"you are not the manager, the assigned assistant or an admin of "
-                                      f"{ticket.key}"], mail, ticket.key)
+        return refuse(route, sender, [_say(sender, f"вы не менеджер, не назначенный ассистент и не админ "
+                                                   f"задачи {ticket.key}",
+                                           f"you are not the manager, the assigned assistant or an admin of "
+                                           f"{ticket.key}")], mail, ticket.key)
     deputy_for = covered(sender.email, ticket, view.absences, now) \
         if sender.email not in (ticket.manager_email, ticket.assignee_email) else None
     sender = acting_as(sender, deputy_for, policy)
     plan = Plan(ticket=ticket, thread=view.thread, text=parsed.rest.strip(), now=now, policy=policy,
                 sender=sender)
-    plan.refused.extend(parsed.errors)
+    plan.refused.extend(parsed.errors_in(sender.language))
     commands = list(parsed.commands)
     if not commands:
+        if plan.refused:
+            # A mail of one malformed tag: say what is wrong with it, not that it has no tag.
+            return refuse(route, sender, plan.refused, mail, ticket.key)
         if not plan.text:
-            return refuse(route, sender, ["the mail has no tag and no text: nothing to do"], mail, ticket.key)
+            return refuse(route, sender, [_say(sender, "в письме нет ни тега, ни текста: делать нечего",
+                                               "the mail has no tag and no text: nothing to do")],
+                          mail, ticket.key)
         # A plain reply with no tag is the manager's answer to the client.
         commands = [Command(DEFAULT_TAG, "", None, None, None, None, "", "")]
     if ticket.status in CLOSED_STATUSES and any(not TAGS[c.name].when_closed for c in commands):
         usable = ", ".join(f"#{tag.name}" for tag in TAGS.values() if tag.when_closed)
-        plan.refused.append(f"{ticket.key} is closed ({ticket.status}); only {usable} is possible")
+        plan.refused.append(_say(sender, f"{ticket.key} закрыта ({status_word(ticket.status, 'ru')}); "
+                                         f"возможно только {usable}",
+                                 f"{ticket.key} is closed ({ticket.status}); only {usable} is possible"))
     asked: list[str] = []
     for cmd in commands:
         tag = TAGS[cmd.name]
         if not tag.allows(sender.role):
-            plan.refused.append(f"#{cmd.name}: not allowed for the {sender.role} role")
+            role_ru = {"manager": "менеджера", "assistant": "ассистента", "admin": "админа"}.get(sender.role,
+                                                                                             sender.role)
+            plan.refused.append(_say(sender, f"#{cmd.name}: не разрешён для роли {role_ru}",
+                                     f"#{cmd.name}: not allowed for the {sender.role} role"))
             continue
         before = plan.changes.get("status")
         tag.rule(plan, cmd, view)
@@ -157,11 +170,35 @@ def _settle_status(plan: Plan, asked: list[str]) -> None:
     if "payment" in asked and closing:
         # Closing a ticket whose expense could not be charged would leave the invoice
         # unconnected to any work: the manager sends them apart (in either order it was refused).
-        plan.refused.append(f"#expense: the deposit is short, so the ticket cannot also be closed "
-                            f"({closing[0]}) in this mail; send #expense alone (the client gets a "
-                            "top-up invoice), and close the ticket once it is paid")
+        plan.refused.append(plan.say(
+            f"#expense: на депозите не хватает денег, поэтому в этом же письме задачу нельзя закрыть "
+            f"({status_word(closing[0], 'ru')}); пришлите #expense отдельно (клиент получит счёт на "
+            "пополнение) и закройте задачу после оплаты",
+            f"#expense: the deposit is short, so the ticket cannot also be closed "
+            f"({closing[0]}) in this mail; send #expense alone (the client gets a "
+            "top-up invoice), and close the ticket once it is paid"))
         return
     plan.changes["status"] = closing[0] if closing else max(asked, key=lambda s: _STATUS_RANK.get(s, 0))
+
+
+def _say(sender: StaffPerson, ru: str, en: str) -> str:
+    """A transcript line in the sender's language (Plan.say, before there is a Plan)."""
+    return ru if sender.language == "ru" else en
+
+
+def _no_ticket(sender: StaffPerson, reason: str) -> str:
+    """The routing's reason why staff mail named no single ticket, in the sender's language."""
+    if sender.language != "ru":
+        return reason
+    if reason == NO_STAFF_TICKET:
+        return ("задача не найдена: ничего не применено. Ответьте на письмо службы о задаче (на её "
+                "служебный адрес для ответа или в её переписке); тег в теме или Message-ID письма "
+                "клиента не указывают задачу для служебной почты")
+    if reason.startswith("this mail's thread names several tickets ("):
+        keys = reason.split("(", 1)[1].split(")", 1)[0]
+        return (f"переписка этого письма указывает на несколько задач ({keys}): ничего не применено. "
+                "Ответьте на последнее письмо службы о нужной задаче")
+    return reason
 
 
 def _client_notice(plan: Plan, mail: InboundMail, files: FileRelay) -> Notice | None:
@@ -211,8 +248,11 @@ def _decision(mail: InboundMail, route: Route, plan: Plan) -> Decision:
         marked = [a for a in client_notice.to if a in plan.thread.client.undeliverable]
         if marked:
             # A person's answer still goes; she learns it will likely bounce (docs/reliability.md case 17).
-            plan.applied.append(f"note: {', '.join(marked)} is marked undeliverable after its hard bounces "
-                                "(oneassist client show); the mail was sent anyway")
+            plan.applied.append(plan.say(
+                f"внимание: адрес {', '.join(marked)} помечен недоставляемым после жёстких отказов "
+                "(oneassist client show); письмо всё равно отправлено",
+                f"note: {', '.join(marked)} is marked undeliverable after its hard bounces "
+                "(oneassist client show); the mail was sent anyway"))
         plan.events.extend(("files", line) for line in describe(files))
     answered = any(TAGS[name].answers_client for name in plan.client_tags)
     if answered and plan.ticket.first_response_at is None:
@@ -291,8 +331,9 @@ def unauthenticated(route: Route, mail: InboundMail, reason: str, policy: StaffP
     if tell_sender and sender is not None and sender not in policy.admins:
         # An admin sender already has the alert; In-Reply-To stays empty, as the mail's
         # Message-ID may be the replayed one.
-        notices += (_transcript([], [f"not authenticated, nothing was applied: {reason}"], sender, "-",
-                                None),)
+        line = _say(sender, f"подлинность письма не подтверждена, ничего не применено: {reason}",
+                    f"not authenticated, nothing was applied: {reason}")
+        notices += (_transcript([], [line], sender, "-", None),)
     # The ticket is left out of the route so that nothing about it is touched.
     decision = Decision(outcome="staff-unauthenticated", route=Route("staff", reason=reason),
                         effects=sends(notices))

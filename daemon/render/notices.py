@@ -22,7 +22,9 @@ from daemon.core import notice_kinds as kinds
 from daemon.core.billing import InvoiceLine, format_money
 from daemon.core.model import IssuedInvoice, MoneyView, Notice, OutboundMail
 from daemon.core.quota import format_quota, period_of, remaining
+from daemon.core.routing import status_word
 from daemon.core.tags import help_text
+from daemon.core.timetext import people_time
 from daemon.render.compose import (
     Identity,
     build_message,
@@ -65,7 +67,8 @@ class Notifier:
     def local_time(self, moment: datetime | None) -> str:
         if moment is None:
             return ""
-        return moment.astimezone(self.settings.service.timezone).strftime("%d.%m.%Y %H:%M")
+        # With its zone: the reader's clock may not be the service's (daemon/core/timetext.py).
+        return people_time(moment, self.settings.service.timezone)
 
     def money_view(self, client_id: int, tariff_code: str, now: datetime,
                    ticket_id: int | None = None) -> MoneyView | None:
@@ -140,7 +143,7 @@ class Notifier:
             **self.money_context(client, language, money),
             "manager_name": self.staff_name(ticket.manager_email),
             "assignee_name": self.staff_name(ticket.assignee_email),
-            "status": ticket.status,
+            "status": status_word(ticket.status, language),
             "sla_minutes": _minutes(self.settings.sla.first_response_minutes),
             "due_local": self.local_time(from_db(ticket.first_response_due)),
             "task_due_local": self.local_time(from_db(ticket.due_at)),

@@ -103,6 +103,7 @@ class Pipeline:
             max_file_bytes=self.settings.limits.max_file_bytes,
             max_files=self.settings.limits.max_files_per_mail,
             response_deadline=self.policy.deadline,
+            timezone=self.settings.service.timezone,
         )
 
     def parse_tags(self, mail: InboundMail, now: datetime) -> ParsedTags:

@@ -12,6 +12,7 @@ from daemon.config import Settings
 from daemon.core import notice_kinds as kinds
 from daemon.core.absence import redirect
 from daemon.core.model import Notice
+from daemon.core.routing import status_word
 from daemon.render.notices import Notifier
 from parsers.tokens import reply_address
 from store import absences
@@ -42,12 +43,12 @@ def move_client(settings: Settings, notifier: Notifier, client: Client, manager:
         # Each ticket's staff reply address: the new manager has no earlier mail of these
         # tickets to answer, and staff mail is routed by that address (docs/threading.md).
         service = settings.service
-        rows = tuple((t.key, t.subject, t.status, notifier.local_time(from_db(t.due_at)) or "-",
+        member = settings.staff_by_email(new)
+        language = member.language if member else settings.service.language
+        rows = tuple((t.key, t.subject, status_word(t.status, language), notifier.local_time(from_db(t.due_at)) or "-",
                       reply_address(settings.smtp.from_address, t.key, service.staff_token_secret))
                      for t in open_tickets)
-        member = settings.staff_by_email(new)
-        notice = Notice(template=kinds.CLIENT_MOVED, to=(new,),
-                        language=member.language if member else settings.service.language, autoreply=False,
+        notice = Notice(template=kinds.CLIENT_MOVED, to=(new,), language=language, autoreply=False,
                         context=(("client_name", client.name), ("client_email", client.email),
                                  ("previous_manager", notifier.staff_name(previous)), ("tickets", rows)))
         # A new manager who is away has the summary go to the deputy, like any notification.

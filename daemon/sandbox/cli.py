@@ -12,23 +12,25 @@ import argparse
 import json
 import os
 import secrets
-import tempfile
-from email import policy as email_policy
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
 from daemon.clock import Clock
+from daemon.sandbox.client_side import (
+    CLIENT,
+    CLIENT_NAME,
+    PASSWORD,
+    SUPPORT,
+    default_dir,
+    mailbox,
+    send,
+    shell_command,
+)
 
-SUPPORT = "support@desk.test"
 MANAGER = "anna@desk.test"
 ADMIN = "admin@desk.test"
-CLIENT = "ivan@client.test"
 
-
-def default_dir() -> Path:
-    return Path(os.environ.get("ONEASSIST_SANDBOX", Path.cwd() / "oneassist-sandbox"))
+__all__ = ["ADMIN", "CLIENT", "MANAGER", "SUPPORT", "default_dir", "register", "write_config"]
 
 
 def register(sub: Any) -> None:
@@ -46,6 +48,9 @@ def register(sub: Any) -> None:
     send.add_argument("--sender", default=CLIENT, help=f"From address (default {CLIENT})")
     box = actions.add_parser("mailbox", help="show the mails in a sandbox mailbox")
     box.add_argument("address", nargs="?", default=CLIENT)
+    box.add_argument("--headers", action="store_true",
+                     help="every header (Reply-To, Message-ID ...), to answer as a mail client would")
+    box.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
 
 def write_config(base: Path, imap_port: int, smtp_port: int) -> Path:
@@ -124,12 +129,13 @@ def start(base: Path, clock: Clock) -> int:
 
     setup_logging("INFO")
     base.mkdir(parents=True, exist_ok=True)
-    # Dovecot's mail user must reach its files; a clone under /root would not let it,
-    # so the sandbox's mail lives under /tmp and only config and store stay here.
-    dovecot_dir = Path(tempfile.gettempdir()) / f"oneassist-sandbox-dovecot-{os.getuid()}"
-    dovecot = DovecotServer(dovecot_dir).start()
+    # Dovecot's users, mail and log belong to this sandbox and stay with its store: a
+    # second sandbox elsewhere has mail of its own. Confined, so the folder may be
+    # anywhere, /root included (see daemon/sandbox/dovecot_config.py).
+    dovecot_dir = base / "dovecot"
+    dovecot = DovecotServer(dovecot_dir, confined=True).start()
     for user in (SUPPORT, MANAGER, ADMIN, CLIENT):
-        dovecot.add_user(user)
+        dovecot.add_user(user, PASSWORD)
     sink = SmtpSink(deliver=deliver_to_dovecot(dovecot)).start()
     try:
         config = write_config(base, dovecot.imap_port, sink.port)
@@ -138,22 +144,9 @@ def start(base: Path, clock: Clock) -> int:
         settings = load(config)
         init_db(settings.store_url)
         if client_by_address(CLIENT) is None:
-            add_client(settings, email=CLIENT, name="Иван Петров", tariff="basis", manager=MANAGER,
+            add_client(settings, email=CLIENT, name=CLIENT_NAME, tariff="basis", manager=MANAGER,
                        language="ru", aliases=[], now=clock.now())
-        # The other terminal has to find this sandbox: name its folder unless it is the default.
-        me = "oneassist sandbox" + ("" if base == default_dir().resolve() else f" --dir {base}")
-        print(f"""
-OneAssist sandbox is running (Ctrl-C stops it).
-  IMAP (Dovecot) 127.0.0.1:{dovecot.imap_port}  users {SUPPORT}, {CLIENT}, {MANAGER}; password "secret"
-  SMTP           127.0.0.1:{sink.port}  delivers into those Dovecot mailboxes
-  config         {config}
-  demo client    Иван Петров <{CLIENT}>, tariff Basis, manager Анна <{MANAGER}>
-
-In another terminal:
-  {me} send "Забронируйте столик на двоих на пятницу, 19:00"
-  {me} mailbox            # the client's acknowledgement
-  oneassist --config {config} ticket list
-""", flush=True)
+        print(banner(base, config, dovecot.imap_port, sink.port), flush=True)
         Service(settings, clock).run_forever()
     finally:
         sink.stop()
@@ -161,57 +154,31 @@ In another terminal:
     return 0
 
 
-def _servers(base: Path) -> dict[str, Any]:
-    ports = base / "state" / "ports.json"
-    if not ports.exists():
-        raise SystemExit(f"oneassist: error: no sandbox in {base}; start one with `oneassist sandbox`")
-    return json.loads(ports.read_text())
+def banner(base: Path, config: Path, imap_port: int, smtp_port: int) -> str:
+    """What the sandbox prints at start: its servers, and commands that work as printed."""
+    # The other terminal has to find this sandbox: name its folder unless it is the default.
+    where = [] if base == default_dir().resolve() else ["--dir", str(base)]
+    sandbox = shell_command("sandbox", *where)
+    desk = shell_command("--config", config)
+    return f"""
+OneAssist sandbox is running; Ctrl-C stops it (everything stays in its folder).
+  IMAP (Dovecot) 127.0.0.1:{imap_port}  users {SUPPORT}, {CLIENT}, {MANAGER}; password "{PASSWORD}"
+  SMTP           127.0.0.1:{smtp_port}  no login; delivers into those mailboxes, user+tag@ into user@
+  folder         {base}  (config, store, secret in state/, Dovecot's mail in dovecot/)
+  config         {config}
+  demo client    {CLIENT_NAME} <{CLIENT}>, tariff Basis, manager Анна <{MANAGER}>
 
+In another terminal:
+  {sandbox} send "Забронируйте столик на двоих на пятницу, 19:00"
+  {sandbox} mailbox                    # the client's acknowledgement
+  {sandbox} mailbox --headers          # with its Reply-To and Message-ID
+  {sandbox} mailbox {MANAGER}     # the manager's notice; answer its Reply-To with #accept
+  {desk} ticket list
+  {desk} ticket show OA-1
 
-def send(base: Path, text: str, subject: str | None, sender: str, clock: Clock) -> int:
-    from imapclient import IMAPClient
-
-    ports = _servers(base)
-    # CPython folds a long encoded subject by moving a space between two encoded words,
-    # where RFC 2047 says it vanishes; a long line limit keeps the subject in one piece.
-    msg = EmailMessage(policy=email_policy.default.clone(max_line_length=998))
-    msg["From"] = f"Иван Петров <{sender}>" if sender == CLIENT else sender
-    msg["To"] = SUPPORT
-    msg["Subject"] = subject or text[:60]
-    msg["Date"] = format_datetime(clock.now())
-    msg["Message-ID"] = make_msgid(domain=sender.split("@")[-1])
-    msg.set_content(text)
-    with IMAPClient("127.0.0.1", port=ports["imap"], ssl=False, timeout=10) as client:
-        client.login(SUPPORT, "secret")
-        client.append("INBOX", msg.as_bytes())
-    print(f"mailed to {SUPPORT} as {sender}; see the answer with: oneassist sandbox mailbox {sender}")
-    return 0
-
-
-def mailbox(base: Path, address: str, as_json: bool) -> int:
-    from email import message_from_bytes, policy
-
-    from imapclient import IMAPClient
-
-    ports = _servers(base)
-    rows = []
-    with IMAPClient("127.0.0.1", port=ports["imap"], ssl=False, timeout=10) as client:
-        client.login(address, "secret")
-        client.select_folder("INBOX", readonly=True)
-        uids = client.search(["ALL"])
-        for uid, data in client.fetch(uids, ["BODY.PEEK[]"]).items():
-            msg = message_from_bytes(data[b"BODY[]"], policy=policy.default)
-            body = msg.get_body(("plain",))
-            rows.append({"uid": uid, "from": str(msg["From"]), "subject": str(msg["Subject"]),
-                         "date": str(msg["Date"]), "text": body.get_content() if body else ""})
-    if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print(f"{address}: no mail yet")
-    for row in rows:
-        print(f"--- {row['date']}\nFrom: {row['from']}\nSubject: {row['subject']}\n\n{row['text']}")
-    return 0
+Or point a mail client (neomutt, Thunderbird) at those ports as {CLIENT} or {MANAGER}
+and reply to the Reply-To of a mail: the reply joins its ticket.
+"""
 
 
 def run(args: argparse.Namespace, clock: Clock) -> int:
@@ -220,6 +187,5 @@ def run(args: argparse.Namespace, clock: Clock) -> int:
     if action == "send":
         return send(base, args.text, args.subject, args.sender, clock)
     if action == "mailbox":
-        return mailbox(base, args.address, getattr(args, "json", False))
+        return mailbox(base, args.address, getattr(args, "json", False), args.headers)
     return start(base, clock)
-

@@ -81,8 +81,12 @@ class DovecotServer(MailboxAccess):
 
     host = HOST
 
-    def __init__(self, base_dir: Path, port: int | None = None, oauth2_introspection_url: str | None = None) -> None:
+    def __init__(self, base_dir: Path, port: int | None = None, confined: bool = False,
+                 oauth2_introspection_url: str | None = None) -> None:
+        """confined=True: base_dir may lie behind closed parents (a sandbox under /root);
+        see dovecot_config.render_config for what that changes."""
         self.base_dir = Path(base_dir).absolute()
+        self.confined = confined
         self._port: int | None = port
         # XOAUTH2 logins checked by Dovecot's oauth2 passdb against this URL (tests of OAuth2).
         self.oauth2_introspection_url = oauth2_introspection_url
@@ -278,7 +282,7 @@ class DovecotServer(MailboxAccess):
     # -- internals ---------------------------------------------------------------------
 
     def _prepare_dirs(self) -> None:
-        prepare_dirs(self.base_dir, self.run_dir, self.users_dir, self.mail_dir)
+        prepare_dirs(self.base_dir, self.run_dir, self.users_dir, self.mail_dir, self.confined)
 
     def _write_config(self) -> None:
         oauth2_args = None
@@ -294,6 +298,7 @@ class DovecotServer(MailboxAccess):
             mail_dir=self.mail_dir,
             users_dir=self.users_dir,
             port=self.imap_port,
+            confined=self.confined,
         )
         self.config_path.write_text(text, encoding="utf-8")
 

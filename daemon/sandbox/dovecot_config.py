@@ -35,6 +35,13 @@ service auth-worker {{
 }}
 """
 
+# Confined (see render_config): passwd-files behind closed parents are read by root.
+_CONFINED_AUTH = """\
+service auth {
+  user = root
+}
+"""
+
 
 class DovecotError(RuntimeError):
     """Dovecot did not start, stop or answer as the rig expected; the message quotes its log."""
@@ -58,8 +65,14 @@ def accounts() -> tuple[str, str, str]:
     return me, me, me
 
 
-def prepare_dirs(base_dir: Path, run_dir: Path, users_dir: Path, mail_dir: Path) -> None:
-    """Create the server's directories with the owners and modes Dovecot's users need."""
+def prepare_dirs(
+    base_dir: Path, run_dir: Path, users_dir: Path, mail_dir: Path, confined: bool = False
+) -> None:
+    """Create the server's directories with the owners and modes Dovecot's users need.
+
+    confined (see render_config): base_dir may sit behind closed parents such as /root,
+    so nothing outside it is opened and base_dir itself stays owner-only.
+    """
     if len(str(run_dir)) > MAX_RUN_DIR_LEN:
         raise DovecotError(
             f"base_dir is too long for Dovecot's unix sockets ({run_dir}); "
@@ -70,8 +83,11 @@ def prepare_dirs(base_dir: Path, run_dir: Path, users_dir: Path, mail_dir: Path)
         directory.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         return
-    allow_traverse(base_dir)
-    base_dir.chmod(0o755)
+    if confined:
+        base_dir.chmod(0o700)
+    else:
+        allow_traverse(base_dir)
+        base_dir.chmod(0o755)
     mail = pwd.getpwnam(mail_user)
     os.chown(mail_dir, mail.pw_uid, mail.pw_gid)
     mail_dir.chmod(0o700)
@@ -116,9 +132,16 @@ def render_config(
     mail_dir: Path,
     users_dir: Path,
     port: int,
+    confined: bool = False,
     oauth2_args: Path | None = None,
 ) -> str:
     """The text of dovecot.conf for one server listening on HOST:`port`.
+
+    confined=True (the sandbox, whose folder may be under /root): as root, the processes
+    that open files under base_dir never need to walk its parents. The auth process runs
+    as root to read the passwd-files, and each mail process chroots into mail_dir (as
+    root, before it drops to `mail`, which Dovecot insists on). Login processes already
+    chroot into run_dir; master and log run as root anyway.
 
     With `oauth2_args` (a file render_oauth2_args wrote), XOAUTH2 and OAUTHBEARER logins
     are checked by Dovecot's oauth2 passdb against that file's introspection URL.
@@ -136,6 +159,10 @@ def render_config(
             user=internal_user, group=grp.getgrgid(os.getegid()).gr_name
         )
     )
+    location = f"maildir:{mail_dir}/%u"
+    if root and confined:
+        location = f"maildir:/%u\nmail_chroot = {mail_dir}\nvalid_chroot_dirs = {mail_dir}"
+        extra_services += _CONFINED_AUTH
     # Debian's defaults (first_valid_uid = 500, auth_failure_delay = 2 s, 10 connections
     # per user and IP, fsync on every APPEND) suit a real server, not a test rig.
     # The auth penalty is switched off by not creating its anvil socket (mode = 0):
@@ -162,7 +189,7 @@ mail_uid = {mail_uid}
 mail_gid = {mail_gid}
 first_valid_uid = {mail_uid}
 first_valid_gid = {mail_gid}
-mail_location = maildir:{mail_dir}/%u
+mail_location = {location}
 mail_fsync = never
 mail_max_userip_connections = 200
 mailbox_idle_check_interval = 1 secs

@@ -34,7 +34,7 @@ from daemon.sandbox.smtp_protocol import (
     failure_reply,
 )
 
-__all__ = ["Attempt", "Received", "SmtpSink", "deliver_to_dovecot"]
+__all__ = ["Attempt", "Received", "SmtpSink", "deliver_to_dovecot", "mailbox_of"]
 
 log = logging.getLogger(__name__)
 
@@ -294,9 +294,15 @@ class SmtpSink:
         return None
 
 
-def deliver_to_dovecot(server: DovecotServer, folder: str = "INBOX") -> Deliver:
+def deliver_to_dovecot(
+    server: DovecotServer, folder: str = "INBOX", recipient_delimiter: str = "+"
+) -> Deliver:
     """A `deliver` callable that APPENDs each mail to the recipient's Dovecot mailbox.
 
+    `user+detail@domain` goes to `user@domain`, as a real MTA with a recipient delimiter
+    (Postfix's recipient_delimiter, Exim's local_part_suffix) delivers it: the desk's
+    reply addresses (`support+OA-1.…@`) are plus-addresses of its one mailbox, and a
+    reply from a mail client in the sandbox must reach that mailbox.
     Unknown recipients become users with the default password. The server keeps one
     IMAP connection per user, so a delivery costs one APPEND round trip (about 2 ms).
     The bytes are stored exactly as sent: no Received or Return-Path header is added.
@@ -304,7 +310,7 @@ def deliver_to_dovecot(server: DovecotServer, folder: str = "INBOX") -> Deliver:
     known: set[str] = set()
 
     def deliver(rcpt: str, raw: bytes) -> None:
-        user = rcpt.lower()
+        user = mailbox_of(rcpt, recipient_delimiter)
         if user not in known:
             if not server.has_user(user):
                 server.add_user(user)
@@ -312,3 +318,13 @@ def deliver_to_dovecot(server: DovecotServer, folder: str = "INBOX") -> Deliver:
         server.append(user, raw, folder)
 
     return deliver
+
+
+def mailbox_of(rcpt: str, recipient_delimiter: str = "+") -> str:
+    """The mailbox `rcpt` is delivered to: lower-cased, the `+detail` of its local part cut."""
+    local, at, domain = rcpt.strip().lower().rpartition("@")
+    if not at:
+        return rcpt.strip().lower()
+    if recipient_delimiter:
+        local = local.split(recipient_delimiter, 1)[0] or local
+    return f"{local}@{domain}"

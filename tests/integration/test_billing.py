@@ -51,7 +51,7 @@ def test_quota_counts_on_accept_refuses_when_used_up_and_next_schedules(desk):
     assert QuotaUse.select().count() == 3
     refusal = accept(desk, notices[3])
     assert "не применены" in refusal["Subject"]
-    assert "#accept next" in text_of(refusal) and "used up (3 of 3" in text_of(refusal)
+    assert "#accept next" in text_of(refusal) and "исчерпан (3 из 3)" in text_of(refusal)
     assert Ticket.get(Ticket.key == "OA-4").status == "new"
     accept(desk, notices[3], "#accept next")
     scheduled = desk.latest(client)
@@ -69,7 +69,7 @@ def test_cancel_gives_the_count_back_and_force_is_for_admins(desk):
     for notice in notices[:3]:
         accept(desk, notice)
     refused = accept(desk, notices[3], "#accept force")
-    assert "only an admin" in text_of(refused)
+    assert "доступен только админу" in text_of(refused)
     desk.answer(notices[3], desk.admin, "#accept force +1d", name="Ops")
     assert Ticket.get(Ticket.key == "OA-4").status == "accepted"
     assert QuotaUse.get(QuotaUse.ticket == Ticket.get(Ticket.key == "OA-4")).forced
@@ -83,7 +83,7 @@ def test_expense_from_the_deposit_and_the_completion_notice(desk):
     _, notice = desk.new_task(client, "Такси", "В аэропорт")
     accept(desk, notice)
     transcript = accept(desk, notice, "#expense 1 500,50 такси в аэропорт")
-    assert "charged" in text_of(transcript)
+    assert "списано 1500.50 RUB" in text_of(transcript)
     desk.answer(notice, desk.manager, "#done\nТакси заказано, машина будет в 6:00")
     done = text_of(desk.latest(client))
     assert "такси в аэропорт — 1 500,50 ₽" in done and "Остаток депозита: 3 499,50 ₽" in done
@@ -97,7 +97,7 @@ def test_short_deposit_sends_a_top_up_invoice_and_the_ticket_waits(desk, tmp_pat
     desk.run_process("payment", "add", client, "1000", "--deposit")
     _, notice = desk.new_task(client, "Билеты", "Два билета")
     transcript = accept(desk, notice, "#expense 1500 билеты в театр")
-    assert "short by 500.00" in text_of(transcript)
+    assert "не хватает 500.00" in text_of(transcript)
     invoice_mail = desk.latest(client)
     assert invoice_mail["Subject"].startswith("Счёт 20")
     assert invoice_mail.get_body(("html",)) is not None

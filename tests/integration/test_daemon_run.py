@@ -116,7 +116,10 @@ def test_check_reports_each_server(desk):
     # A wrong password: the check fails and names the key to look at.
     desk.config_path.write_text(desk.config_path.read_text().replace('password = "secret"', 'password = "wrong"'))
     bad = desk.run_process("check")
-    assert bad.returncode == 1 and b"imap.username" in bad.stdout
+    assert bad.returncode == 1 and b"imap.username" in bad.stdout and b"imap.password" in bad.stdout
+    # The server's words as a person reads them, not Python's bytes repr (issue 15).
+    said = bad.stdout.decode() + bad.stderr.decode()
+    assert "AUTHENTICATIONFAILED" in said and "b'" not in said and 'b"' not in said, said
     # A bad key: exit 2 and the key's name on stderr.
     desk.config_path.write_text(desk.config_path.read_text().replace("fetch_batch", "fetch_bach"))
     broken = desk.run_process("check")

@@ -121,7 +121,7 @@ def test_a_clients_message_id_never_threads_the_managers_answer(desk):
     assert not any(SECRET in r.raw.decode("utf-8", "replace") for r in desk.sink.received)
     assert {t.key: t.status for t in Ticket.select()} == {"OA-1": "new", "OA-2": "new"}
     asked = desk.latest(desk.manager)
-    assert "не применены" in asked["Subject"] and "no ticket found" in text_of(asked)
+    assert "не применены" in asked["Subject"] and "задача не найдена" in text_of(asked)
 
     # Threaded by the desk's own Message-ID (the notice's), the answer reaches A only.
     desk.deliver(mx_pass(desk) + reply_to(notice_a, desk.manager, "#done\n" + SECRET, to=desk.support))
@@ -139,7 +139,7 @@ def test_subject_tag_alone_does_not_route_staff_mail(desk):
     desk.deliver(mx_pass(desk) + raw)
     desk.run_once()
     assert Ticket.get().status == "new" and len(desk.inbox(client)) == sent_before
-    assert "no ticket found" in text_of(desk.latest(desk.manager))
+    assert "задача не найдена" in text_of(desk.latest(desk.manager))
 
 
 def test_display_name_decoding_to_a_line_break_is_acknowledged_without_injection(desk):

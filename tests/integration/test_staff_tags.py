@@ -136,7 +136,7 @@ def test_merge_same_client_and_refuse_across_clients(desk):
     assert Ticket.get(Ticket.key == "OA-3").status == "new"
     refusal = desk.latest(desk.manager)
     assert "not applied" in refusal["Subject"] or "не применены" in refusal["Subject"]
-    assert "another client" in text_of(refusal)
+    assert "это задача другого клиента" in text_of(refusal)
 
 
 def test_split_makes_a_new_ticket_of_the_same_client(desk):
@@ -226,15 +226,15 @@ def test_roles_and_ownership(desk):
     _, notice = desk.new_task(client)
     # An assistant not assigned to the ticket may not touch it.
     desk.answer(notice, desk.assistant, "#reply\nЗдравствуйте", name="Пётр")
-    assert "you are not the manager" in text_of(desk.latest(desk.assistant))
+    assert "вы не менеджер" in text_of(desk.latest(desk.assistant))
     # Assigned, the assistant may work it but not cancel it.
     desk.answer(notice, desk.manager, f"#assign {desk.assistant}")
     assigned = desk.latest(desk.assistant)
     desk.answer(assigned, desk.assistant, "#cancel", name="Пётр")
-    assert "not allowed for the assistant role" in text_of(desk.latest(desk.assistant))
+    assert "не разрешён для роли ассистента" in text_of(desk.latest(desk.assistant))
     # Another client's manager may not drive this ticket.
     desk.answer(notice, desk.manager2, "#done", name="Борис")
-    assert "you are not the manager" in text_of(desk.latest(desk.manager2))
+    assert "вы не менеджер" in text_of(desk.latest(desk.manager2))
     # Admins may.
     desk.answer(notice, desk.admin, "#accept +2d", name="Ops")
     assert Ticket.get().status == "accepted"
@@ -245,7 +245,7 @@ def test_closed_ticket_takes_only_notes(desk):
     _, notice = desk.new_task(client)
     desk.answer(notice, desk.manager, "#done\nГотово")
     desk.answer(notice, desk.manager, "#reply\nЕщё одно")
-    assert "closed" in text_of(desk.latest(desk.manager))
+    assert "OA-1 закрыта (выполнена); возможно только #note" in text_of(desk.latest(desk.manager))
     desk.answer(notice, desk.manager, "#note\nзакрыто по просьбе клиента")
     assert Message.select().where(Message.direction == "note").count() == 1
 

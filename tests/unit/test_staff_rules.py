@@ -40,11 +40,13 @@ MSK = ZoneInfo("Europe/Moscow")
 # Friday 27 November 2026, 13:00 in Moscow.
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
-ANNA = StaffPerson("anna@desk.test", "Анна", "manager", "ru")
-OLGA = StaffPerson("olga@desk.test", "Ольга", "assistant", "ru")
+# Anna and Olga read English here, so each rule's transcript line is asserted in one language;
+# tests/unit/test_staff_language.py holds the same lines in Russian.
+ANNA = StaffPerson("anna@desk.test", "Анна", "manager", "en")
+OLGA = StaffPerson("olga@desk.test", "Ольга", "assistant", "en")
 BORIS = StaffPerson("boris@desk.test", "Boris", "manager", "en")
 OPS = StaffPerson("ops@desk.test", "Ops", "admin", "en")
-POLICY = StaffPolicy(staff=(ANNA, OLGA, BORIS, OPS), transcripts=True, default_due_hours=24,
+POLICY = StaffPolicy(staff=(ANNA, OLGA, BORIS, OPS), transcripts=True, default_due_hours=24, timezone=MSK,
                      top_up_step=Decimal("1000"))
 
 IVAN = ClientRef(1, "ivan@client.test", "Иван", "basis", "anna@desk.test", "ru", True, ("ivan@client.test",))
@@ -158,7 +160,7 @@ def test_accept_with_when_takes_the_task_counts_it_and_tells_the_client_the_due_
     assert context["deposit_left"] == "5 000,00 ₽" and context["next_period"] is None
     assert one(d, fx.RecordMessage).text == "Беру в работу, билеты будут к обеду."
     assert one(d, fx.CountQuota) == fx.CountQuota("this", THIS_PERIOD[0], forced=False)
-    assert applied_lines(d) == ("#accept: in work, due 2026-11-28T12:00+03:00",)
+    assert applied_lines(d) == ("#accept: in work, due 28.11.2026 12:00 UTC+3",)
     # The answer stopped the first-response clock after an hour, in time.
     assert events(d) == (("tags", "anna@desk.test: #accept"),
                         ("response", "seconds=3600 by=anna@desk.test manager=anna@desk.test breached=0"))
@@ -315,7 +317,7 @@ def test_delay_moves_the_due_time_with_the_reason_as_typed():
     # The reason is its own field: it is not repeated in the text.
     assert context["text"] == "Перенесли по вашей просьбе."
     assert context["new_due"] == NOW + timedelta(days=2)
-    assert applied_lines(d) == ("#delay: due 2026-11-29T13:00+03:00; the client is told",)
+    assert applied_lines(d) == ("#delay: due 29.11.2026 13:00 UTC+3; the client is told",)
 
 
 def test_due_and_delay_do_not_stop_the_first_response_clock():

@@ -32,10 +32,11 @@ POLICY = TimerPolicy(reminder_minutes=10, due_warning_minutes=60, client_notice_
                      staff_languages=(("anna@desk.test", "ru"), ("boris@desk.test", "en")),
                      escalate_to=(), default_language="ru")
 AT = datetime(2026, 11, 27, 15, 0, tzinfo=MSK)  # +2h from 13:00 Moscow
+ANNA_RU = replace(ANNA, language="ru")  # her reminder comes back in her language
 
 
 def test_remind_sets_a_timer_and_tells_the_client_nothing():
-    d = run("#remind +2h позвонить в ресторан")
+    d = run("#remind +2h позвонить в ресторан", ANNA_RU)
     assert d.outcome == "staff-applied"
     assert timers(d) == (OneOffTimer("#remind", AT, (("language", "ru"), ("text", "позвонить в ресторан"),
                                                      ("to", "anna@desk.test"))),)
@@ -43,13 +44,13 @@ def test_remind_sets_a_timer_and_tells_the_client_nothing():
     assert sent(d) == [("staff.notice.transcript", ("anna@desk.test",))]
     assert ticket_changes(d) == () and one(d, fx.RecordMessage).text == ""
     (line,) = ctx(d, "staff.notice.transcript")["applied"]
-    assert line.startswith("#remind: you will be reminded at 2026-11-27T15:00")
+    assert line == "#remind: напоминание придёт 27.11.2026 15:00 UTC+3 (клиенту ничего не уходит)"
     # No human answer: the first-response clock keeps running.
     assert "first_response_at" not in dict(ticket_changes(d))
 
 
 def test_firing_the_timer_reminds_the_sender_with_the_text():
-    (timer,) = timers(run("#remind +2h позвонить в ресторан"))
+    (timer,) = timers(run("#remind +2h позвонить в ресторан", ANNA_RU))
     d = fire(timer.kind, timer.fire_at, TICKET, THREAD, timer.fire_at + timedelta(seconds=20), POLICY,
              data=dict(timer.data))
     assert d.outcome == "remind"
@@ -92,6 +93,6 @@ def test_remind_needs_a_when():
 
 
 def test_the_cheat_sheet_lists_remind_in_both_languages():
-    assert "#remind WHEN [text] — напомнить себе" in help_text("ru")
+    assert "#remind WHEN [текст] — напомнить себе" in help_text("ru")
     assert "#remind WHEN [text] — remind yourself" in help_text("en")
     assert ANNA.role == "manager"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -422,10 +423,15 @@ def test_table_is_frozen() -> None:
 @pytest.mark.parametrize("lang", ["ru", "en"])
 def test_help_lists_every_tag_with_syntax(lang: str) -> None:
     text = help_text(lang)
+    ru = {"mails": "письма", "reason": "причина", "subject": "тема", "text": "текст", "what": "что"} \
+        if lang == "ru" else {}
     for name, spec in TAGS.items():
-        assert f"#{name} {spec.usage.format(prefix='OA')} — " in text
+        # Lower-case placeholder words are translated; WHEN, AMOUNT, WHO and N-M stay.
+        usage = re.sub(r"\b[a-z]+\b", lambda m: ru.get(m.group(0), m.group(0)), spec.usage.format(prefix="OA"))
+        assert f"#{name} {usage} — ".replace("  ", " ") in text
         assert (spec.help_ru if lang == "ru" else spec.help_en) in text
-    assert "#merge OA-N" in text and "#delay WHEN [reason]" in text
+    assert "#merge OA-N" in text
+    assert ("#delay WHEN [причина]" if lang == "ru" else "#delay WHEN [reason]") in text
     assert "28.11 18:00" in text and "1 500,50" in text
 
 

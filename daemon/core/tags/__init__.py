@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -65,6 +66,17 @@ _HELP_FRAME = {
 }
 
 
+# The free-text placeholders of a tag's usage, as a Russian cheat sheet names them. WHEN,
+# AMOUNT and WHO stay: the legend below the tags explains them in Russian.
+_USAGE_RU = {"mails": "письма", "reason": "причина", "subject": "тема", "text": "текст", "what": "что"}
+
+
+def _usage(usage: str, lang: str) -> str:
+    if lang != "ru":
+        return usage
+    return re.sub(r"\b(mails|reason|subject|text|what)\b", lambda m: _USAGE_RU[m.group(1)], usage)
+
+
 def help_text(lang: str, ticket_prefix: str = "OA") -> str:
     """Every tag with its syntax and meaning, for error replies and the staff guide."""
     if lang not in _HELP_FRAME:
@@ -72,7 +84,7 @@ def help_text(lang: str, ticket_prefix: str = "OA") -> str:
     head, lead_only = _HELP_FRAME[lang]
     lines = [head.format(n=lexer.MAX_TAG_LINES), ""]
     for tag in TAGS.values():
-        usage = tag.usage.format(prefix=ticket_prefix)
+        usage = _usage(tag.usage.format(prefix=ticket_prefix), lang)
         meaning = tag.help_ru if lang == "ru" else tag.help_en
         mark = "" if tag.allows("assistant") else lead_only
         lines.append(f"#{tag.name} {usage} — {meaning}{mark}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Literal
 
@@ -28,6 +28,7 @@ from daemon.core.model import (
     TicketRef,
 )
 from daemon.core.notice_kinds import NoticeKind
+from daemon.core.timetext import people_time
 from parsers.tags import ArgKind, Command
 
 ALL = frozenset({"manager", "assistant", "admin"})
@@ -54,6 +55,8 @@ class StaffPolicy:
     max_files: int = 20
     # The first-response deadline of a client mail that arrived at a time (workflow.Policy.deadline).
     response_deadline: Callable[[datetime, ClientRef], datetime] | None = None
+    # The service timezone: the times in a transcript are the ones staff read on their clocks.
+    timezone: tzinfo = UTC
 
     def person(self, who: str) -> StaffPerson | None:
         who = who.lower().lstrip("@")
@@ -101,6 +104,14 @@ class Plan:
     invoices: list[InvoiceSpec] = field(default_factory=list)
     invoice_notices: list[Notice] = field(default_factory=list)
     timers: list[OneOffTimer] = field(default_factory=list)
+
+    def say(self, ru: str, en: str) -> str:
+        """A transcript line in the sender's language: staff mail in Russian is Russian throughout."""
+        return ru if self.sender.language == "ru" else en
+
+    def time(self, moment: datetime) -> str:
+        """A time in a transcript line: the service timezone, to the minute, with the zone."""
+        return people_time(moment, self.policy.timezone)
 
     @property
     def billing(self) -> BillingView | None:

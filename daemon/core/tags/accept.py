@@ -13,19 +13,23 @@ from parsers.tags import ArgKind, Command
 
 def accept(plan: Plan, cmd: Command, view: RouteView) -> None:
     if plan.ticket.status == "accepted":
-        plan.refused.append("#accept: the ticket is already in work (use #due to move its due time)")
+        plan.refused.append(plan.say("#accept: задача уже в работе (новый срок ставит #due)",
+                                     "#accept: the ticket is already in work (use #due to move its due time)"))
         return
     start = plan.now
     billing = plan.billing
     if billing is not None and not billing.ticket_counted:
         if cmd.arg == "next" and billing.next_period == billing.this_period:
-            plan.refused.append("#accept next: the client's tariff has no periods (a one-off task); "
-                                "accept it now, or offer a tariff with a quota per period")
+            plan.refused.append(plan.say(
+                "#accept next: у тарифа клиента нет периодов (разовая задача); примите её сейчас "
+                "или предложите тариф с квотой на период",
+                "#accept next: the client's tariff has no periods (a one-off task); "
+                "accept it now, or offer a tariff with a quota per period"))
             return
         verdict = may_accept(billing.quota, billing.used_this, cmd.arg, plan.sender.role,
                              used_next=billing.used_next)
         if not verdict.ok:
-            plan.refused.append(f"#accept: {verdict.reason}")
+            plan.refused.append(f"#accept: {plan.say(verdict.reason_ru, verdict.reason)}")
             return
         plan.quota_count = verdict.counts_in
         plan.quota_forced = cmd.arg == "force" and billing.quota is not None \
@@ -37,7 +41,8 @@ def accept(plan: Plan, cmd: Command, view: RouteView) -> None:
     due = cmd.when or start + timedelta(hours=plan.policy.default_due_hours)
     plan.changes.update(status="accepted", due_at=due)
     plan.client_tags["accept"] = cmd
-    plan.applied.append(f"#accept: in work, due {due.isoformat(timespec='minutes')}")
+    plan.applied.append(plan.say(f"#accept: в работе, срок {plan.time(due)}",
+                                 f"#accept: in work, due {plan.time(due)}"))
 
 
 TAG = Tag(

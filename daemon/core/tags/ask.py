@@ -11,7 +11,8 @@ from parsers.tags import ArgKind, Command
 def ask(plan: Plan, cmd: Command, view: RouteView) -> None:
     plan.changes["status"] = "waiting"
     plan.client_tags["ask"] = cmd
-    plan.applied.append("#ask: question sent to the client; the ticket waits for the answer")
+    plan.applied.append(plan.say("#ask: вопрос отправлен клиенту; задача ждёт ответа",
+                                 "#ask: question sent to the client; the ticket waits for the answer"))
 
 
 TAG = Tag(

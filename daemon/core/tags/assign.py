@@ -11,8 +11,10 @@ from parsers.tags import ArgKind, Command
 def assign(plan: Plan, cmd: Command, view: RouteView) -> None:
     person = plan.policy.person(cmd.who or "")
     if person is None or person.role not in ("assistant", "manager"):
-        names = ", ".join(m.email for m in plan.policy.staff if m.role == "assistant") or "none configured"
-        plan.refused.append(f"#assign {cmd.who}: not an assistant in [[staff]]; assistants: {names}")
+        names = ", ".join(m.email for m in plan.policy.staff if m.role == "assistant")
+        plan.refused.append(plan.say(
+            f"#assign {cmd.who}: нет такого ассистента в [[staff]]; ассистенты: {names or 'не заданы'}",
+            f"#assign {cmd.who}: not an assistant in [[staff]]; assistants: {names or 'none configured'}"))
         return
     plan.assignee = person.email
     plan.changes["assignee_email"] = person.email
@@ -20,8 +22,10 @@ def assign(plan: Plan, cmd: Command, view: RouteView) -> None:
         template=kinds.STAFF_TICKET, to=(person.email,), language=person.language, autoreply=False,
         context=(("event", "assigned"), ("by", plan.sender.name), ("text", plan.text)),
         in_reply_to=plan.thread.last_client_message_id))
-    plan.applied.append(f"#assign: {person.name} <{person.email}> does the work; the client still "
-                        "hears from the manager")
+    plan.applied.append(plan.say(f"#assign: задачу выполняет {person.name} <{person.email}>; клиенту "
+                                 "по-прежнему пишет менеджер",
+                                 f"#assign: {person.name} <{person.email}> does the work; the client still "
+                                 "hears from the manager"))
 
 
 TAG = Tag(

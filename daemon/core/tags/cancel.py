@@ -16,7 +16,9 @@ def close_as(status: str) -> Rule:
         # A task the service cancels or rejects gives its quota count back (docs/service-rules.md rule 6).
         plan.quota_release = True
         plan.client_tags[cmd.name] = cmd
-        plan.applied.append(f"#{cmd.name}: ticket closed as {status}; the client is told")
+        status_ru = {"cancelled": "отменённая", "rejected": "отклонённая"}.get(status, status)
+        plan.applied.append(plan.say(f"#{cmd.name}: задача закрыта как {status_ru}; клиенту сообщено",
+                                     f"#{cmd.name}: ticket closed as {status}; the client is told"))
 
     return rule
 

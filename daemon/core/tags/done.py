@@ -11,7 +11,8 @@ from parsers.tags import ArgKind, Command
 def done(plan: Plan, cmd: Command, view: RouteView) -> None:
     plan.changes["status"] = "done"
     plan.client_tags["done"] = cmd
-    plan.applied.append("#done: completion notice sent to the client with the attachments")
+    plan.applied.append(plan.say("#done: клиенту ушло сообщение о выполнении с вложениями",
+                                 "#done: completion notice sent to the client with the attachments"))
 
 
 TAG = Tag(

@@ -20,7 +20,8 @@ def move_due(plan: Plan, cmd: Command, view: RouteView) -> None:
     event = ("delay", f"by {plan.sender.email}")
     if event not in plan.events:
         plan.events.append(event)
-    plan.applied.append(f"#{cmd.name}: due {cmd.when.isoformat(timespec='minutes')}; the client is told")
+    plan.applied.append(plan.say(f"#{cmd.name}: срок {plan.time(cmd.when)}; клиенту сообщено",
+                                 f"#{cmd.name}: due {plan.time(cmd.when)}; the client is told"))
 
 
 TAG = Tag(

@@ -16,8 +16,11 @@ def expense(plan: Plan, cmd: Command, view: RouteView) -> None:
     what = cmd.text or "expense"
     if check.ok:
         plan.ledger.append(("expense", -cmd.amount, f"{plan.ticket.key}: {what}"))
-        plan.applied.append(f"#expense: {cmd.amount} {billing.currency} charged for \"{what}\"; "
-                            f"deposit left {plan.deposit_left} {billing.currency}")
+        plan.applied.append(plan.say(
+            f"#expense: списано {cmd.amount} {billing.currency} за «{what}»; "
+            f"на депозите осталось {plan.deposit_left} {billing.currency}",
+            f"#expense: {cmd.amount} {billing.currency} charged for \"{what}\"; "
+            f"deposit left {plan.deposit_left} {billing.currency}"))
         return
     # Not charged: the client is asked to top up first and the work waits (docs/service-rules.md rule 7).
     lines = invoice_lines("topup", check.top_up, plan.thread.client.language, note=what)
@@ -26,9 +29,12 @@ def expense(plan: Plan, cmd: Command, view: RouteView) -> None:
     plan.changes["status"] = "payment"
     # What a payment will charge and which status the ticket returns to (core/resume.py).
     plan.events.append((PENDING, pending_detail(cmd.amount, what, plan.ticket.status)))
-    plan.applied.append(f"#expense: the deposit ({plan.deposit_left} {billing.currency}) is short by "
-                        f"{check.short_by}; nothing charged; a top-up invoice for {check.top_up} was sent "
-                        "to the client and the ticket waits for payment")
+    plan.applied.append(plan.say(
+        f"#expense: на депозите ({plan.deposit_left} {billing.currency}) не хватает {check.short_by}; "
+        f"ничего не списано; клиенту ушёл счёт на пополнение на {check.top_up}, задача ждёт оплаты",
+        f"#expense: the deposit ({plan.deposit_left} {billing.currency}) is short by "
+        f"{check.short_by}; nothing charged; a top-up invoice for {check.top_up} was sent "
+        "to the client and the ticket waits for payment"))
 
 
 TAG = Tag(

@@ -25,8 +25,10 @@ def invoice(plan: Plan, cmd: Command, view: RouteView) -> None:
                                                           for ln in lines.lines), period=(start, end),
                            currency=billing.currency)
     plan.add_invoice(spec, cmd.text)
-    plan.applied.append(f"#invoice: a {spec.kind} invoice for {spec.amount} {billing.currency} was sent "
-                        "to the client")
+    kind_ru = {"topup": "на пополнение", "renewal": "за следующий период"}.get(spec.kind, spec.kind)
+    plan.applied.append(plan.say(f"#invoice: клиенту ушёл счёт {kind_ru} на {spec.amount} {billing.currency}",
+                                 f"#invoice: a {spec.kind} invoice for {spec.amount} {billing.currency} was "
+                                 "sent to the client"))
 
 
 TAG = Tag(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from daemon.core.model import Notice, RouteView
 from daemon.core.notice_kinds import NoticeKind
-from daemon.core.routing import CLOSED_STATUSES
+from daemon.core.routing import CLOSED_STATUSES, status_word
 from daemon.core.tags._base import LEADS, Plan, Tag, TagNotice
 from parsers.tags import ArgKind, Command
 
@@ -20,14 +20,18 @@ NOTICE = NoticeKind("client.notice.merged")
 def merge(plan: Plan, cmd: Command, view: RouteView) -> None:
     target = next((t for t in view.named_tickets if t.key == cmd.ticket_key), None)
     if target is None:
-        plan.refused.append(f"#merge {cmd.ticket_key}: no such ticket")
+        plan.refused.append(plan.say(f"#merge {cmd.ticket_key}: нет такой задачи",
+                                     f"#merge {cmd.ticket_key}: no such ticket"))
     elif target.id == plan.ticket.id:
-        plan.refused.append(f"#merge {cmd.ticket_key}: a ticket cannot be merged into itself")
+        plan.refused.append(plan.say(f"#merge {cmd.ticket_key}: задачу нельзя объединить с ней самой",
+                                     f"#merge {cmd.ticket_key}: a ticket cannot be merged into itself"))
     elif target.client_id != plan.ticket.client_id:
         # Never join two clients' work: that would show one client's mail to another.
-        plan.refused.append(f"#merge {cmd.ticket_key}: that ticket belongs to another client")
+        plan.refused.append(plan.say(f"#merge {cmd.ticket_key}: это задача другого клиента",
+                                     f"#merge {cmd.ticket_key}: that ticket belongs to another client"))
     elif target.status in CLOSED_STATUSES:
-        plan.refused.append(f"#merge {cmd.ticket_key}: that ticket is closed ({target.status})")
+        plan.refused.append(plan.say(f"#merge {cmd.ticket_key}: та задача закрыта ({status_word(target.status, 'ru')})",
+                                     f"#merge {cmd.ticket_key}: that ticket is closed ({target.status})"))
     else:
         plan.merge_into = target
         plan.changes["status"] = "merged"
@@ -38,7 +42,8 @@ def merge(plan: Plan, cmd: Command, view: RouteView) -> None:
             template=NOTICE, to=(client.email,), language=client.language, autoreply=False, scope="merge",
             context=(("merged_key", plan.ticket.key), ("merged_subject", plan.ticket.subject)),
             in_reply_to=plan.thread.last_client_message_id, references=plan.thread.message_ids))
-        plan.applied.append(f"#merge: merged into {target.key}; its mail moved there and the client is told")
+        plan.applied.append(plan.say(f"#merge: объединена с {target.key}; её письма перенесены туда, клиенту сообщено",
+                                     f"#merge: merged into {target.key}; its mail moved there and the client is told"))
 
 
 TAG = Tag(

@@ -9,7 +9,8 @@ from parsers.tags import ArgKind, Command
 
 def note(plan: Plan, cmd: Command, view: RouteView) -> None:
     plan.note = cmd.text
-    plan.applied.append("#note: internal note saved (not sent to the client)")
+    plan.applied.append(plan.say("#note: внутренняя заметка сохранена (клиенту не отправлена)",
+                                 "#note: internal note saved (not sent to the client)"))
 
 
 TAG = Tag(

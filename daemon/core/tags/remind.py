@@ -23,8 +23,9 @@ def remind(plan: Plan, cmd: Command, view: RouteView) -> None:
     # The text on the tag line, else the mail's text after the tags.
     text = cmd.text or plan.text
     plan.add_timer("remind", cmd.when, to=plan.sender.email, language=plan.sender.language, text=text)
-    plan.applied.append(f"#remind: you will be reminded at {cmd.when.isoformat(timespec='minutes')}"
-                        " (the client is told nothing)")
+    plan.applied.append(plan.say(f"#remind: напоминание придёт {plan.time(cmd.when)} (клиенту ничего не уходит)",
+                                 f"#remind: you will be reminded at {plan.time(cmd.when)}"
+                                 " (the client is told nothing)"))
 
 
 def fire(timer: FiredTimer) -> Decision:

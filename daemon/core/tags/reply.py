@@ -10,7 +10,7 @@ from parsers.tags import ArgKind, Command
 
 def reply(plan: Plan, cmd: Command, view: RouteView) -> None:
     plan.client_tags["reply"] = cmd
-    plan.applied.append("#reply: answer sent to the client")
+    plan.applied.append(plan.say("#reply: ответ отправлен клиенту", "#reply: answer sent to the client"))
 
 
 TAG = Tag(

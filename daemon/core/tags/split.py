@@ -48,8 +48,11 @@ def _chosen(plan: Plan, cmd: Command, view: RouteView) -> tuple[list[ClientMail]
         wanted = _numbers(named.group("list"))
         have = {m.number for m in mails}
         if not wanted or not wanted <= have:
-            plan.refused.append(f"#split mails {named.group('list')}: {plan.ticket.key} has client mails "
-                                f"1-{len(mails)} (numbered in `ticket show`)")
+            plan.refused.append(plan.say(
+                f"#split письма {named.group('list')}: у задачи {plan.ticket.key} письма клиента "
+                f"1-{len(mails)} (номера в `ticket show`)",
+                f"#split mails {named.group('list')}: {plan.ticket.key} has client mails "
+                f"1-{len(mails)} (numbered in `ticket show`)"))
             return None
         return [m for m in mails if m.number in wanted], named.group("subject") or ""
     start = _answered(mails, view) or mails[-1]
@@ -59,15 +62,19 @@ def _chosen(plan: Plan, cmd: Command, view: RouteView) -> tuple[list[ClientMail]
 def split(plan: Plan, cmd: Command, view: RouteView) -> None:
     mails = plan.thread.client_mails
     if not mails:
-        plan.refused.append("#split: the ticket has no client mail to split off")
+        plan.refused.append(plan.say("#split: в задаче нет письма клиента, которое можно выделить",
+                                     "#split: the ticket has no client mail to split off"))
         return
     chosen = _chosen(plan, cmd, view)
     if chosen is None:
         return
     moving, subject = chosen
     if len(moving) == len(mails):
-        plan.refused.append(f"#split: that would move every client mail of {plan.ticket.key}; reply to the "
-                            "notification of the first mail to move, or name them: #split mails 2-3 [subject]")
+        plan.refused.append(plan.say(
+            f"#split: так в новую задачу ушли бы все письма клиента {plan.ticket.key}; ответьте на "
+            "уведомление о первом письме, которое нужно выделить, или назовите письма: #split письма 2-3 [тема]",
+            f"#split: that would move every client mail of {plan.ticket.key}; reply to the "
+            "notification of the first mail to move, or name them: #split mails 2-3 [subject]"))
         return
     first = moving[0]
     plan.split_subject = subject or first.subject or plan.ticket.subject
@@ -82,7 +89,8 @@ def split(plan: Plan, cmd: Command, view: RouteView) -> None:
         template=kinds.ACK, to=(client.email,), language=client.language, scope="split",
         in_reply_to=first.message_id))
     numbers = ", ".join(str(m.number) for m in moving)
-    plan.applied.append(f"#split: client mail(s) {numbers} became a new ticket \"{plan.split_subject}\"")
+    plan.applied.append(plan.say(f"#split: письма клиента {numbers} стали новой задачей «{plan.split_subject}»",
+                                 f"#split: client mail(s) {numbers} became a new ticket \"{plan.split_subject}\""))
 
 
 def _recompute_old_clock(plan: Plan, mails: tuple[ClientMail, ...], moving: list[ClientMail]) -> None:
