@@ -141,7 +141,7 @@ class OutboxWorker:
             member.language if (member := settings.staff_by_email(email)) else settings.service.language))
         decision = decide_bounce(Route("bounce", reason="refused by the relay"), sent, report, policy)
         apply_timer(decision, ticket_by_id(row.ticket_id), now,
-                    lambda n, t, m, v: self.notifier.render(n, t, m, now, v), planner=None)
+                    lambda n, t, m, v: self.notifier.render(n, t, m, now, v), planner=None, timers=())
 
     def alert_dead(self, row: Claimed, now: datetime) -> None:
         settings = self.notifier.settings

@@ -21,6 +21,7 @@ from store import absences, billing, waiting
 from store.apply import add_event, record_outgoing, set_fields, sync_timers
 from store.outbox import enqueue
 from store.rows import Client, Ticket
+from store.timers import unfired_timers
 
 log = logging.getLogger("oneassist.billing")
 
@@ -52,7 +53,7 @@ def _resume(settings: Settings, notifier: Notifier, ticket: Ticket, resume: Resu
     add_event(ticket, RESUMED, f"charged {resume.total} for " + "; ".join(p.what for p in resume.charges)
               + f"; deposit left {resume.deposit_left}; status {resume.status}"
               + (f"; top-up invoice {', '.join(settled)} settled" if settled else ""), now)
-    sync_timers(ticket, TimerPlanner(settings), now)
+    sync_timers(ticket, TimerPlanner(settings), now, unfired_timers(ticket.id))
     tariff = settings.tariff(client.tariff)
     currency = tariff.currency if tariff else "RUB"
     languages = {m.email: m.language for m in settings.staff}

@@ -111,7 +111,7 @@ def test_a_dsn_marks_the_mail_bounced_and_tells_the_manager(desk):
     assert "[OA-2]" in desk.latest(desk.manager)["Subject"]
     desk.answer(desk.latest(desk.manager), desk.manager, "Такси заказано.")
     assert len(desk.inbox(client)) == before + 1
-    assert "marked undeliverable" in desk.latest(desk.manager).get_body(("plain",)).get_content()
+    assert "помечен недоставляемым" in desk.latest(desk.manager).get_body(("plain",)).get_content()
     # `client set --deliverable` lifts the mark: acks go again.
     done = desk.run_process("client", "set", client, "--deliverable")
     assert done.returncode == 0, done.stderr

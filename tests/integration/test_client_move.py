@@ -32,7 +32,7 @@ def test_open_tickets_follow_the_client_and_the_new_manager_gets_one_summary(des
     assert "Новый клиент у вас: Иван Петров, открытых задач: 1" in str(summary["Subject"])
     body = text_of(summary)
     assert "передан вам от менеджера Анна" in body
-    assert "OA-1  [accepted]  Билеты в театр  (срок: 30.12.2026 18:00)" in body and "OA-2" not in body
+    assert "OA-1  [в работе]  Билеты в театр  (срок: 30.12.2026 18:00 UTC+3)" in body and "OA-2" not in body
     staff_address = re.search(r"теги и ответы клиенту: (\S+)", body).group(1)
     assert staff_address.lower().startswith(desk.support.split("@")[0].lower() + "+oa-1.")
     assert len(desk.inbox(desk.manager)) == anna_before

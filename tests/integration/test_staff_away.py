@@ -66,7 +66,7 @@ def test_deputy_gets_the_work_answers_in_his_name_and_away_ends_by_itself(desk, 
     accepted = desk.latest(client)
     assert accepted["From"].addresses[0].display_name.startswith("Борис")
     body = text_of(accepted)
-    assert body.startswith(f"Ваш персональный менеджер Анна отсутствует до {until}; "
+    assert body.startswith(f"Ваш персональный менеджер Анна отсутствует до {until} UTC+3; "
                            "на это время ваши задачи веду я, Борис.")
     assert "Куплю билеты в партер." in body and body.rstrip().endswith("Борис\nOneAssist")
     ticket = Ticket.get()

@@ -94,7 +94,7 @@ def test_a_one_off_tariff_takes_one_task(desk):
     assert "всего: 0 из 1" in text_of([m for m in desk.inbox(client) if "OA-2" in str(m["Subject"])][0])
     desk.answer(second, desk.manager, "#accept +1d")
     assert Ticket.get(Ticket.key == "OA-2").status == "new"
-    assert "quota for this period is used up (1 of 1" in text_of(desk.latest(desk.manager))
+    assert "лимит на этот период исчерпан (1 из 1" in text_of(desk.latest(desk.manager))
     desk.answer(second, desk.manager, "#accept next")
     assert "the client's tariff has no periods" in text_of(desk.latest(desk.manager))
 
