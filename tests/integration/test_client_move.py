@@ -48,7 +48,7 @@ def test_open_tickets_follow_the_client_and_the_new_manager_gets_one_summary(des
     # Anna no longer drives the client's tickets.
     desk.answer(first, desk.manager, "#reply\nЕщё вопрос")
     assert "Ещё вопрос" not in text_of(desk.latest(client))
-    assert "you are not the manager" in text_of(desk.latest(desk.manager))
+    assert "вы не менеджер" in text_of(desk.latest(desk.manager))
 
     # The client reopens the closed OA-2: the notification goes to Boris, not Anna.
     ack2 = [m for m in desk.inbox(client) if "OA-2" in str(m["Subject"])][-1]

@@ -47,7 +47,7 @@ def test_top_up_resumes_the_ticket_charges_the_expense_and_tells_the_manager(des
     told = desk.latest(desk.manager)
     assert "Оплата поступила" in str(told["Subject"]) and "[OA-1]" in str(told["Subject"])
     body = text_of(told)
-    assert "снова в работе (статус: accepted)" in body and "билеты в театр — 1 500,00 ₽" in body
+    assert "снова в работе (статус: в работе)" in body and "билеты в театр — 1 500,00 ₽" in body
     assert "Остаток депозита: 500,00 ₽" in body
     # A second payment resumes nothing twice.
     again = desk.run_process("--json", "payment", "add", client, "5000", "--deposit")

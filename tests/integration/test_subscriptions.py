@@ -96,7 +96,7 @@ def test_a_one_off_tariff_takes_one_task(desk):
     assert Ticket.get(Ticket.key == "OA-2").status == "new"
     assert "лимит на этот период исчерпан (1 из 1" in text_of(desk.latest(desk.manager))
     desk.answer(second, desk.manager, "#accept next")
-    assert "the client's tariff has no periods" in text_of(desk.latest(desk.manager))
+    assert "у тарифа клиента нет периодов" in text_of(desk.latest(desk.manager))
 
 
 def test_from_a_one_off_tariff_to_a_monthly_one_the_first_invoice_goes_out_at_once(desk, capsys):
