@@ -92,9 +92,15 @@ class SpoolEntry(BaseModel):
     ticket = pw.ForeignKeyField(Ticket, null=True, backref="spool_entries")
     fetched_at = pw.DateTimeField()
     processed_at = pw.DateTimeField(null=True)
+    # Schema v8 (several daemons on one store, store/claims.py): the mail's lane (its sender's
+    # client, else its From address) keeps one client's mails in order; a claim is a lease.
+    # A default in the schema too: rows written by SQL that predates these columns stay valid.
+    lane = pw.CharField(max_length=320, default="", constraints=[pw.SQL("DEFAULT ''")])
+    claimed_by = pw.CharField(max_length=64, default="", constraints=[pw.SQL("DEFAULT ''")])
+    lease_until = pw.DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("account", "mailbox", "uidvalidity", "uid"), True),)
+        indexes = ((("account", "mailbox", "uidvalidity", "uid"), True), (("state", "lane"), False))
 
 
 class Message(BaseModel):
@@ -141,6 +147,8 @@ class Outbox(BaseModel):
     created_at = pw.DateTimeField()
     sent_at = pw.DateTimeField(null=True)
     claimed_by = pw.CharField(max_length=64, default="")
+    # Schema v8: a 'sending' row is held until then; only an expired lease is sent again.
+    lease_until = pw.DateTimeField(null=True)
 
 
 class SpoolBody(BaseModel):
@@ -275,6 +283,18 @@ class NoticeWindow(BaseModel):
         indexes = ((("source", "closes_at"), False), (("digest_at", "closes_at"), False))
 
 
+class OnceKey(BaseModel):
+    """What must happen once across every daemon on one store (schema v8).
+
+    A renewal per client and period, a suspension notice, a join reply per address and
+    day, a refusal transcript, a quarantine alert: the caller inserts the key in the
+    transaction that does the thing; a key already there makes it a no-op (store/once.py).
+    """
+
+    key = pw.CharField(max_length=400, unique=True)
+    at = pw.DateTimeField()
+
+
 MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, SpoolBody, Message,
           AttachmentMeta, Outbox, OutboxBody, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry,
-          NoticeWindow)
+          NoticeWindow, OnceKey)

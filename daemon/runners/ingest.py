@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -38,12 +41,17 @@ from parsers.oneline import one_line
 from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags
 from store import queries, spool
-from store.apply import AlreadyIngested, apply
+from store.apply import AlreadyIngested, AlreadyProcessed, apply
+from store.claims import claim_spool, release_spool, renew_spool
 from store.db import write_transaction
+from store.once import claim_once, quarantine_alert_key
 from store.rows import SpoolEntry
 
 log = logging.getLogger("oneassist.pipeline")
 T = TypeVar("T")
+# Spool entries claimed at once: small, so other workers share a backlog from the start.
+CLAIM_BATCH = 20
+RETRY_DELAY_SECONDS = 2.0
 
 
 @dataclass
@@ -51,6 +59,8 @@ class Pipeline:
     settings: Settings
     clock: Clock
     notifier: Notifier
+    # Who holds this pipeline's spool claims: a node id unique per process.
+    worker: str = field(default_factory=lambda: worker_id())
 
     def __post_init__(self) -> None:
         # Settings are frozen: the policies are built once, not once per mail.
@@ -204,6 +214,10 @@ class Pipeline:
             except AlreadyIngested:
                 spool.mark_duplicate(entry.id, now)
                 return "duplicate"
+            except AlreadyProcessed:
+                # Another worker took it after this one's lease ran out, and finished first.
+                log.warning("spool=%s was finished by another worker; this attempt rolled back", entry.id)
+                return "taken"
         except QuarantineError as exc:
             return self.fail(entry, str(exc), final=True)
         except Exception as exc:  # noqa: BLE001 - one bad mail must never stop the loop
@@ -257,15 +271,32 @@ class Pipeline:
                         autoreply=False, context=context)
         source = entry.sender or "(unknown sender)"
         with write_transaction():
+            if not claim_once(quarantine_alert_key(entry.id), now):
+                return  # the alert about this mail went already (another worker quarantined it too)
             if not send_capped(notice, source, f"spool #{entry.id}", self.caps, self.notifier, now):
                 log.warning("spool=%s quarantine alert held for the digest (cap %s/h)", entry.id,
                             self.caps.alerts_per_source)
 
     def process_pending(self, limit: int = 1000) -> Tally[str]:
-        """Process what waits in the spool, oldest first; returns outcome counts."""
+        """Process what waits in the spool and this worker can claim, oldest first; returns
+        outcome counts. Claims are leases (store/claims.py): other workers on the store take
+        other clients' mail meanwhile, never this client's."""
         tally: Tally[str] = Tally()
-        for entry_id in spool.pending_ids(limit):
-            tally[self.process_one(entry_id)] += 1
+        lease = self.settings.leases.lease_seconds
+        while sum(tally.values()) < limit:
+            ids = claim_spool(self.worker, min(CLAIM_BATCH, limit - sum(tally.values())), lease)
+            if not ids:
+                break
+            renewed = time.monotonic()
+            for done, entry_id in enumerate(ids):
+                if time.monotonic() - renewed > lease / 3:
+                    renew_spool(self.worker, ids[done:], lease)
+                    renewed = time.monotonic()
+                outcome = self.process_one(entry_id)
+                if outcome == "retry":
+                    # Tried again after a pause; the client's later mail waits behind it.
+                    release_spool(self.worker, [entry_id], delay_seconds=RETRY_DELAY_SECONDS)
+                tally[outcome] += 1
         return tally
 
 
@@ -295,6 +326,11 @@ class CpuBudget:
             raise QuarantineError(f"{stage} used {used:.2f} s of CPU, over the "
                                   f"{self.seconds:g} s budget per stage")
         return value
+
+
+def worker_id() -> str:
+    """host:pid:random, unique per process (a restarted daemon is a new worker)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def _defects(mail: InboundMail) -> str:

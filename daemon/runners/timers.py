@@ -22,6 +22,7 @@ from daemon.render.notices import Notifier
 from store import floods, queries
 from store.apply import apply_timer
 from store.db import from_db, write_transaction
+from store.once import claim_once, timer_key
 from store.outbox import enqueue
 from store.rows import NoticeWindow
 from store.timers import BATCH, DueTimer, claim_timer, due_timers
@@ -74,7 +75,7 @@ class Scheduler:
 
     def fire_one(self, timer: DueTimer, now: datetime) -> str:
         with write_transaction():
-            if not claim_timer(timer.id, now):
+            if not claim_timer(timer.id, now) or not claim_once(timer_key(timer.id), now):
                 return "taken"
             ticket = queries.ticket_by_id(timer.ticket_id)
             ref, thread = queries.ticket_ref(ticket), queries.thread_info(ticket.id)

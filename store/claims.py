@@ -1,0 +1,198 @@
+"""Spool claims: which ingest worker processes which spooled mail, for how long.
+
+Several workers (processes, or daemons on several hosts sharing one PostgreSQL) take
+mail from one spool. Two rules hold whatever the number of workers:
+
+- a mail is processed by one worker at a time: a claim is a lease (worker, expiry);
+  a worker that dies leaves a lease that expires, and then any worker takes the mail
+  again (its attempt was counted, so a mail that kills workers is quarantined);
+- two mails of one client are never processed at once, and always in arrival order, so
+  a reply finds the task it answers. Each mail has a lane (its sender's client, else its
+  From address, set when it is spooled); a lane with a live lease is busy, and a worker
+  takes the oldest pending mails of a lane only.
+
+On PostgreSQL a claimer holds a transaction advisory lock per lane while it decides
+(pg_try_advisory_xact_lock: a lane another claimer is deciding on is skipped, never
+waited for), and locks the chosen rows FOR UPDATE SKIP LOCKED (a row an apply is
+writing right now is left). On SQLite the write lock at BEGIN serializes claimers.
+The apply step's own fence (state 'pending' -> 'done' in its transaction) keeps a
+mail from being applied twice even when a slow worker outlives its lease.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from parsers.addresses import parse_address_list
+from store.db import database, from_db, is_postgres, to_db, write_transaction
+from store.models import Client, ClientAddress, SpoolEntry
+
+# Candidates read per claim, as a multiple of the limit: lanes that are busy are passed over.
+WINDOW = 4
+MIN_WINDOW = 50
+# The first int of the two-int advisory lock key: spool lanes (store/locks.py uses others).
+LANE_LOCK_CLASS = 0x0A51
+# Headers past this are not read for the lane: a crafted mail cannot make it expensive.
+HEADER_BYTES = 64 * 1024
+
+
+def _now(now: datetime | None) -> datetime:
+    return to_db(now or datetime.now(UTC))
+
+
+def claim_spool(worker: str, limit: int, lease_seconds: int, *, now: datetime | None = None) -> list[int]:
+    """Lease up to `limit` pending spool entries to `worker`; their ids, oldest first.
+
+    Process them in the order given, one at a time: entries of one lane come in arrival
+    order. Release what is left unprocessed (release_spool), renew a lease that may run
+    out (renew_spool). `now` is for tests; leases are between processes, on wall time.
+    """
+    at = _now(now)
+    until = at + timedelta(seconds=lease_seconds)
+    with write_transaction():
+        free = (SpoolEntry.lease_until.is_null()) | (SpoolEntry.lease_until <= at)
+        candidates = list(SpoolEntry.select(SpoolEntry.id, SpoolEntry.lane)
+                          .where(SpoolEntry.state == "pending", free)
+                          .order_by(SpoolEntry.id).limit(max(MIN_WINDOW, limit * WINDOW)).tuples())
+        if not candidates:
+            return []
+        lanes = _free_lanes({lane for _, lane in candidates}, at)
+        chosen: dict[str, list[int]] = {}
+        taken = 0
+        for entry_id, lane in candidates:
+            if taken >= limit:
+                break
+            if lane not in lanes:
+                continue
+            if lane not in chosen:
+                if is_postgres() and not _lock_lane(lane):
+                    lanes.discard(lane)
+                    continue
+                chosen[lane] = []
+            chosen[lane].append(entry_id)
+            taken += 1
+        if not chosen:
+            return []
+        if is_postgres():
+            # Under the lane locks, with what committed since the candidates were read.
+            busy = set(chosen) - _free_lanes(set(chosen), at)
+            for lane in busy:
+                del chosen[lane]
+            ids = _lockable([i for row in chosen.values() for i in row], at)
+            # A lane keeps only the part of its list before the first row it cannot take.
+            chosen = {lane: _prefix(row, ids) for lane, row in chosen.items()}
+        wanted = sorted(i for row in chosen.values() for i in row)
+        if not wanted:
+            return []
+        (SpoolEntry.update(claimed_by=worker[:64], lease_until=until)
+         .where(SpoolEntry.id.in_(wanted), SpoolEntry.state == "pending", free).execute())
+        return wanted
+
+
+def _free_lanes(lanes: set[str], at: datetime) -> set[str]:
+    """Those of `lanes` in which no pending entry holds a live lease."""
+    busy: set[str] = set()
+    names = list(lanes)
+    for i in range(0, len(names), 500):
+        query = (SpoolEntry.select(SpoolEntry.lane).distinct()
+                 .where(SpoolEntry.state == "pending", SpoolEntry.lane.in_(names[i:i + 500]),
+                        SpoolEntry.lease_until > at))
+        busy.update(lane for (lane,) in query.tuples())
+    return lanes - busy
+
+
+def _lock_lane(lane: str) -> bool:
+    cursor = database.execute_sql("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", (LANE_LOCK_CLASS, lane))
+    return bool(cursor.fetchone()[0])
+
+
+def _lockable(ids: list[int], at: datetime) -> set[int]:
+    if not ids:
+        return set()
+    free = (SpoolEntry.lease_until.is_null()) | (SpoolEntry.lease_until <= at)
+    query = (SpoolEntry.select(SpoolEntry.id).where(SpoolEntry.id.in_(ids), SpoolEntry.state == "pending", free)
+             .for_update("FOR UPDATE SKIP LOCKED"))
+    return {entry_id for (entry_id,) in query.tuples()}
+
+
+def _prefix(row: list[int], ids: set[int]) -> list[int]:
+    kept = []
+    for entry_id in row:
+        if entry_id not in ids:
+            break
+        kept.append(entry_id)
+    return kept
+
+
+def release_spool(worker: str, ids: Iterable[int], *, delay_seconds: float = 0,
+                  now: datetime | None = None) -> int:
+    """Give back `worker`'s leases on entries still pending (a retry, or a worker stopping).
+
+    With `delay_seconds` the entry (and so its lane) waits that long before it is taken
+    again: a failed attempt is retried after a pause, and later mail of the same client
+    still waits behind it.
+    """
+    wanted = list(ids)
+    if not wanted:
+        return 0
+    until = _now(now) + timedelta(seconds=delay_seconds) if delay_seconds else None
+    return (SpoolEntry.update(claimed_by="", lease_until=until)
+            .where(SpoolEntry.id.in_(wanted), SpoolEntry.claimed_by == worker[:64],
+                   SpoolEntry.state == "pending").execute())
+
+
+def renew_spool(worker: str, ids: Iterable[int], lease_seconds: int, *, now: datetime | None = None) -> int:
+    """Extend `worker`'s leases on entries still pending; returns how many it still holds."""
+    wanted = list(ids)
+    if not wanted:
+        return 0
+    until = _now(now) + timedelta(seconds=lease_seconds)
+    return (SpoolEntry.update(lease_until=until)
+            .where(SpoolEntry.id.in_(wanted), SpoolEntry.claimed_by == worker[:64],
+                   SpoolEntry.state == "pending").execute())
+
+
+def release_all_leases() -> int:
+    """Every spool lease dropped: only for a store one daemon owns (SQLite under its lock)."""
+    return (SpoolEntry.update(claimed_by="", lease_until=None)
+            .where(SpoolEntry.state == "pending", SpoolEntry.lease_until.is_null(False)).execute())
+
+
+def sender_of(raw: bytes) -> str:
+    """The normalized From address of a raw mail, '' when there is none; headers only."""
+    end = raw.find(b"\r\n\r\n", 0, HEADER_BYTES)
+    if end < 0:
+        end = raw.find(b"\n\n", 0, HEADER_BYTES)
+    head = raw[:end if end >= 0 else HEADER_BYTES]
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head, headersonly=True)
+    values = [str(v) for v in headers.get_all("From") or []]
+    found = parse_address_list(values)
+    return found[0] if len(found) == 1 else ""
+
+
+def lanes_of(raws: Iterable[bytes]) -> list[str]:
+    """The lane of each raw mail: its sender's client when the address is registered, else
+    the address; mail with no single From address shares the lane ''. A client's mails
+    from any of its addresses share a lane, so a reply from an alias waits for the task."""
+    senders = [sender_of(raw) for raw in raws]
+    known = {s for s in senders if s}
+    clients: dict[str, int] = {}
+    names = sorted(known)
+    for i in range(0, len(names), 500):
+        query = (ClientAddress.select(ClientAddress.email, ClientAddress.client)
+                 .where(ClientAddress.email.in_(names[i:i + 500])).tuples())
+        clients.update(query)
+        primary = Client.select(Client.email, Client.id).where(Client.email.in_(names[i:i + 500])).tuples()
+        for address, client_id in primary:
+            clients.setdefault(address, client_id)
+    return [f"client:{clients[s]}" if s in clients else (f"addr:{s}" if s else "") for s in senders]
+
+
+def lease_of(entry_id: int) -> tuple[str, datetime | None]:
+    """Who holds an entry and until when (for tests and `spool` listings)."""
+    row = SpoolEntry.select(SpoolEntry.claimed_by, SpoolEntry.lease_until).where(SpoolEntry.id == entry_id).get()
+    return row.claimed_by, from_db(row.lease_until)
+
