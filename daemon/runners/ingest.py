@@ -208,8 +208,7 @@ class Pipeline:
                 # of this mail is written.
                 result = apply(decision, mail, entry.id, dedupe_key=key, stored_text=stored,
                                prefix=self.settings.service.ticket_prefix, now=now,
-                               render=lambda n, t, m, v: budget.checked(
-                                   "apply", self.notifier.render(n, t, m, now, v)),
+                               render=self._renderer(budget, now),
                                planner=self.planner, money=money)
             except AlreadyIngested:
                 spool.mark_duplicate(entry.id, now)
@@ -228,6 +227,13 @@ class Pipeline:
                  entry.id, entry.uid, _hash(mail.message_id), redact(mail.from_addr),
                  result.ticket_key or "-", result.outcome, decision_route.via or "-")
         return result.outcome
+
+    def _renderer(self, budget: CpuBudget, now: datetime) -> Callable[..., object]:
+        def render(notice, ticket, mail, money):  # noqa: ANN001, ANN202 - store.apply.Renderer
+            out = self.notifier.render(notice, ticket, mail, now, money)
+            checkpoint("applying")  # the fault tests kill a worker here, mid-transaction
+            return budget.checked("apply", out)
+        return render
 
     def _money_of(self, decision: Decision, now: datetime) -> MoneyView | None:
         """The money view of the client whose ticket the notices are about (None: no notice)."""
