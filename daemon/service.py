@@ -39,6 +39,8 @@ RETRY_PENDING_SECONDS = 2.0
 # On a shared store the fetch lock's connection is checked at least this often (a holder
 # that lost it must stop fetching: a standby has taken over).
 FETCH_LOCK_CHECK_SECONDS = 30.0
+# How often an idle standby looks at the spool for mail the fetcher stored.
+STANDBY_POLL_SECONDS = 0.2
 
 
 class Service:
@@ -162,16 +164,23 @@ class Service:
         """Until this daemon may fetch: a standby meanwhile works the spool as one more worker."""
         retry = self.settings.leases.fetch_lock_retry_seconds
         standby_logged = False
-        while not self.stop_event.is_set() and not self.may_fetch():
-            if not standby_logged:
-                log.info("standby: another daemon fetches %s; trying for the fetch lock every %gs",
-                         self.settings.imap.folder, retry)
-                standby_logged = True
+        next_try = 0.0
+        while not self.stop_event.is_set():
+            if time.monotonic() >= next_try:
+                if self.may_fetch():
+                    return
+                next_try = time.monotonic() + retry
+                if not standby_logged:
+                    log.info("standby: another daemon fetches %s; trying for the fetch lock every %gs",
+                             self.settings.imap.folder, retry)
+                    standby_logged = True
             try:
-                self.process()
+                worked = self.process()
             except Exception:  # noqa: BLE001 - the standby must outlive any one bug
                 log.exception("standby processing failed")
-            self.stop_event.wait(retry)
+                worked = None
+            # While the spool has work the standby keeps at it; idle, it looks again soon.
+            self.stop_event.wait(0 if worked else min(STANDBY_POLL_SECONDS, max(0.0, next_try - time.monotonic())))
 
     def fetch_loop(self) -> None:
         s = self.settings.imap

@@ -94,6 +94,7 @@ class FetchLock:
         self.mailbox = mailbox
         self.node = node
         self.conn = None
+        self._spare = None
 
     @property
     def held(self) -> bool:
@@ -105,29 +106,45 @@ class FetchLock:
             return self.alive()
         import psycopg2
 
+        conn = self._spare or self._connect()
+        if conn is None:
+            return False
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (FETCH_LOCK_CLASS, self.mailbox))
+                got = bool(cur.fetchone()[0])
+        except psycopg2.Error as exc:
+            log.warning("fetch lock: %s", str(exc).strip()[:200])
+            conn.close()
+            self._spare = None
+            return False
+        if not got:
+            # Kept for the next try: a standby does not open a session every few seconds.
+            self._spare = conn
+            return False
+        self.conn, self._spare = conn, None
+        log.info("fetch lock of %s taken by %s", self.mailbox, self.node)
+        return True
+
+    def _connect(self):  # noqa: ANN202 - a psycopg2 connection
+        import psycopg2
+
         try:
             conn = psycopg2.connect(self.url, application_name=f"oneassist fetch-lock {self.node}"[:63],
                                     keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
                                     connect_timeout=10)
         except psycopg2.Error as exc:
             log.warning("fetch lock: cannot reach the store: %s", str(exc).strip()[:200])
-            return False
+            return None
         conn.autocommit = True
         try:
             with conn.cursor() as cur:
                 for statement in SESSION_KEEPALIVES:
                     cur.execute(statement)
-                cur.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (FETCH_LOCK_CLASS, self.mailbox))
-                got = bool(cur.fetchone()[0])
-        except psycopg2.Error as exc:
-            log.warning("fetch lock: %s", str(exc).strip()[:200])
-            got = False
-        if not got:
+        except psycopg2.Error:
             conn.close()
-            return False
-        self.conn = conn
-        log.info("fetch lock of %s taken by %s", self.mailbox, self.node)
-        return True
+            return None
+        return conn
 
     def alive(self) -> bool:
         """Is the lock still ours? A lost connection lost the lock: stop fetching."""
@@ -146,8 +163,11 @@ class FetchLock:
             return False
 
     def release(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is not None:
+        held, self.conn = self.conn, None
+        spare, self._spare = self._spare, None
+        for conn in (held, spare):
+            if conn is None:
+                continue
             try:
                 conn.close()  # the session ends: PostgreSQL releases its advisory locks
             except Exception:  # noqa: BLE001 - already gone is released too
