@@ -71,7 +71,7 @@ def throughput(servers, workers: int, clients: int, rounds: int, timeout: float)
     seconds = done - (first or started)
     return {"workers": workers, "mails": backlog.size, "seconds": round(seconds, 2),
             "mails_per_s": round(backlog.size / seconds, 1), "cpu_ms_per_mail": round(1000 * cpu / backlog.size, 2),
-            "invariants": counts}
+            "load_avg_1min": round(os.getloadavg()[0], 2), "invariants": counts}
 
 
 def failover(servers, clients: int, rounds: int, timeout: float) -> dict[str, Any]:
@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"K={run['workers']}: {run['mails_per_s']} mails/s ({run['rate_vs_first']} x K={args.workers[0]}), "
                   f"{run['cpu_ms_per_mail']} ms CPU/mail ({run['cpu_vs_first']} x), {run['mails']} mails in "
                   f"{run['seconds']} s (median of {run['samples_mails_per_s']} mails/s, "
-                  f"{run['samples_cpu_ms_per_mail']} ms CPU/mail); {run['invariants']}")
+                  f"{run['samples_cpu_ms_per_mail']} ms CPU/mail; machine load {run['load_avg_1min']}); "
+                  f"{run['invariants']}")
         if "failover" in result:
             print(f"failover: {result['failover']}")
     return 0

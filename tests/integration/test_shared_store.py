@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,24 @@ def test_worker_killed_mid_transaction_and_sender_killed_after_250(shared):
     assert shared.restarts == {"a": 1, "b": 1}
     # The sender's kill left one row (one SMTP connection) in the RFC 1047 window: sent twice.
     assert counts["repeats_rfc1047"] == 1
+
+
+def test_a_second_daemon_on_a_sqlite_store_stops_with_the_reason(desk):
+    """SQLite is one daemon per store: a second `oneassist run` (or `run --once`) says why and exits."""
+    from tests.integration.test_daemon_run import start_daemon, stop_daemon
+
+    first = start_daemon(desk)
+    try:
+        lock = Path(str(desk.settings.store_url).removeprefix("sqlite:///") + ".lock")
+        started = time.monotonic()
+        while not (lock.exists() and lock.read_text().strip() == str(first.pid)):
+            assert time.monotonic() - started < 30, "the first daemon did not take its store"
+            time.sleep(0.1)
+        for args in (("run",), ("run", "--once")):
+            second = desk.run_process(*args, timeout=30)
+            err = second.stderr.decode()
+            assert second.returncode != 0
+            assert "another oneassist daemon" in err and f"pid {first.pid}" in err and "PostgreSQL" in err
+    finally:
+        stop_daemon(first)
+    assert desk.run_process("run", "--once").returncode == 0  # free again
