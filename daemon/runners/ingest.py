@@ -161,6 +161,8 @@ class Pipeline:
 
     def process_one(self, entry_id: int) -> str:
         entry = spool.get(entry_id)
+        if entry.state != "pending":
+            return "taken"  # another worker finished it (this one's lease had run out)
         if entry.attempts >= spool.MAX_ATTEMPTS:
             # Each earlier start was counted and none finished: the process died or stalled
             # inside this mail (docs/reliability.md case 39). Taking it again would be a crash loop.
