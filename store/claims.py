@@ -7,9 +7,10 @@ mail from one spool. Two rules hold whatever the number of workers:
   a worker that dies leaves a lease that expires, and then any worker takes the mail
   again (its attempt was counted, so a mail that kills workers is quarantined);
 - two mails of one client are never processed at once, and always in arrival order, so
-  a reply finds the task it answers. Each mail has a lane (its sender's client, else its
-  From address, set when it is spooled); a lane with a live lease is busy, and a worker
-  takes the oldest pending mails of a lane only.
+  a reply finds the task it answers. Each mail has a lane, set when it is spooled: its
+  sender's client; else the client of the ticket its subject names (staff replies); else
+  its From address. A lane with a live lease is busy, and a worker takes the oldest
+  pending mails of a lane only.
 
 On PostgreSQL a claimer holds a transaction advisory lock per lane while it decides
 (pg_try_advisory_xact_lock: a lane another claimer is deciding on is skipped, never
@@ -21,14 +22,17 @@ mail from being applied twice even when a slow worker outlives its lease.
 
 from __future__ import annotations
 
+import email.header
+import email.message
 import email.parser
 import email.policy
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from parsers.addresses import parse_address_list
 from store.db import database, from_db, is_postgres, to_db, write_transaction
-from store.models import Client, ClientAddress, SpoolEntry
+from store.models import Client, ClientAddress, SpoolEntry, Ticket
 
 # Candidates read per claim, as a multiple of the limit: lanes that are busy are passed over.
 WINDOW = 4
@@ -37,6 +41,9 @@ MIN_WINDOW = 50
 LANE_LOCK_CLASS = 0x0A51
 # Headers past this are not read for the lane: a crafted mail cannot make it expensive.
 HEADER_BYTES = 64 * 1024
+# A ticket key in a subject, [OA-12], whatever the desk's prefix (store has no settings).
+_KEY = re.compile(r"\[([A-Za-z][A-Za-z0-9]{0,15}-\d{1,12})\]")
+MAX_KEYS = 5
 
 
 def _now(now: datetime | None) -> datetime:
@@ -161,23 +168,44 @@ def release_all_leases() -> int:
             .where(SpoolEntry.state == "pending", SpoolEntry.lease_until.is_null(False)).execute())
 
 
-def sender_of(raw: bytes) -> str:
-    """The normalized From address of a raw mail, '' when there is none; headers only."""
+def _headers(raw: bytes) -> email.message.Message:
     end = raw.find(b"\r\n\r\n", 0, HEADER_BYTES)
     if end < 0:
         end = raw.find(b"\n\n", 0, HEADER_BYTES)
     head = raw[:end if end >= 0 else HEADER_BYTES]
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head, headersonly=True)
-    values = [str(v) for v in headers.get_all("From") or []]
+    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head, headersonly=True)
+
+
+def sender_of(raw: bytes) -> str:
+    """The normalized From address of a raw mail, '' when there is none; headers only."""
+    values = [str(v) for v in _headers(raw).get_all("From") or []]
     found = parse_address_list(values)
     return found[0] if len(found) == 1 else ""
+
+
+def _subject_keys(raw: bytes) -> list[str]:
+    """Ticket keys in [BRACKETS] of the subject (decoded), at most a few."""
+    value = _headers(raw).get("Subject")
+    if value is None:
+        return []
+    try:
+        text = str(email.header.make_header(email.header.decode_header(str(value))))
+    except (ValueError, LookupError, UnicodeError):
+        text = str(value)
+    return [key.upper() for key in _KEY.findall(text[:1000])[:MAX_KEYS]]
 
 
 def lanes_of(raws: Iterable[bytes]) -> list[str]:
     """The lane of each raw mail: its sender's client when the address is registered, else
     the address; mail with no single From address shares the lane ''. A client's mails
-    from any of its addresses share a lane, so a reply from an alias waits for the task."""
-    senders = [sender_of(raw) for raw in raws]
+    from any of its addresses share a lane, so a reply from an alias waits for the task.
+
+    Mail from anyone else (staff above all) whose subject names a ticket, `[OA-12]`, goes
+    into that ticket's client's lane: a staff reply and the client's own mail about one
+    ticket are not applied at once either. A stranger can put a key in a subject too; it
+    only queues that mail behind the client's, it gives it nothing of the ticket."""
+    mails = list(raws)
+    senders = [sender_of(raw) for raw in mails]
     known = {s for s in senders if s}
     clients: dict[str, int] = {}
     names = sorted(known)
@@ -188,7 +216,21 @@ def lanes_of(raws: Iterable[bytes]) -> list[str]:
         primary = Client.select(Client.email, Client.id).where(Client.email.in_(names[i:i + 500])).tuples()
         for address, client_id in primary:
             clients.setdefault(address, client_id)
-    return [f"client:{clients[s]}" if s in clients else (f"addr:{s}" if s else "") for s in senders]
+    keys = {i: _subject_keys(raw) for i, (raw, s) in enumerate(zip(mails, senders, strict=True)) if s not in clients}
+    wanted = sorted({k for found in keys.values() for k in found})
+    owners: dict[str, int] = {}
+    for i in range(0, len(wanted), 500):
+        owners.update(Ticket.select(Ticket.key, Ticket.client).where(Ticket.key.in_(wanted[i:i + 500])).tuples())
+    lanes = []
+    for i, sender in enumerate(senders):
+        owner = next((owners[k] for k in keys.get(i, ()) if k in owners), None)
+        if sender in clients:
+            lanes.append(f"client:{clients[sender]}")
+        elif owner is not None:
+            lanes.append(f"client:{owner}")
+        else:
+            lanes.append(f"addr:{sender}" if sender else "")
+    return lanes
 
 
 def lease_of(entry_id: int) -> tuple[str, datetime | None]:

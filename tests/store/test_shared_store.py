@@ -89,6 +89,21 @@ def test_a_client_s_aliases_share_its_lane(store):
         f"client:{client.id}", f"client:{client.id}", "addr:z@x.test", ""]
 
 
+def test_staff_mail_about_a_ticket_shares_its_client_s_lane(store):
+    from email.header import Header
+
+    from store.models import Client, Ticket
+
+    naive = NOW.replace(tzinfo=None)
+    client = Client.create(email="a@x.test", name="A", tariff="basis", manager_email="m@desk.test", created_at=naive)
+    Ticket.create(number=12, key="OA-12", client=client, subject="s", subject_norm="s", manager_email="m@desk.test",
+                  created_at=naive, updated_at=naive)
+    encoded = Header("Re: [OA-12] Билеты в театр", "utf-8").encode()
+    staff = (f"From: anna@desk.test\r\nSubject: {encoded}\r\n\r\n#done\r\n").encode()
+    unknown = b"From: anna@desk.test\r\nSubject: Re: [OA-99] nothing\r\n\r\nx\r\n"
+    assert lanes_of([staff, unknown]) == [f"client:{client.id}", "addr:anna@desk.test"]
+
+
 def test_concurrent_claimers_never_share_a_mail_or_a_lane(store):
     """Four workers (threads with a connection each) over 120 mails of 12 clients."""
     senders = [f"c{n % 12}@x.test" for n in range(120)]
