@@ -8,7 +8,8 @@ mail from one spool. Two rules hold whatever the number of workers:
   again (its attempt was counted, so a mail that kills workers is quarantined);
 - two mails of one client are never processed at once, and always in arrival order, so
   a reply finds the task it answers. Each mail has a lane, set when it is spooled: its
-  sender's client; else the client of the ticket its subject names (staff replies); else
+  sender's client; else, for the ticket's manager or assignee, the client of the ticket its
+  subject names; else
   its From address. A lane with a live lease is busy, and a worker takes the oldest
   pending mails of a lane only.
 
@@ -200,10 +201,10 @@ def lanes_of(raws: Iterable[bytes]) -> list[str]:
     the address; mail with no single From address shares the lane ''. A client's mails
     from any of its addresses share a lane, so a reply from an alias waits for the task.
 
-    Mail from anyone else (staff above all) whose subject names a ticket, `[OA-12]`, goes
-    into that ticket's client's lane: a staff reply and the client's own mail about one
-    ticket are not applied at once either. A stranger can put a key in a subject too; it
-    only queues that mail behind the client's, it gives it nothing of the ticket."""
+    Mail from a ticket's manager or assignee whose subject names it, `[OA-12]`, goes into
+    that ticket's client's lane: a staff reply and the client's own mail about one ticket
+    are not applied at once either. (A forged From can do that too; it only queues the
+    mail behind the client's and gives it nothing of the ticket.)"""
     mails = list(raws)
     senders = [sender_of(raw) for raw in mails]
     known = {s for s in senders if s}
@@ -218,12 +219,16 @@ def lanes_of(raws: Iterable[bytes]) -> list[str]:
             clients.setdefault(address, client_id)
     keys = {i: _subject_keys(raw) for i, (raw, s) in enumerate(zip(mails, senders, strict=True)) if s not in clients}
     wanted = sorted({k for found in keys.values() for k in found})
-    owners: dict[str, int] = {}
+    owners: dict[str, tuple[int, set[str]]] = {}
     for i in range(0, len(wanted), 500):
-        owners.update(Ticket.select(Ticket.key, Ticket.client).where(Ticket.key.in_(wanted[i:i + 500])).tuples())
+        rows = (Ticket.select(Ticket.key, Ticket.client, Ticket.manager_email, Ticket.assignee_email)
+                .where(Ticket.key.in_(wanted[i:i + 500])).tuples())
+        owners.update({key: (client_id, {manager, assignee}) for key, client_id, manager, assignee in rows})
     lanes = []
     for i, sender in enumerate(senders):
-        owner = next((owners[k] for k in keys.get(i, ()) if k in owners), None)
+        # Only the ticket's own manager or assignee: a stranger naming a ticket must not be able
+        # to queue a flood in front of that client's mail.
+        owner = next((owners[k][0] for k in keys.get(i, ()) if k in owners and sender in owners[k][1]), None)
         if sender in clients:
             lanes.append(f"client:{clients[sender]}")
         elif owner is not None:

@@ -99,9 +99,10 @@ def test_staff_mail_about_a_ticket_shares_its_client_s_lane(store):
     Ticket.create(number=12, key="OA-12", client=client, subject="s", subject_norm="s", manager_email="m@desk.test",
                   created_at=naive, updated_at=naive)
     encoded = Header("Re: [OA-12] Билеты в театр", "utf-8").encode()
-    staff = (f"From: anna@desk.test\r\nSubject: {encoded}\r\n\r\n#done\r\n").encode()
-    unknown = b"From: anna@desk.test\r\nSubject: Re: [OA-99] nothing\r\n\r\nx\r\n"
-    assert lanes_of([staff, unknown]) == [f"client:{client.id}", "addr:anna@desk.test"]
+    staff = (f"From: m@desk.test\r\nSubject: {encoded}\r\n\r\n#done\r\n").encode()
+    unknown = b"From: m@desk.test\r\nSubject: Re: [OA-99] nothing\r\n\r\nx\r\n"
+    stranger = b"From: z@evil.test\r\nSubject: [OA-12] flood\r\n\r\nx\r\n"
+    assert lanes_of([staff, unknown, stranger]) == [f"client:{client.id}", "addr:m@desk.test", "addr:z@evil.test"]
 
 
 def test_concurrent_claimers_never_share_a_mail_or_a_lane(store):
