@@ -10,7 +10,7 @@ done again later (it was not done).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from daemon.core.model import Notice
 from store.db import database, to_db
@@ -45,3 +45,13 @@ def notice_once(notice: Notice, entry_id: int | None, now: datetime) -> bool:
 
 def taken(key: str) -> bool:
     return OnceKey.select().where(OnceKey.key == key[:400]).exists()
+
+
+# Join-reply keys are for one day; a few days later nothing can collide with them.
+JOIN_KEYS_KEPT = timedelta(days=3)
+
+
+def prune(now: datetime) -> int:
+    """Forget join-reply keys of days long past (the other keys guard money and are kept)."""
+    return OnceKey.delete().where(OnceKey.key.startswith("join:"),
+                                  OnceKey.at < to_db(now - JOIN_KEYS_KEPT)).execute()

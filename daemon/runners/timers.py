@@ -19,7 +19,7 @@ from daemon.core.model import TicketRef
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
 from daemon.render.notices import Notifier
-from store import floods, queries
+from store import floods, once, queries
 from store.apply import apply_timer
 from store.db import from_db, write_transaction
 from store.once import claim_once, timer_key
@@ -118,6 +118,7 @@ class Scheduler:
                 tally["error"] += 1
         with write_transaction():
             floods.prune(now)
+            once.prune(now)
         return tally
 
     def tick(self) -> Tally[str]:

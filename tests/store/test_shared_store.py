@@ -191,3 +191,15 @@ def test_a_once_key_rolled_back_is_free_again(store):
         raise RuntimeError("the notice failed to render")
     with write_transaction():
         assert claim_once("suspended:1:2", NOW)
+
+
+def test_join_keys_are_pruned_after_a_few_days_and_money_keys_kept(store):
+    from store import once
+
+    with write_transaction():
+        assert claim_once("join:x@y.test:2026-11-20", NOW - timedelta(days=7))
+        assert claim_once("renewal:1:2026-12-01T00:00:00+00:00", NOW - timedelta(days=7))
+        assert claim_once("join:x@y.test:2026-11-27", NOW)
+        assert once.prune(NOW) == 1
+    assert sorted(k.key for k in OnceKey.select()) == ["join:x@y.test:2026-11-27",
+                                                       "renewal:1:2026-12-01T00:00:00+00:00"]
