@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from parsers.addresses import parse_address_list
-from store.db import database, from_db, is_postgres, to_db, write_transaction
+from store.db import database, is_postgres, to_db, write_transaction
 from store.models import Client, ClientAddress, SpoolEntry, Ticket
 
 # Candidates read per claim, as a multiple of the limit: lanes that are busy are passed over.
@@ -236,10 +236,3 @@ def lanes_of(raws: Iterable[bytes]) -> list[str]:
         else:
             lanes.append(f"addr:{sender}" if sender else "")
     return lanes
-
-
-def lease_of(entry_id: int) -> tuple[str, datetime | None]:
-    """Who holds an entry and until when (for tests and `spool` listings)."""
-    row = SpoolEntry.select(SpoolEntry.claimed_by, SpoolEntry.lease_until).where(SpoolEntry.id == entry_id).get()
-    return row.claimed_by, from_db(row.lease_until)
-

@@ -172,16 +172,3 @@ class FetchLock:
                 conn.close()  # the session ends: PostgreSQL releases its advisory locks
             except Exception:  # noqa: BLE001 - already gone is released too
                 pass
-
-
-def holder_pid(mailbox: str) -> int | None:
-    """The server pid of the session holding a mailbox's fetch lock (for `status` and tests).
-
-    Runs on the store's own connection (PostgreSQL only)."""
-    from store.db import database
-
-    cursor = database.execute_sql(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s "
-        "AND objid = hashtext(%s)::oid AND objsubid = 2", (FETCH_LOCK_CLASS, mailbox))
-    row = cursor.fetchone()
-    return int(row[0]) if row else None

@@ -18,10 +18,10 @@ from store.models import OnceKey
 from store.once_keys import (  # noqa: F401  (the keys, named here for callers)
     join_reply_key,
     quarantine_alert_key,
-    refusal_key,
     renewal_key,
     suspension_key,
     timer_key,
+    transcript_key,
 )
 
 
@@ -39,12 +39,8 @@ def notice_once(notice: Notice, entry_id: int | None, now: datetime) -> bool:
     if notice.template == "unknown.notice.join":
         return all([claim_once(join_reply_key(to, now.date()), now) for to in notice.to])
     if notice.template == "staff.notice.transcript" and entry_id is not None:
-        return claim_once(f"{refusal_key(entry_id)}:{','.join(notice.to)}", now)
+        return claim_once(f"{transcript_key(entry_id)}:{','.join(notice.to)}", now)
     return True
-
-
-def taken(key: str) -> bool:
-    return OnceKey.select().where(OnceKey.key == key[:400]).exists()
 
 
 # Join-reply keys are for one day; a few days later nothing can collide with them.

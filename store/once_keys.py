@@ -24,9 +24,9 @@ def join_reply_key(address: str, day: date) -> str:
     return f"join:{address.lower()}:{day.isoformat()}"
 
 
-def refusal_key(entry_id: int) -> str:
-    """One refusal transcript per refused staff mail (spool entry)."""
-    return f"refusal:{entry_id}"
+def transcript_key(entry_id: int) -> str:
+    """One transcript (a refusal, or what was applied) per staff mail (spool entry)."""
+    return f"transcript:{entry_id}"
 
 
 def quarantine_alert_key(entry_id: int) -> str:
