@@ -62,8 +62,12 @@ def claim_spool(worker: str, limit: int, lease_seconds: int, *, now: datetime | 
     until = at + timedelta(seconds=lease_seconds)
     with write_transaction():
         free = (SpoolEntry.lease_until.is_null()) | (SpoolEntry.lease_until <= at)
+        Held = SpoolEntry.alias()
+        held = Held.select(Held.lane).where(Held.state == "pending", Held.lease_until > at)
+        # Busy lanes are left out here, not after: a flood from one client fills no window, and
+        # the other clients' mail behind it goes to the other workers.
         candidates = list(SpoolEntry.select(SpoolEntry.id, SpoolEntry.lane)
-                          .where(SpoolEntry.state == "pending", free)
+                          .where(SpoolEntry.state == "pending", free, SpoolEntry.lane.not_in(held))
                           .order_by(SpoolEntry.id).limit(max(MIN_WINDOW, limit * WINDOW)).tuples())
         if not candidates:
             return []

@@ -59,6 +59,13 @@ def test_a_lane_is_one_client_in_arrival_order(store):
     assert claim_spool("w3", 10, 60) == [a2]
 
 
+def test_a_flood_from_one_client_does_not_hold_up_the_others(store):
+    *flood, other = spool_mails(["flood@x.test"] * 300 + ["b@x.test"])
+    assert claim_spool("w1", 20, 60) == flood[:20]
+    # The next 280 mails are the flooding client's, held by w1: w2 gets past them.
+    assert claim_spool("w2", 20, 60) == [other]
+
+
 def test_an_expired_lease_is_taken_by_another_worker(store):
     (entry,) = spool_mails(["a@x.test"])
     assert claim_spool("w1", 5, 30) == [entry]
