@@ -376,6 +376,12 @@ def _stand_in_ack() -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if "postgresql" in given or "--store=postgresql" in given:
+        # `--store postgresql --workers K`: K daemons on one PostgreSQL store (bench/shared_store.py).
+        from bench.shared_store import main as shared_store
+
+        return shared_store(given)
     return bench_main(parse_args, run, summary, argv)
 
 

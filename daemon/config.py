@@ -23,6 +23,7 @@ from daemon.core.errors import ConfigError
 from daemon.core.settings import (
     BillingSettings,
     ImapSettings,
+    LeaseSettings,
     LimitsSettings,
     ServiceSettings,
     Settings,
@@ -54,6 +55,15 @@ def _limits(sec: Section) -> LimitsSettings:
         max_file_bytes=int(sec.positive("max_file_bytes", 10 * 1024 * 1024)),
         hard_bounce_limit=int(sec.positive("hard_bounce_limit", 2)),
     )
+
+
+def _leases(sec: Section) -> LeaseSettings:
+    lease = sec.get("lease_seconds", int, 120)
+    if lease < 5:
+        raise ConfigError(f"store.lease_seconds must be at least 5, got {lease!r}: a lease shorter "
+                          "than one SMTP transaction would send mail twice")
+    return LeaseSettings(lease_seconds=lease,
+                         fetch_lock_retry_seconds=sec.positive("fetch_lock_retry_seconds", 2.0))
 
 
 def is_loopback_host(host: str) -> bool:
@@ -342,6 +352,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         staff_mail=_staff_mail(sections["staff_mail"]),
         billing=_billing(sections["billing"]),
         limits=_limits(sections["limits"]),
+        leases=_leases(sections["store"]),
     )
     settings = replace(settings, **ops_settings(data))
     for sec in sections.values():

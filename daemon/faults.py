@@ -18,6 +18,7 @@ CHECKPOINTS = (
     "fetched",          # bodies fetched from IMAP, nothing stored yet
     "spooled",          # spool committed, server copy not yet moved
     "moved",            # server copy moved to the processed folder
+    "applying",         # inside the apply transaction, a notice rendered, nothing committed
     "applied",          # ticket + outbox committed
     "smtp-accepted",    # the SMTP server said 250, outbox row not yet marked sent
     "marked-sent",      # outbox row marked sent

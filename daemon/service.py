@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
 import time
 from collections import Counter as Tally
@@ -27,12 +26,14 @@ from daemon.config import Settings
 from daemon.core.errors import PermanentError, TransientError
 from daemon.core.health import FETCH_HEARTBEAT_SECONDS
 from daemon.render.notices import Notifier
-from daemon.runners.fetch import fetch_cycle
-from daemon.runners.ingest import Pipeline
-from daemon.runners.outbox import OutboxWorker, recover_interrupted
+from daemon.runners.fetch import account_of, fetch_cycle
+from daemon.runners.ingest import Pipeline, worker_id
+from daemon.runners.outbox import OutboxWorker, recover_expired, recover_interrupted
 from daemon.runners.timers import Scheduler as TimerScheduler
 from daemon.runners.tokens import TokenReporter
 from store import ops, spool
+from store.claims import release_all_leases
+from store.locks import FetchLock, StoreLock
 
 log = logging.getLogger("oneassist.service")
 
@@ -42,6 +43,11 @@ RETRY_PENDING_SECONDS = 2.0
 STATUS_SECONDS = 30
 # How often the scheduler purges what `[retention]` no longer keeps.
 RETENTION_MINUTES = 60
+# On a shared store the fetch lock's connection is checked at least this often (a holder
+# that lost it must stop fetching: a standby has taken over).
+FETCH_LOCK_CHECK_SECONDS = 30.0
+# How often an idle standby looks at the spool for mail the fetcher stored.
+STANDBY_POLL_SECONDS = 0.2
 
 
 class Service:
@@ -49,9 +55,14 @@ class Service:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.notifier = Notifier(settings)
-        self.pipeline = Pipeline(settings, self.clock, self.notifier)
+        self.node = worker_id()
+        self.pipeline = Pipeline(settings, self.clock, self.notifier, worker=self.node)
         self.timers = TimerScheduler(settings, self.clock, self.notifier)
-        self.node = f"{socket.gethostname()}:{id(self):x}"
+        self.store_lock = StoreLock(settings.store_url)
+        # One fetcher per mailbox on a shared (PostgreSQL) store; None where one daemon owns it.
+        self.fetch_lock = (FetchLock(settings.store_url, f"{account_of(settings.imap)}/{settings.imap.folder}",
+                                     self.node) if self.store_lock.path is None
+                           and settings.store_url.startswith(("postgresql://", "postgres://")) else None)
         self.stop_event = threading.Event()
         self.outbox_wake = threading.Event()
         self.scheduler = schedule.Scheduler()
@@ -126,37 +137,96 @@ class Service:
             return Tally()
 
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
-        worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts)
+        worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts,
+                              lease_seconds=self.settings.leases.lease_seconds)
         tally = worker.flush(self.clock.now())
         if tally:
             release_free_memory()
         return tally
 
+    def start_on_store(self) -> None:
+        """Take the store (SQLite: this daemon alone, or an error) and recover what a dead
+        daemon left: everything where this one owns the store, expired leases where it shares it."""
+        self.store_lock.acquire()
+        if self.store_lock.exclusive:
+            recover_interrupted()
+            release_all_leases()
+        else:
+            self.recover()
+
+    def recover(self) -> int:
+        """Outbox rows of senders whose lease ran out, back in the queue (spool claims expire by themselves)."""
+        try:
+            return recover_expired()
+        except Exception:  # noqa: BLE001 - the next pass tries again
+            log.exception("lease recovery failed")
+            return 0
+
+    def leave_store(self) -> None:
+        if self.fetch_lock is not None:
+            self.fetch_lock.release()
+        self.store_lock.release()
+
+    def may_fetch(self) -> bool:
+        """This daemon fetches: it owns the store, or holds the mailbox's fetch lock."""
+        return self.fetch_lock is None or self.fetch_lock.try_acquire()
+
     def run_once(self) -> dict[str, int]:
         """`oneassist run --once`: fetch what waits, process it, send what is due, return."""
-        recover_interrupted()
-        fetched = self.fetch_once()
-        self.process()
-        self.tick()
-        self.billing()
-        sender = SmtpSender(self.settings.smtp, self.smtp_tokens)
+        self.start_on_store()
         try:
-            sent = self.flush_once(sender)
+            # On a shared store another daemon may hold the fetch lock: then only process and send.
+            fetched = self.fetch_once() if self.may_fetch() else 0
+            self.process()
+            self.tick()
+            self.billing()
+            sender = SmtpSender(self.settings.smtp, self.smtp_tokens)
+            try:
+                sent = self.flush_once(sender)
+            finally:
+                sender.close()
         finally:
-            sender.close()
+            self.leave_store()
         return {"fetched": fetched, **{f"outbox_{k}": v for k, v in sent.items()}}
 
     # -- loops --------------------------------------------------------------
+
+    def wait_for_fetch_lock(self) -> None:
+        """Until this daemon may fetch: a standby meanwhile works the spool as one more worker."""
+        retry = self.settings.leases.fetch_lock_retry_seconds
+        standby_logged = False
+        next_try = 0.0
+        while not self.stop_event.is_set():
+            if time.monotonic() >= next_try:
+                if self.may_fetch():
+                    return
+                next_try = time.monotonic() + retry
+                if not standby_logged:
+                    log.info("standby: another daemon fetches %s; trying for the fetch lock every %gs",
+                             self.settings.imap.folder, retry)
+                    standby_logged = True
+            try:
+                worked = self.process()
+            except Exception:  # noqa: BLE001 - the standby must outlive any one bug
+                log.exception("standby processing failed")
+                worked = None
+            # While the spool has work the standby keeps at it; idle, it looks again soon.
+            self.stop_event.wait(0 if worked else min(STANDBY_POLL_SECONDS, max(0.0, next_try - time.monotonic())))
 
     def fetch_loop(self) -> None:
         s = self.settings.imap
         delay = RECONNECT_MIN
         while not self.stop_event.is_set():
+            self.wait_for_fetch_lock()
+            if self.stop_event.is_set():
+                break
             box = ImapMailbox(s, tokens=self.imap_tokens)
             try:
                 box.connect()
                 delay = RECONNECT_MIN
                 while not self.stop_event.is_set():
+                    if self.fetch_lock is not None and not self.fetch_lock.alive():
+                        break  # another daemon fetches now; back to standby
                     fetch_cycle(box, self.clock.now, self.after_batch)
                     ops.note_fetch_ok(self.clock.now())
                     # Failed mails wait in the spool for their next attempt.
@@ -169,6 +239,8 @@ class Service:
                     wait = min(wait, FETCH_HEARTBEAT_SECONDS)
                     if spool.pending_ids(1):
                         wait = min(wait, RETRY_PENDING_SECONDS)
+                    if self.fetch_lock is not None:
+                        wait = min(wait, FETCH_LOCK_CHECK_SECONDS)
                     box.wait(wait, self.stop_event.is_set)
             except (TransientError, PermanentError) as exc:
                 log.warning("%s; reconnecting in %.0fs", exc, delay)
@@ -230,7 +302,13 @@ class Service:
     def run_forever(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        recover_interrupted()
+        self.start_on_store()
+        try:
+            self._serve()
+        finally:
+            self.leave_store()
+
+    def _serve(self) -> None:
         threads = [threading.Thread(target=self.fetch_loop, name="fetch", daemon=True),
                    threading.Thread(target=self.outbox_loop, name="outbox", daemon=True)]
         for thread in threads:
@@ -240,6 +318,9 @@ class Service:
         # the scheduler keeps systemd's watchdog fed.
         self.scheduler.every(self.settings.sla.tick_seconds).seconds.do(self.tick)
         self.scheduler.every(5).minutes.do(self.billing)
+        if not self.store_lock.exclusive:
+            # Outbox rows of a daemon that died mid-send, once their lease ran out.
+            self.scheduler.every(max(1, self.settings.leases.lease_seconds // 4)).seconds.do(self.recover)
         self.billing()
         self.scheduler.every(RETENTION_MINUTES).minutes.do(self.retention)
         self.retention()

@@ -52,6 +52,7 @@ from store.models import (
     Client,
     Ticket,
 )
+from store.once import notice_once
 from store.outbox import enqueue
 from store.queries import ticket_ref
 from store.timers import UnfiredTimer, unfired_timers
@@ -68,6 +69,10 @@ CLOSED = ("done", "cancelled", "rejected", "merged", "closed")
 
 class AlreadyIngested(Exception):
     """A concurrent writer stored the same mail first; the caller records a duplicate."""
+
+
+class AlreadyProcessed(Exception):
+    """Another worker finished this spool entry first; everything of this attempt rolled back."""
 
 
 def record_outgoing(ticket: Ticket | None, mail: OutboundMail, subject: str, now: datetime) -> None:
@@ -265,6 +270,8 @@ def _issue_invoice(t: _Txn, e: fx.IssueInvoice) -> None:
 
 def _send_notice(t: _Txn, e: fx.SendNotice) -> None:
     notice = e.notice
+    if not notice_once(notice, t.entry_id, t.now):
+        return  # another daemon sent it (a join reply today, this mail's transcript)
     refs = dict(notice.context)
     if "invoice_ref" in refs:
         # The invoice got its number in this transaction; the notice now names it.
@@ -352,10 +359,12 @@ def apply(decision: Decision, mail: InboundMail, entry_id: int, *, dedupe_key: s
                                                         if not isinstance(e, fx.OpenTicket)))
         _run(decision, t, planner)
         ticket = t.ticket
-        prepared.execute_row(_spool_done, SpoolDoneRow(
+        marked = prepared.execute_row(_spool_done, SpoolDoneRow(
             state="done" if ticket else "ignored", outcome=decision.outcome, message_id=mail.message_id,
             sender=mail.from_addr, ticket=ticket.id if ticket else None, processed_at=to_db(now),
-            entry_id=entry_id))
+            entry_id=entry_id)).rowcount
+        if not marked:
+            raise AlreadyProcessed(entry_id)
     return Applied(decision.outcome, ticket.key if ticket else None, tuple(t.outbox_ids))
 
 

@@ -78,6 +78,9 @@ class SpoolDoneRow(NamedTuple):
     ticket: int | None
     processed_at: datetime
     entry_id: int
+    # The fence: only a still-pending entry is marked, so of two workers that processed
+    # one mail (the first outlived its lease) one commits and the other rolls back.
+    was: str = "pending"
 
 
 def _insert_message(row: MessageRow) -> peewee.Query:
@@ -110,8 +113,8 @@ def _move_message(ticket, message_id, from_ticket):
 
 def _spool_done(row: SpoolDoneRow) -> peewee.Query:
     values = row._asdict()
-    entry_id = values.pop("entry_id")
-    return SpoolEntry.update(**values).where(SpoolEntry.id == entry_id)
+    entry_id, was = values.pop("entry_id"), values.pop("was")
+    return SpoolEntry.update(**values).where(SpoolEntry.id == entry_id, SpoolEntry.state == was)
 
 
 def _client_by_id(client_id):

@@ -202,9 +202,12 @@ def unpaid_past(cutoff: datetime) -> list[Invoice]:
                        Client.suspended_at.is_null()))
 
 
-def suspend(client: Client, now: datetime) -> None:
+def suspend(client: Client, now: datetime) -> bool:
+    """Suspend a client not suspended yet; False when it already was (two overdue invoices,
+    or another daemon)."""
     client.active, client.suspended_at = False, to_db(now)
-    client.save(only=[Client.active, Client.suspended_at])
+    return bool(Client.update(active=False, suspended_at=to_db(now))
+                .where(Client.id == client.id, Client.suspended_at.is_null()).execute())
 
 
 def latest_paid_renewal_end(client: Client) -> datetime | None:

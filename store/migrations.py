@@ -9,6 +9,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
 from store import models
+from store.once_keys import renewal_key
 
 
 def _v1(db: peewee.Database) -> None:
@@ -119,9 +120,30 @@ def _v11_ops_state(db: peewee.Database) -> None:
     db.create_tables([models.OpsState], safe=True)
 
 
+def _v12_shared_store(db: peewee.Database) -> None:
+    """Several daemons on one store: spool lanes and leases, outbox leases, once-keys.
+
+    The once-keys of renewals already issued are filled in from the invoices; an old
+    store that holds two renewals of one period keeps both rows and gets one key (the
+    insert ignores the collision), so the upgrade never fails on old duplicates.
+    """
+    _add_missing(db, models.SpoolEntry, models.SpoolEntry.lane, models.SpoolEntry.claimed_by,
+                 models.SpoolEntry.lease_until)
+    _add_missing(db, models.Outbox, models.Outbox.lease_until)
+    if "spool_entry_state_lane" not in {index.name for index in db.get_indexes("spool_entry")}:
+        migrate(SchemaMigrator.from_database(db).add_index("spool_entry", ("state", "lane"), False))
+    db.create_tables([models.OnceKey], safe=True)
+    renewals = (models.Invoice.select(models.Invoice.client, models.Invoice.period_start)
+                .where(models.Invoice.kind == "renewal", models.Invoice.period_start.is_null(False)).tuples())
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for client_id, period_start in renewals:
+        models.OnceKey.insert(key=renewal_key(client_id, period_start), at=now).on_conflict_ignore().execute()
+
+
 # Append new steps; never edit a released one.
 MIGRATIONS: tuple[Callable[[peewee.Database], None], ...] = (
     _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8_absences, _v9_subscriptions, _v10_bounces, _v11_ops_state,
+    _v12_shared_store,
 )
 
 

@@ -98,9 +98,15 @@ class SpoolEntry(BaseModel):
     ticket = pw.ForeignKeyField(Ticket, null=True, backref="spool_entries")
     fetched_at = pw.DateTimeField()
     processed_at = pw.DateTimeField(null=True)
+    # Schema v12 (several daemons on one store, store/claims.py): the mail's lane (its sender's
+    # client, else its From address) keeps one client's mails in order; a claim is a lease.
+    # A default in the schema too: rows written by SQL that predates these columns stay valid.
+    lane = pw.CharField(max_length=320, default="", constraints=[pw.SQL("DEFAULT ''")])
+    claimed_by = pw.CharField(max_length=64, default="", constraints=[pw.SQL("DEFAULT ''")])
+    lease_until = pw.DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("account", "mailbox", "uidvalidity", "uid"), True),)
+        indexes = ((("account", "mailbox", "uidvalidity", "uid"), True), (("state", "lane"), False))
 
 
 class Message(BaseModel):
@@ -147,6 +153,8 @@ class Outbox(BaseModel):
     created_at = pw.DateTimeField()
     sent_at = pw.DateTimeField(null=True)
     claimed_by = pw.CharField(max_length=64, default="")
+    # Schema v12: a 'sending' row is held until then; only an expired lease is sent again.
+    lease_until = pw.DateTimeField(null=True)
 
 
 class SpoolBody(BaseModel):
@@ -319,6 +327,18 @@ class OpsState(BaseModel):
     text = pw.TextField(default="")
 
 
+class OnceKey(BaseModel):
+    """What must happen once across every daemon on one store (schema v12).
+
+    A renewal per client and period, a suspension notice, a join reply per address and
+    day, a refusal transcript, a quarantine alert: the caller inserts the key in the
+    transaction that does the thing; a key already there makes it a no-op (store/once.py).
+    """
+
+    key = pw.CharField(max_length=400, unique=True)
+    at = pw.DateTimeField()
+
+
 MODELS = (SchemaVersion, Counter, Client, ClientAddress, Ticket, SpoolEntry, SpoolBody, Message,
           AttachmentMeta, Outbox, OutboxBody, AutoReplyLog, Event, FolderState, Timer, QuotaUse, Invoice, LedgerEntry,
-          NoticeWindow, StaffAbsence, Bounce, OpsState)
+          NoticeWindow, StaffAbsence, Bounce, OpsState, OnceKey)

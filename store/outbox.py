@@ -1,15 +1,18 @@
 """The outbox queue: rendered mails in, claimed batches out, each attempt's outcome recorded.
 
-A row is 'sending' while its SMTP transaction runs. A row still 'sending' at start-up
-was interrupted between the server's reply and our update (the RFC 1047 window):
-requeue_interrupted() puts it back, counted in `resends`, to be sent again with the
-same bytes and Message-ID.
+A row is 'sending' while its SMTP transaction runs, leased to one node until
+`lease_until`. A row still 'sending' after its lease ran out was interrupted between
+the server's reply and our update (the RFC 1047 window): requeue_expired() puts it
+back, counted in `resends`, to be sent again with the same bytes and Message-ID. Any
+daemon on the store does that, periodically; a live daemon's rows are never touched.
+Only a daemon that owns the whole store (SQLite, under its lock) may requeue every
+'sending' row at start (requeue_interrupted()).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import peewee
@@ -83,16 +86,34 @@ def enqueue(mail: OutboundMail, now: datetime) -> int:
 
 
 def requeue_interrupted(node: str | None = None) -> int:
-    """Rows left 'sending' by a crash (of `node`, or of anyone) back to 'pending'; returns how many."""
-    query = Outbox.update(status="pending", resends=Outbox.resends + 1).where(Outbox.status == "sending")
+    """Rows left 'sending' by a crash (of `node`, or of anyone) back to 'pending'; returns how many.
+
+    Without `node`, only for a daemon that owns the store: another daemon's live sends
+    would be sent twice."""
+    query = Outbox.update(status="pending", resends=Outbox.resends + 1, lease_until=None).where(
+        Outbox.status == "sending")
     if node is not None:
         query = query.where(Outbox.claimed_by == node)
     return query.execute()
 
 
-def claim(now: datetime, node: str, limit: int, max_bytes: int = CLAIM_BYTES) -> list[Claimed]:
+def requeue_expired(now: datetime | None = None) -> int:
+    """Rows whose sender's lease ran out (it died, or lost the store) back to 'pending'.
+
+    A row with no lease at all is one an older version left 'sending': expired too."""
+    at = to_db(now or datetime.now(UTC))
+    with write_transaction():
+        return (Outbox.update(status="pending", resends=Outbox.resends + 1, lease_until=None)
+                .where(Outbox.status == "sending",
+                       Outbox.lease_until.is_null() | (Outbox.lease_until <= at)).execute())
+
+
+def claim(now: datetime, node: str, limit: int, max_bytes: int = CLAIM_BYTES,
+          lease_seconds: int = 120) -> list[Claimed]:
     """Mark up to `limit` due rows 'sending' for `node`, oldest due first, within `max_bytes`
-    of mail (a batch always takes its first row, however big)."""
+    of mail (a batch always takes its first row, however big); the claim is a lease of
+    `lease_seconds` on wall time (leases are between processes, `now` may be a test clock)."""
+    until = to_db(datetime.now(UTC) + timedelta(seconds=lease_seconds))
     with write_transaction():
         query = (Outbox.select(Outbox.id, peewee.fn.LENGTH(OutboxBody.raw)).join(OutboxBody)
                  .where(Outbox.status == "pending", Outbox.next_attempt_at <= to_db(now))
@@ -108,7 +129,7 @@ def claim(now: datetime, node: str, limit: int, max_bytes: int = CLAIM_BYTES) ->
             total += size
         if not ids:
             return []
-        (Outbox.update(status="sending", claimed_by=node)
+        (Outbox.update(status="sending", claimed_by=node, lease_until=until)
          .where(Outbox.id.in_(ids), Outbox.status == "pending").execute())
         rows = (Outbox.select(Outbox.id, Outbox.kind, Outbox.envelope_from, Outbox.recipients, Outbox.ticket,
                               Ticket.key, Outbox.attempts, Outbox.resends, Outbox.last_error,
@@ -122,6 +143,15 @@ def claim(now: datetime, node: str, limit: int, max_bytes: int = CLAIM_BYTES) ->
                 for i, kind, sender, to, t, key, attempts, resends, error, sent, due in rows]
 
 
+def renew_leases(node: str, ids: list[int], lease_seconds: int) -> int:
+    """Extend `node`'s leases on rows it is still sending."""
+    if not ids:
+        return 0
+    until = to_db(datetime.now(UTC) + timedelta(seconds=lease_seconds))
+    return (Outbox.update(lease_until=until)
+            .where(Outbox.id.in_(ids), Outbox.claimed_by == node, Outbox.status == "sending").execute())
+
+
 def bodies_of(ids: list[int]) -> dict[int, bytes]:
     """The raw bytes of outbox rows, by id."""
     query = OutboxBody.select(OutboxBody.outbox, OutboxBody.raw).where(OutboxBody.outbox.in_(ids)).tuples()
@@ -132,7 +162,7 @@ def record_attempt(row: Claimed) -> None:
     """Write back one send attempt's bookkeeping and release the claim."""
     # Only the bookkeeping columns: the mail's bytes are never written again.
     (Outbox.update(status=row.status, sent_at=to_db(row.sent_at), last_error=row.last_error,
-                   attempts=row.attempts, claimed_by="", resends=row.resends,
+                   attempts=row.attempts, claimed_by="", lease_until=None, resends=row.resends,
                    next_attempt_at=to_db(row.next_attempt_at))
      .where(Outbox.id == row.id).execute())
 

@@ -13,8 +13,10 @@ from datetime import datetime
 
 from store import prepared
 from store.apply_counters import next_number
+from store.claims import lanes_of
 from store.db import from_db, to_db, write_transaction
-from store.models import FolderState, SpoolBody, SpoolEntry, Ticket
+from store.models import FolderState, OnceKey, SpoolBody, SpoolEntry, Ticket
+from store.once import quarantine_alert_key
 
 MAX_ATTEMPTS = 3
 
@@ -43,13 +45,16 @@ def put_many(account: str, mailbox: str, uidvalidity: int, items: list[Fetched],
     """Store fetched mails in one transaction; returns how many were new."""
     if not items:
         return 0
-    rows = [{
-        "account": account, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": item.uid,
-        "sha256": hashlib.sha256(item.raw).hexdigest(), "size": len(item.raw),
-        "internaldate": to_db(item.internaldate), "state": "pending", "fetched_at": to_db(now),
-    } for item in items]
     raw_by_uid = {item.uid: item.raw for item in items}
     with write_transaction():
+        # The lane keeps one client's mails in order among several workers (store/claims.py).
+        lanes = lanes_of(item.raw for item in items)
+        rows = [{
+            "account": account, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": item.uid,
+            "sha256": hashlib.sha256(item.raw).hexdigest(), "size": len(item.raw),
+            "internaldate": to_db(item.internaldate), "state": "pending", "fetched_at": to_db(now),
+            "lane": lane[:320],
+        } for item, lane in zip(items, lanes, strict=True)]
         already = known_uids(account, mailbox, uidvalidity, raw_by_uid)
         fresh = [row for row in rows if row["uid"] not in already]
         for i in range(0, len(fresh), 50):
@@ -117,6 +122,9 @@ def record_failure(entry_id: int, error: str, now: datetime, *, final: bool) -> 
     MAX_ATTEMPTS or when `final`."""
     with write_transaction():
         entry = SpoolEntry.get_by_id(entry_id)
+        if entry.state != "pending":
+            # Another worker finished it meanwhile (this one outlived its lease): theirs stands.
+            return entry
         entry.error = error[:2000]
         if final or entry.attempts >= MAX_ATTEMPTS:
             entry.state = "quarantined"
@@ -133,8 +141,13 @@ def quarantined(limit: int = 200) -> list[SpoolEntry]:
 
 def retry(entry_id: int) -> bool:
     """Put a quarantined mail back in the queue (after a fix), with a fresh attempt count."""
-    updated = (SpoolEntry.update(state="pending", attempts=0, error="", outcome="")
-               .where(SpoolEntry.id == entry_id, SpoolEntry.state == "quarantined").execute())
+    with write_transaction():
+        updated = (SpoolEntry.update(state="pending", attempts=0, error="", outcome="", claimed_by="",
+                                     lease_until=None)
+                   .where(SpoolEntry.id == entry_id, SpoolEntry.state == "quarantined").execute())
+        if updated:
+            # Quarantined again, it gets a new alert.
+            OnceKey.delete().where(OnceKey.key == quarantine_alert_key(entry_id)).execute()
     return bool(updated)
 
 
@@ -167,7 +180,7 @@ def record_oversized(account: str, mailbox: str, uidvalidity: int, uid: int, siz
 def mark_duplicate(entry_id: int, now: datetime) -> None:
     """A mail another writer stored first: done with, as a duplicate."""
     SpoolEntry.update(state="ignored", outcome="duplicate", processed_at=to_db(now)) \
-        .where(SpoolEntry.id == entry_id).execute()
+        .where(SpoolEntry.id == entry_id, SpoolEntry.state == "pending").execute()
 
 
 def entry_id_of(account: str, uid: int) -> int:

@@ -4,7 +4,9 @@
 directly; tests/runners/ and tests/store/ take it through their conftest.py.
 """
 
+import os
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +59,18 @@ class Desk:
 @pytest.fixture
 def desk(tmp_path):
     settings = make_settings(tmp_path)
+    if os.environ.get("ONEASSIST_TEST_STORE") == "postgresql":
+        # The same tests on PostgreSQL: ONEASSIST_TEST_STORE=postgresql pytest tests/store tests/runners
+        from tests.pgstore import fresh_database
+
+        with fresh_database("oa_memdesk") as url:
+            settings = replace(settings, store_url=url)
+            init_db(url)
+            try:
+                yield Desk(settings)
+            finally:
+                close_db()
+        return
     init_db(settings.store_url)
     yield Desk(settings)
     close_db()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -135,7 +136,8 @@ class SmtpSender:
             return SendResult(env.key, 553, "address is not ASCII; SMTPUTF8 is not used")
         return SendResult(env.key, 250, response[:300] if isinstance(response, str) else "ok")
 
-    async def _send_all(self, envelopes: list[Envelope]) -> list[SendResult]:
+    async def _send_all(self, envelopes: list[Envelope],
+                        on_result: Callable[[SendResult], None] | None = None) -> list[SendResult]:
         queue: asyncio.Queue[Envelope] = asyncio.Queue()
         for env in envelopes:
             queue.put_nowait(env)
@@ -144,16 +146,22 @@ class SmtpSender:
         async def worker(index: int) -> None:
             while not queue.empty():
                 env = queue.get_nowait()
-                results.append(await self._send_one(index, env))
+                result = await self._send_one(index, env)
+                results.append(result)
+                if on_result is not None:
+                    # Before the next mail: the caller records this one's outcome at once.
+                    on_result(result)
 
         workers = min(self.settings.connections, len(envelopes)) or 1
         await asyncio.gather(*(worker(i) for i in range(workers)))
         return results
 
-    def send_many(self, envelopes: list[Envelope]) -> list[SendResult]:
+    def send_many(self, envelopes: list[Envelope],
+                  on_result: Callable[[SendResult], None] | None = None) -> list[SendResult]:
+        """Send each envelope; `on_result` hears each outcome as soon as the server gives it."""
         if not envelopes:
             return []
-        return self.loop.run_until_complete(self._send_all(envelopes))
+        return self.loop.run_until_complete(self._send_all(envelopes, on_result))
 
     def check(self) -> str:
         """Connect (and log in) once; returns the server greeting for `oneassist check`."""

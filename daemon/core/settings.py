@@ -195,6 +195,17 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class LeaseSettings:
+    """Several daemons on one store ([store] keys): how long a claim holds, how often a
+    standby tries for the fetch lock."""
+
+    # A spool entry or an outbox row a worker took is its own for this long; a worker that
+    # died leaves it to the others after this (renewed while the work goes on).
+    lease_seconds: int = 120
+    fetch_lock_retry_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
@@ -210,6 +221,7 @@ class Settings:
     source: Path | None = None
     metrics: MetricsSettings = MetricsSettings()
     retention: RetentionSettings = RetentionSettings()
+    leases: LeaseSettings = LeaseSettings()
 
     def staff_by_email(self, email: str) -> StaffMember | None:
         # Not str.lower(): it folds a Kelvin sign into 'k' and so into a staff address.

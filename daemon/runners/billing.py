@@ -23,6 +23,7 @@ from store import billing
 from store.apply import add_event
 from store.clients import extend_paid_until
 from store.db import from_db, write_transaction
+from store.once import claim_once, renewal_key, suspension_key
 from store.outbox import enqueue
 from store.queries import client_by_address
 from store.rows import Client, Invoice
@@ -87,9 +88,15 @@ def _mail(notifier: Notifier, client: Client, template: kinds.NoticeKind, now: d
 
 
 def issue(settings: Settings, notifier: Notifier, client: Client, spec: InvoiceSpec, now: datetime,
-          due: datetime, reason: str = "") -> Invoice:
-    """Number the invoice and queue its mail (text + HTML + PDF), in one transaction."""
+          due: datetime, reason: str = "", *, once: bool = False) -> Invoice | None:
+    """Number the invoice and queue its mail (text + HTML + PDF), in one transaction.
+
+    With `once` a renewal is issued only if none was for its client and period (the
+    once-key, store/once.py): None when another daemon or pass did it first."""
     with write_transaction():
+        key = renewal_key(client.id, spec.period[0]) if spec.kind == "renewal" and spec.period else None
+        if key is not None and not claim_once(key, now) and once:
+            return None
         invoice = billing.issue_invoice(client, spec, spec.currency, now, due)
         if spec.amount > 0:
             _mail(notifier, client, kinds.INVOICE, now, (("invoice_id", invoice.id), ("reason", reason)))
@@ -159,8 +166,9 @@ def billing_tick(settings: Settings, notifier: Notifier, now: datetime) -> Tally
             nxt = next_subscription_period(settings, client)
             if nxt is None or billing.issued_for_period(client, nxt[0]):
                 continue
-            issue(settings, notifier, client, renewal_spec(settings, client, nxt), now, nxt[0])
-            tally["renewal"] += 1
+            if issue(settings, notifier, client, renewal_spec(settings, client, nxt), now, nxt[0],
+                     once=True) is not None:
+                tally["renewal"] += 1
     for invoice in billing.invoices_to_remind(now):
         with write_transaction():
             if billing.mark_reminded(invoice.id, now):
@@ -170,7 +178,9 @@ def billing_tick(settings: Settings, notifier: Notifier, now: datetime) -> Tally
     for invoice in billing.unpaid_past(now - grace):
         client = invoice.client
         with write_transaction():
-            billing.suspend(client, now)
+            # One suspension and one notice, whichever daemon or pass comes first.
+            if not claim_once(suspension_key(client.id, invoice.id), now) or not billing.suspend(client, now):
+                continue
             _mail(notifier, client, kinds.SUSPENDED, now, (("invoice_id", invoice.id),))
             add_event(None, "suspended", f"client={client.id} invoice={invoice.number}", now)
         log.warning("client=%s suspended: invoice %s unpaid past the grace period", client.id, invoice.number)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -42,13 +45,18 @@ from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags
 from parsers.verp import outbox_id_in
 from store import absences, bounces, queries, spool
-from store.apply import AlreadyIngested, apply
+from store.apply import AlreadyIngested, AlreadyProcessed, apply
+from store.claims import claim_spool, release_spool, renew_spool
 from store.db import write_transaction
+from store.once import claim_once, quarantine_alert_key
 from store.rows import SpoolEntry
 from store.timers import unfired_timers
 
 log = logging.getLogger("oneassist.pipeline")
 T = TypeVar("T")
+# Spool entries claimed at once: small, so other workers share a backlog from the start.
+CLAIM_BATCH = 20
+RETRY_DELAY_SECONDS = 2.0
 
 
 @dataclass
@@ -56,6 +64,8 @@ class Pipeline:
     settings: Settings
     clock: Clock
     notifier: Notifier
+    # Who holds this pipeline's spool claims: a node id unique per process.
+    worker: str = field(default_factory=lambda: worker_id())
 
     def __post_init__(self) -> None:
         # Settings are frozen: the policies are built once, not once per mail.
@@ -174,6 +184,8 @@ class Pipeline:
 
     def process_one(self, entry_id: int) -> str:
         entry = spool.get(entry_id)
+        if entry.state != "pending":
+            return "taken"  # another worker finished it (this one's lease had run out)
         if entry.attempts >= spool.MAX_ATTEMPTS:
             # Each earlier start was counted and none finished: the process died or stalled
             # inside this mail (docs/reliability.md case 39). Taking it again would be a crash loop.
@@ -226,12 +238,15 @@ class Pipeline:
                 # of this mail is written.
                 result = apply(decision, mail, entry.id, dedupe_key=key, stored_text=stored,
                                prefix=self.settings.service.ticket_prefix, now=now,
-                               render=lambda n, t, m, v: budget.checked(
-                                   "apply", self.notifier.render(n, t, m, now, v)),
+                               render=self._renderer(budget, now),
                                planner=self.planner, money=money, timers=timers)
             except AlreadyIngested:
                 spool.mark_duplicate(entry.id, now)
                 return "duplicate"
+            except AlreadyProcessed:
+                # Another worker took it after this one's lease ran out, and finished first.
+                log.warning("spool=%s was finished by another worker; this attempt rolled back", entry.id)
+                return "taken"
         except QuarantineError as exc:
             return self.fail(entry, str(exc), final=True)
         except Exception as exc:  # noqa: BLE001 - one bad mail must never stop the loop
@@ -242,6 +257,13 @@ class Pipeline:
                  entry.id, entry.uid, _hash(mail.message_id), redact(mail.from_addr),
                  result.ticket_key or "-", result.outcome, decision_route.via or "-")
         return result.outcome
+
+    def _renderer(self, budget: CpuBudget, now: datetime) -> Callable[..., object]:
+        def render(notice, ticket, mail, money):  # noqa: ANN001, ANN202 - store.apply.Renderer
+            out = self.notifier.render(notice, ticket, mail, now, money)
+            checkpoint("applying")  # the fault tests kill a worker here, mid-transaction
+            return budget.checked("apply", out)
+        return render
 
     def _money_of(self, decision: Decision, now: datetime) -> MoneyView | None:
         """The money view of the client whose ticket the notices are about (None: no notice)."""
@@ -285,15 +307,32 @@ class Pipeline:
                         autoreply=False, context=context)
         source = entry.sender or "(unknown sender)"
         with write_transaction():
+            if not claim_once(quarantine_alert_key(entry.id), now):
+                return  # the alert about this mail went already (another worker quarantined it too)
             if not send_capped(notice, source, f"spool #{entry.id}", self.caps, self.notifier, now):
                 log.warning("spool=%s quarantine alert held for the digest (cap %s/h)", entry.id,
                             self.caps.alerts_per_source)
 
     def process_pending(self, limit: int = 1000) -> Tally[str]:
-        """Process what waits in the spool, oldest first; returns outcome counts."""
+        """Process what waits in the spool and this worker can claim, oldest first; returns
+        outcome counts. Claims are leases (store/claims.py): other workers on the store take
+        other clients' mail meanwhile, never this client's."""
         tally: Tally[str] = Tally()
-        for entry_id in spool.pending_ids(limit):
-            tally[self.process_one(entry_id)] += 1
+        lease = self.settings.leases.lease_seconds
+        while sum(tally.values()) < limit:
+            ids = claim_spool(self.worker, min(CLAIM_BATCH, limit - sum(tally.values())), lease)
+            if not ids:
+                break
+            renewed = time.monotonic()
+            for done, entry_id in enumerate(ids):
+                if time.monotonic() - renewed > lease / 3:
+                    renew_spool(self.worker, ids[done:], lease)
+                    renewed = time.monotonic()
+                outcome = self.process_one(entry_id)
+                if outcome == "retry":
+                    # Tried again after a pause; the client's later mail waits behind it.
+                    release_spool(self.worker, [entry_id], delay_seconds=RETRY_DELAY_SECONDS)
+                tally[outcome] += 1
         return tally
 
 
@@ -323,6 +362,11 @@ class CpuBudget:
             raise QuarantineError(f"{stage} used {used:.2f} s of CPU, over the "
                                   f"{self.seconds:g} s budget per stage")
         return value
+
+
+def worker_id() -> str:
+    """host:pid:random, unique per process (a restarted daemon is a new worker)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def _defects(mail: InboundMail) -> str:

@@ -1,9 +1,11 @@
 """flush(): claim due outbox rows, send them by SMTP, and record what happened.
 
-A row is 'sending' while its SMTP transaction runs. A row still 'sending' at
-start-up was interrupted between the server's reply and our update (the
-RFC 1047 window): it is sent again with the same bytes and Message-ID, and
-counted in `resends`.
+A row is 'sending' while its SMTP transaction runs, leased to this node. Each row's
+outcome is committed as soon as the server answers it, so a sender killed after a
+250 leaves at most the rows then in flight (one per SMTP connection) in the RFC
+1047 window. Such a row is sent again with the same bytes and Message-ID, counted
+in `resends`, once its lease runs out (recover_expired(), run by every daemon on
+the store, periodically); a daemon that owns its store (SQLite) requeues them at start.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 from collections import Counter as Tally
 from datetime import datetime, timedelta
 
@@ -38,7 +41,10 @@ _ENHANCED = re.compile(r"\b5\.\d{1,3}\.\d{1,3}\b")
 
 
 def recover_interrupted(node: str | None = None) -> int:
-    """Put rows left 'sending' by a crash back in the queue; returns how many."""
+    """Put every row left 'sending' back in the queue; returns how many.
+
+    Only for a daemon that owns its store (SQLite under its lock): on a shared store
+    another daemon's live sends would go twice; there recover_expired() is the one."""
     count = outbox.requeue_interrupted(node)
     if count:
         log.warning("outbox: %s mail(s) were interrupted mid-send; sending again with the same Message-ID",
@@ -46,9 +52,19 @@ def recover_interrupted(node: str | None = None) -> int:
     return count
 
 
+def recover_expired() -> int:
+    """Put rows whose sender's lease ran out back in the queue; any daemon, any time."""
+    count = outbox.requeue_expired()
+    if count:
+        log.warning("outbox: %s mail(s) of a sender that died mid-send (lease expired); sending again "
+                    "with the same Message-ID", count)
+    return count
+
+
 class OutboxWorker:
     def __init__(self, sender: SmtpSender, notifier: Notifier, node: str, max_attempts: int,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, lease_seconds: int = 120) -> None:
+        self.lease_seconds = lease_seconds
         self.sender = sender
         self.notifier = notifier
         self.node = node
@@ -65,31 +81,43 @@ class OutboxWorker:
     def flush(self, now: datetime, limit: int = 50) -> Tally[str]:
         tally: Tally[str] = Tally()
         while True:
-            rows = claim(now, self.node, limit)
+            rows = claim(now, self.node, limit, lease_seconds=self.lease_seconds)
             if not rows:
                 return tally
             raw = bodies_of([r.id for r in rows])
             envelopes = [Envelope(r.id, self.envelope_sender(r.id), r.recipients, raw[r.id])
                          for r in rows]
             del raw
-            results = self.sender.send_many(envelopes)
-            if any(classify_smtp(r.code) == OK for r in results):
-                checkpoint("smtp-accepted")
-            by_id = {r.id: r for r in rows}
-            with write_transaction():
-                passed: Tally[str] = Tally()
-                acked = []
-                for result in results:
-                    verdict = self.record(by_id[result.key], result, now)
-                    passed[verdict] += 1
-                    if verdict == "sent" and by_id[result.key].kind == ops.ACK_KIND and by_id[result.key].ticket_id:
-                        acked.append(by_id[result.key].ticket_id)
-                # Counted in the store with the results, for the metrics of any process (issue 13).
-                ops.record_sends(passed, acked, now)
-                tally.update(passed)
+            self.send_batch(rows, envelopes, now, tally)
             checkpoint("marked-sent")
             if len(rows) < limit and not self.more_pending(now):
                 return tally
+
+    def send_batch(self, rows: list[Claimed], envelopes: list[Envelope], now: datetime,
+                   tally: Tally[str]) -> None:
+        by_id = {r.id: r for r in rows}
+        open_ids = set(by_id)
+        renewed = time.monotonic()
+
+        def answered(result: SendResult) -> None:
+            nonlocal renewed
+            if classify_smtp(result.code) == OK:
+                checkpoint("smtp-accepted")
+            # Committed now, not after the batch: a kill leaves only this row in the window.
+            row = by_id[result.key]
+            with write_transaction():
+                verdict = self.record(row, result, now)
+                # Counted in the store with the result, for the metrics of any process (issue 13).
+                ops.record_sends({verdict: 1}, [row.ticket_id] if verdict == "sent" and row.kind == ops.ACK_KIND
+                                 and row.ticket_id else [], now)
+            tally[verdict] += 1
+            open_ids.discard(result.key)
+            if time.monotonic() - renewed > self.lease_seconds / 3:
+                # A slow server: the rows still to send stay ours.
+                outbox.renew_leases(self.node, sorted(open_ids), self.lease_seconds)
+                renewed = time.monotonic()
+
+        self.sender.send_many(envelopes, on_result=answered)
 
     @staticmethod
     def more_pending(now: datetime) -> bool:

@@ -20,9 +20,10 @@ from daemon.core.model import TicketRef
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
 from daemon.render.notices import Notifier
-from store import absences, floods, queries
+from store import absences, floods, once, queries
 from store.apply import apply_timer
 from store.db import from_db, write_transaction
+from store.once import claim_once, timer_key
 from store.outbox import enqueue
 from store.rows import NoticeWindow
 from store.timers import BATCH, DueTimer, claim_timer, due_timers, unfired_timers
@@ -75,7 +76,7 @@ class Scheduler:
 
     def fire_one(self, timer: DueTimer, now: datetime) -> str:
         with write_transaction():
-            if not claim_timer(timer.id, now):
+            if not claim_timer(timer.id, now) or not claim_once(timer_key(timer.id), now):
                 return "taken"
             ticket = queries.ticket_by_id(timer.ticket_id)
             ref, thread = queries.ticket_ref(ticket), queries.thread_info(ticket.id)
@@ -120,6 +121,7 @@ class Scheduler:
                 tally["error"] += 1
         with write_transaction():
             floods.prune(now)
+            once.prune(now)
         return tally
 
     def tick(self) -> Tally[str]:

@@ -1,12 +1,10 @@
 """store.prepared: a builder whose parameters do not line up fails loudly, and the same
 hot path runs on PostgreSQL (the machine's server on 127.0.0.1:5432, as in CI)."""
 
-import uuid
 from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple
 
-import peewee
 import pytest
 
 from store import prepared
@@ -52,22 +50,13 @@ def test_a_typed_row_out_of_binding_order_is_refused(tmp_path):
 
 
 @pytest.fixture
-def pg_desk(tmp_path):
-    try:
-        admin = peewee.PostgresqlDatabase("test", host="127.0.0.1", port=5432, user="postgres")
-        admin.connect()
-    except peewee.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
-    name = f"oneassist_{uuid.uuid4().hex[:12]}"
-    admin.execute_sql(f'CREATE DATABASE "{name}"')
-    settings = replace(make_settings(tmp_path), store_url=f"postgresql://postgres@127.0.0.1:5432/{name}")
+def pg_desk(tmp_path, pg_url):
+    settings = replace(make_settings(tmp_path), store_url=pg_url)
     init_db(settings.store_url)
     try:
         yield Desk(settings)
     finally:
         close_db()
-        admin.execute_sql(f'DROP DATABASE "{name}"')
-        admin.close()
 
 
 def test_new_task_and_reply_on_postgresql(pg_desk):
