@@ -22,6 +22,7 @@ from daemon.core.settings import (
     BillingSettings,
     ImapSettings,
     LimitsSettings,
+    RunSettings,
     ServiceSettings,
     Settings,
     SlaSettings,
@@ -35,7 +36,7 @@ from parsers.tokens import secret_weakness
 # The settings types are pure values (daemon/core/settings.py) so the store and the core can
 # take them; this module only reads and checks a file into them. Re-exported for callers.
 __all__ = [
-    "BillingSettings", "ImapSettings", "LimitsSettings", "ServiceSettings", "Settings",
+    "BillingSettings", "ImapSettings", "LimitsSettings", "RunSettings", "ServiceSettings", "Settings",
     "SlaSettings", "SmtpSettings", "StaffMailSettings", "StaffMember", "Tariff",
     "check_file_mode", "is_loopback_host", "load", "parse_settings", "plaintext_auth_refusal",
 ]
@@ -108,6 +109,8 @@ def _imap(sec: Section) -> ImapSettings:
         max_message_bytes=int(sec.positive("max_message_bytes", 40 * 1024 * 1024)),
         insecure_skip_verify=sec.get("insecure_skip_verify", bool, False),
         allow_plaintext_auth=sec.get("allow_plaintext_auth", bool, False),
+        liveness_seconds=sec.positive("liveness_seconds", 60),
+        liveness_timeout_seconds=sec.positive("liveness_timeout_seconds", 30),
     )
     _refuse_plaintext_auth("imap", settings)
     return settings
@@ -132,6 +135,24 @@ def _smtp(sec: Section) -> SmtpSettings:
     )
     _refuse_plaintext_auth("smtp", settings)
     return settings
+
+
+def _run(sec: Section, store_url: str) -> RunSettings:
+    """[run]: the master's children (issue 11). SQLite keeps one ingest worker."""
+    sqlite = store_url.startswith("sqlite:")
+    workers = sec.get("ingest_workers", int, 1 if sqlite else (os.cpu_count() or 1))
+    if workers < 1:
+        raise ConfigError(f"run.ingest_workers must be 1 or more, got {workers}")
+    if sqlite and workers > 1:
+        raise ConfigError(f"run.ingest_workers = {workers}: a SQLite store takes one writer at a time, "
+                          "so it runs one ingest worker; remove the key, or use store.url = "
+                          "\"postgresql://…\" for several")
+    slack = sec.positive("heartbeat_slack_seconds", 30)
+    stall = sec.positive("stall_seconds", 300)
+    if stall <= slack:
+        raise ConfigError(f"run.stall_seconds = {stall:g} must be more than run.heartbeat_slack_seconds = "
+                          f"{slack:g}: a late runner first stops the watchdog pings, later it is restarted")
+    return RunSettings(ingest_workers=workers, heartbeat_slack_seconds=slack, stall_seconds=stall)
 
 
 def _bounce_default(from_address: str) -> str:
@@ -299,11 +320,12 @@ def _dkim_keys(path: str) -> tuple[tuple[str, str], ...]:
 def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     """Validate a TOML document (already loaded) into Settings."""
     known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail", "billing",
-             "limits"}
+             "limits", "run"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section [{key}]: known sections are {', '.join(sorted(known))}")
-    sections = {name: Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail", "billing", "limits")}
+    sections = {name: Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail", "billing", "limits",
+                                                   "run")}
     if "imap" not in data:
         raise ConfigError("[imap] section is missing: copy it from config.example.toml")
     if "smtp" not in data:
@@ -327,6 +349,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         staff_mail=_staff_mail(sections["staff_mail"]),
         billing=_billing(sections["billing"]),
         limits=_limits(sections["limits"]),
+        run=_run(sections["run"], store_url),
     )
     for sec in sections.values():
         sec.check_unknown()

@@ -1,40 +1,27 @@
-"""The daemon's main loop: a fetcher thread (IDLE or poll), an outbox thread, the scheduler.
+"""The daemon's work units in one process: `oneassist run --once` and the tests' service.
 
-Fetching and sending run on their own threads so one slow side never holds
-up the other; `schedule` ticks on the main thread and only kicks work whose
-deadlines live in the store. Signals stop the loops cleanly; systemd hears
-READY, WATCHDOG and STOPPING.
+fetch, process, tick the timers, bill, send: each once, in that order. The long-running
+daemon does the same work in a process per stage (daemon/master.py, daemon/runners/loops.py).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import socket
-import threading
-import time
 from collections import Counter as Tally
 
-import schedule
-
-from daemon.adapters import systemd
 from daemon.adapters.imap import ImapMailbox
 from daemon.adapters.memory import release_free_memory
 from daemon.adapters.smtp import SmtpSender
 from daemon.clock import Clock, SystemClock
 from daemon.config import Settings
-from daemon.core.errors import PermanentError, TransientError
 from daemon.render.notices import Notifier
 from daemon.runners.fetch import fetch_cycle
 from daemon.runners.ingest import Pipeline
 from daemon.runners.outbox import OutboxWorker, recover_interrupted
 from daemon.runners.timers import Scheduler as TimerScheduler
-from store import spool
 
 log = logging.getLogger("oneassist.service")
-
-RECONNECT_MIN, RECONNECT_MAX = 1.0, 300.0
-RETRY_PENDING_SECONDS = 2.0
 
 
 class Service:
@@ -45,20 +32,12 @@ class Service:
         self.pipeline = Pipeline(settings, self.clock, self.notifier)
         self.timers = TimerScheduler(settings, self.clock, self.notifier)
         self.node = f"{socket.gethostname()}:{id(self):x}"
-        self.stop_event = threading.Event()
-        self.outbox_wake = threading.Event()
-        self.scheduler = schedule.Scheduler()
-
-    def stop(self, *_: object) -> None:
-        self.stop_event.set()
-        self.outbox_wake.set()
 
     # -- work units ---------------------------------------------------------
 
     def process(self) -> Tally[str]:
         tally = self.pipeline.process_pending()
         if tally:
-            self.outbox_wake.set()
             release_free_memory()
         return tally
 
@@ -71,14 +50,12 @@ class Service:
             box.close()
 
     def tick(self) -> Tally[str]:
-        """Fire the timers that are due; runs on the main thread, apart from fetch and send."""
+        """Fire the timers that are due."""
         try:
             tally = self.timers.tick()
         except Exception:  # noqa: BLE001 - the next tick tries again; the deadlines are in the store
             log.exception("scheduler pass failed")
             return Tally()
-        if tally:
-            self.outbox_wake.set()
         return tally
 
     def billing(self) -> Tally[str]:
@@ -90,8 +67,6 @@ class Service:
         except Exception:  # noqa: BLE001 - try again next time; invoices are keyed by period
             log.exception("billing pass failed")
             return Tally()
-        if tally:
-            self.outbox_wake.set()
         return tally
 
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
@@ -114,75 +89,3 @@ class Service:
         finally:
             sender.close()
         return {"fetched": fetched, **{f"outbox_{k}": v for k, v in sent.items()}}
-
-    # -- loops --------------------------------------------------------------
-
-    def fetch_loop(self) -> None:
-        s = self.settings.imap
-        delay = RECONNECT_MIN
-        while not self.stop_event.is_set():
-            box = ImapMailbox(s)
-            try:
-                box.connect()
-                delay = RECONNECT_MIN
-                while not self.stop_event.is_set():
-                    fetch_cycle(box, self.clock.now, self.process)
-                    # Failed mails wait in the spool for their next attempt.
-                    self.process()
-                    # IDLE is renewed before the server's 29-minute limit (RFC 2177). A mail
-                    # left for another attempt must not wait for the next new mail to arrive.
-                    wait = s.idle_renew_seconds if s.idle else min(s.idle_renew_seconds, s.poll_seconds)
-                    if spool.pending_ids(1):
-                        wait = min(wait, RETRY_PENDING_SECONDS)
-                    box.wait(wait, self.stop_event.is_set)
-            except (TransientError, PermanentError) as exc:
-                log.warning("%s; reconnecting in %.0fs", exc, delay)
-            except Exception:  # noqa: BLE001 - the fetcher must outlive any one bug
-                log.exception("fetcher failed; reconnecting in %.0fs", delay)
-            finally:
-                box.close()
-            self.stop_event.wait(delay)
-            delay = min(RECONNECT_MAX, delay * 2)
-
-    def outbox_loop(self) -> None:
-        sender = SmtpSender(self.settings.smtp)
-        try:
-            while not self.stop_event.is_set():
-                self.outbox_wake.wait(timeout=1.0)
-                self.outbox_wake.clear()
-                if self.stop_event.is_set():
-                    break
-                try:
-                    self.flush_once(sender)
-                except Exception:  # noqa: BLE001 - keep sending after any one failure
-                    log.exception("outbox flush failed; will try again")
-                    time.sleep(1.0)
-        finally:
-            sender.close()
-
-    def run_forever(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
-        recover_interrupted()
-        threads = [threading.Thread(target=self.fetch_loop, name="fetch", daemon=True),
-                   threading.Thread(target=self.outbox_loop, name="outbox", daemon=True)]
-        for thread in threads:
-            thread.start()
-        # Retries whose backoff has passed are picked up by the outbox thread's own poll;
-        # the scheduler keeps systemd's watchdog fed.
-        self.scheduler.every(self.settings.sla.tick_seconds).seconds.do(self.tick)
-        self.scheduler.every(5).minutes.do(self.billing)
-        self.billing()
-        interval = systemd.watchdog_interval()
-        if interval:
-            self.scheduler.every(max(1, int(interval))).seconds.do(systemd.notify, "WATCHDOG=1")
-        systemd.notify("READY=1\nSTATUS=fetching and sending")
-        log.info("daemon started: intake %s on %s, store %s", self.settings.imap.folder,
-                 self.settings.imap.host, self.settings.store_url.split("://")[0])
-        while not self.stop_event.is_set():
-            self.scheduler.run_pending()
-            self.stop_event.wait(0.5)
-        systemd.notify("STOPPING=1")
-        log.info("daemon stopping")
-        for thread in threads:
-            thread.join(timeout=10)

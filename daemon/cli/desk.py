@@ -34,17 +34,17 @@ def require_templates() -> None:
 
 
 def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
-    from daemon.service import Service
-
     require_templates()
-    settings = with_store(args)
-    service = Service(settings, clock)
+    settings = with_store(args)  # the schema is brought up to date here, before any runner starts
     if args.once:
-        result = service.run_once()
+        from daemon.service import Service
+
+        result = Service(settings, clock).run_once()
         emit(result, args.json, lambda r: " ".join(f"{k}={v}" for k, v in r.items()) or "nothing to do")
         return 0
-    service.run_forever()
-    return 0
+    from daemon.master import Master
+
+    return Master(settings).run()
 
 
 def cmd_check(args: argparse.Namespace, clock: Clock) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter as Tally
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
@@ -46,7 +47,9 @@ class OutboxWorker:
         self.rng = rng or random.Random()
         self.caps = flood_caps(notifier.settings)
 
-    def flush(self, now: datetime, limit: int = 50) -> Tally[str]:
+    def flush(self, now: datetime, limit: int = 50,
+              progress: Callable[[Tally[str]], None] | None = None) -> Tally[str]:
+        """Send every due row, a batch at a time; `progress` hears the running tally after each."""
         tally: Tally[str] = Tally()
         while True:
             rows = claim(now, self.node, limit)
@@ -64,6 +67,8 @@ class OutboxWorker:
                 for result in results:
                     tally[self.record(by_id[result.key], result, now)] += 1
             checkpoint("marked-sent")
+            if progress is not None:
+                progress(tally)
             if len(rows) < limit and not self.more_pending(now):
                 return tally
 
