@@ -285,7 +285,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "all_outgoing_accepted_seconds": _r(t_drained - t0 if t_drained else None),
             "outgoing_mails": len(received),
             "other_outgoing_by_recipient": dict(others),
+            # The sum of every process's own peak: an upper bound of the desk at any one moment.
             "peak_rss_mib": round(daemon.peak_rss_kb / 1024, 1),
+            "process_peak_rss_mib": {k: round(v / 1024, 1) for k, v in sorted(daemon.process_peaks_kb.items())},
+            "desk_rss_sampled_peak_mib": round(daemon.desk_rss_peak_kb / 1024, 1),
             "exit_code": exit_code,
             "ack_bytes_mean": round(sum(ack_sizes) / len(ack_sizes)) if ack_sizes else None,
             "poll_interval_seconds": args.poll,
@@ -356,6 +359,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         base = json.loads(args.rss_baseline.read_text(encoding="utf-8"))
         base_rss = base["daemon"]["peak_rss_mib"]
         growth = (d["peak_rss_mib"] - base_rss) / base_rss
+        base_processes = base["daemon"].get("process_peak_rss_mib", {})
+        result["rss_growth_per_process"] = {
+            name: round((mib - base_processes[name]) / base_processes[name], 4)
+            for name, mib in d["process_peak_rss_mib"].items() if base_processes.get(name)}
         result["rss_growth"] = {"baseline_file": str(args.rss_baseline), "baseline_mails": base["settings"]["mails"],
                                 "baseline_peak_rss_mib": base_rss, "growth": round(growth, 4),
                                 "target": TARGET_RSS_GROWTH, "met": growth <= TARGET_RSS_GROWTH}
