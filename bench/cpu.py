@@ -37,6 +37,16 @@ def process_cpu_seconds(pid: int) -> float:
     return total
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of one live process alone (0.0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def child_pids(pid: int) -> list[int]:
     """The live direct children of `pid` (the master's runners)."""
     found = []

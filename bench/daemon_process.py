@@ -42,6 +42,7 @@ class DaemonProcess:
         self.peak_rss_kb = 0
         self.process_peaks_kb: dict[str, int] = {}
         self.desk_rss_peak_kb = 0
+        self.process_cpu: dict[str, float] = {}  # CPU seconds per process, as last sampled
         self._notify_path = log_path.with_name("notify.sock")
         self._notify: socket.socket | None = None
         self._listener: threading.Thread | None = None
@@ -101,13 +102,14 @@ class DaemonProcess:
         "ingest-1", "outbox", "scheduler". `peak_rss_kb` is the sum of those peaks, an upper
         bound of what the whole desk held at once.
         """
-        from bench.cpu import child_pids
+        from bench.cpu import child_pids, own_cpu_seconds
 
         total = 0
         for pid in [self.pid, *child_pids(self.pid)]:
             rss, hwm, name = _proc_memory(pid)
             if name is None:
                 continue
+            self.process_cpu[name] = own_cpu_seconds(pid) or self.process_cpu.get(name, 0.0)
             total += rss
             self.process_peaks_kb[name] = max(self.process_peaks_kb.get(name, 0), hwm)
         self.desk_rss_peak_kb = max(self.desk_rss_peak_kb, total)

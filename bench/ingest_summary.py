@@ -41,6 +41,8 @@ def summary(r: dict[str, Any]) -> str:
         f"  ready (READY=1)               {sec(d['ready_seconds'])}",
         f"  first mail spooled            {sec(d['first_spooled_seconds'])}",
         stored_line(),
+        f"  stored per second after the first mail was spooled: "
+        f"{d.get('stored_per_second_after_first_spool') or 0:.0f} (start-up left out)",
         f"  every ack accepted by sink    {sec(d['acked_seconds'])}   ({c['new_tasks']} acks, "
         f"~{d['ack_bytes_mean'] or 0} bytes each)",
         f"  end-to-end                    {sec(d['end_to_end_seconds'])}   "

@@ -325,3 +325,33 @@ class Master:
                     log.warning("runner %s %s while stopping", child.name, exit_reason(code))
                 self.died(child, code, time.monotonic())
         log.info("daemon stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m daemon.master --config PATH`: what `oneassist run` turns into (daemon/cli/desk.py).
+
+    The CLI checked the config and the templates and migrated the store, then replaced
+    itself with this (exec, same pid for systemd), so the master holds none of the CLI's
+    or the renderer's imports for the life of the daemon.
+    """
+    import argparse
+
+    from daemon.config import load
+    from daemon.core.errors import OneAssistError
+    from daemon.logsetup import setup_logging
+
+    p = argparse.ArgumentParser(prog="python -m daemon.master")
+    p.add_argument("--config", required=True)
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        settings = load(args.config)
+    except OneAssistError as exc:
+        print(f"oneassist run: error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging("DEBUG" if args.verbose else settings.log_level)
+    return Master(settings).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
