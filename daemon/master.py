@@ -189,8 +189,12 @@ class Master:
 
     def alert(self, child: Child, deaths: int, reason: str) -> None:
         try:
-            # Loaded only now: rendering and the store's writers are not the master's daily work.
+            # Loaded only now: rendering and the store are not the master's daily work.
             from daemon.runners.alerts import alert_runner_deaths
+            from store.db import database, init_db
+
+            if database.obj is None:
+                init_db(self.settings.store_url)
 
             if alert_runner_deaths(self.settings, child.name, deaths, int(DEATH_WINDOW_SECONDS // 60), reason,
                                    datetime.now(UTC)):

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -165,3 +166,25 @@ def test_idle_liveness_finds_a_silently_dropped_connection(desk, tmp_path):
     assert "connection lost while waiting" in log
     # liveness 2 s + reply timeout 2 s + the first reconnect 1 s, with room for a loaded machine.
     assert found < 20, found
+
+
+def test_a_runner_that_keeps_dying_is_restarted_with_a_pause_and_raises_one_alert(desk, tmp_path):
+    """A mail that kills the ingest worker (an OOM kill, say) three times: three restarts, one
+    admin alert about the runner, then the mail is quarantined (case 39) and the rest flows."""
+    client = desk.add_client()
+    desk.deliver(client_mail(client, desk.support, "Ядовитое", "Текст", extra={"X-Test": "POISON-MARK"}))
+    desk.deliver(client_mail(client, desk.support, "Обычное", "Текст"))
+    master = MasterProcess(desk, tmp_path, env={"ONEASSIST_KILL_ON": "route:POISON-MARK"})
+    try:
+        wait_until(lambda: len(desk.inbox(desk.admin)) >= 2, 90, "the runner alert and the quarantine alert")
+        wait_until(lambda: settled(2), 30, "the other mail processed")
+    finally:
+        log = master.stop()
+    subjects = sorted(str(m["Subject"]) for m in desk.inbox(desk.admin))
+    assert len(subjects) == 2 and sum("Runner ingest-1 keeps dying: 3 times" in s for s in subjects) == 1, subjects
+    assert len(master.pids("ingest-1")) == 4
+    pauses = [float(p) for p in re.findall(r"runner ingest-1 \(pid \d+\) was killed by SIGKILL; "
+                                            r"starting it again in (\d+) s", log)]
+    assert pauses == [1, 2, 4]
+    assert len(desk.inbox(client)) == 1  # the ordinary mail's ack; the poison one is quarantined
+    assert SpoolEntry.select().where(SpoolEntry.state == "quarantined").count() == 1
