@@ -151,7 +151,9 @@ class Master:
             for name in NOT_FOR_RESTARTS:
                 env.pop(name, None)
         env[LINK_ENV] = str(theirs.fileno())
-        args = [self.python, "-m", "daemon.runners", child.runner, "--config", self.config]
+        # -P: the working directory is not put on sys.path, so a checkout it happens to hold
+        # never stands in for the installed package.
+        args = [self.python, "-P", "-m", "daemon.runners", child.runner, "--config", self.config]
         if child.runner == "ingest":
             args += ["--index", str(child.index)]
         try:

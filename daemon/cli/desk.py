@@ -48,7 +48,7 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
     assert settings.source is not None
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "daemon.master", "--config", str(settings.source.resolve()),
+    os.execv(sys.executable, [sys.executable, "-P", "-m", "daemon.master", "--config", str(settings.source.resolve()),
                               *(["--verbose"] if args.verbose else [])])
 
 
