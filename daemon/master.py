@@ -329,6 +329,8 @@ class Master:
                 code = child.proc.wait()
                 if code != 0:
                     log.warning("runner %s %s while stopping", child.name, exit_reason(code))
+                else:
+                    log.info("runner %s stopped", child.name)
                 self.died(child, code, time.monotonic())
         log.info("daemon stopped")
 

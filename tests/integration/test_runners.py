@@ -188,3 +188,25 @@ def test_a_runner_that_keeps_dying_is_restarted_with_a_pause_and_raises_one_aler
     assert pauses == [1, 2, 4]
     assert len(desk.inbox(client)) == 1  # the ordinary mail's ack; the poison one is quarantined
     assert SpoolEntry.select().where(SpoolEntry.state == "quarantined").count() == 1
+
+
+def test_sigterm_stops_the_runners_in_the_order_mail_flows(desk, tmp_path):
+    """Fetch first (nothing new comes in), ingest, the scheduler, the sender last (it drains);
+    what was not done yet is done by the next start, once."""
+    clients = [desk.add_client(f"s{i}") for i in range(5)]
+    ids = backlog(desk, clients, 40)
+    master = MasterProcess(desk, tmp_path)
+    try:
+        wait_until(lambda: desk.sink.received, 60, "the first mail sent")
+    finally:
+        log = master.stop()
+    assert master.proc.returncode == 0, log[-3000:]
+    stopped = re.findall(r"runner (\S+) stopped", log)
+    assert stopped == ["fetch", "ingest-1", "scheduler", "outbox"], log[-3000:]
+    assert any("fetched" in line and "processed" in line for _, line in master.notes.lines("STATUS="))
+    again = MasterProcess(desk, tmp_path)
+    try:
+        wait_until(lambda: settled(40), 90, "the rest after a new start")
+    finally:
+        again.stop()
+    assert_once(desk, clients, ids)

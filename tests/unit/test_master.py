@@ -102,3 +102,15 @@ def test_a_busy_master_never_blocks_a_runner():
         link.beat(1.0, "idle", {"sent": 1})
     assert time.monotonic() - started < 10 and not link.stopping
     master.close()
+
+
+def test_the_master_starts_k_ingest_workers_between_fetch_and_the_sender(tmp_path):
+    from dataclasses import replace
+
+    from daemon.master import Master
+
+    data = minimal() | {"store": {"url": "postgresql://desk@db.test/desk"}, "run": {"ingest_workers": 3}}
+    settings = replace(parse_settings(data, tmp_path), source=tmp_path / "oneassist.toml")
+    master = Master(settings)
+    # Also the order they are stopped in: fetch first, the sender last.
+    assert [c.name for c in master.children] == ["fetch", "ingest-1", "ingest-2", "ingest-3", "scheduler", "outbox"]
