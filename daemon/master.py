@@ -287,8 +287,12 @@ class Master:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.stop)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        # Blocked by the CLI across its exec (daemon/cli/desk.py): a stop that came meanwhile
+        # is delivered now, and the runners start with nothing blocked.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
         for child in self.children:
-            self.spawn(child)
+            if not self.stopping:
+                self.spawn(child)
         interval = systemd.watchdog_interval()
         ready, next_ping = False, 0.0
         log.info("daemon started: %d runner(s), intake %s on %s, store %s", len(self.children),

@@ -6,6 +6,7 @@ import argparse
 import base64
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,9 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
     assert settings.source is not None
     sys.stdout.flush()
     sys.stderr.flush()
+    # A stop asked for across the exec waits, blocked, until the master's handlers are in
+    # place (a blocked signal stays pending through exec), instead of killing it half-started.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     os.execv(sys.executable, [sys.executable, "-P", "-m", "daemon.master", "--config", str(settings.source.resolve()),
                               *(["--verbose"] if args.verbose else [])])
 

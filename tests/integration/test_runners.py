@@ -104,6 +104,7 @@ def test_runner_killed_from_outside_and_the_master_killed(desk, tmp_path):
     assert sender in children
     again = MasterProcess(desk, tmp_path)
     try:
+        again.wait_ready()  # the first runners may have finished the backlog before they stopped
         wait_until(lambda: settled(60), 90, "the rest processed after a new start")
     finally:
         log = again.stop()
@@ -206,6 +207,7 @@ def test_sigterm_stops_the_runners_in_the_order_mail_flows(desk, tmp_path):
     assert any("fetched" in line and "processed" in line for _, line in master.notes.lines("STATUS="))
     again = MasterProcess(desk, tmp_path)
     try:
+        again.wait_ready()
         wait_until(lambda: settled(40), 90, "the rest after a new start")
     finally:
         again.stop()
