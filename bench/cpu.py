@@ -18,14 +18,49 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """user + system CPU seconds of a live process (all its threads), from /proc/PID/stat."""
+    """user + system CPU seconds of a live process and its children (all their threads).
+
+    `oneassist run` is a master with a runner process per stage (issue 11): the daemon's CPU
+    is the tree's. A child already reaped counts through the parent's cutime/cstime; a live
+    one on its own, from /proc/PID/stat.
+    """
+    total = 0.0
+    for member in [pid, *child_pids(pid)]:
+        try:
+            with open(f"/proc/{member}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        # After the ")" closing the command name: state is field 3, utime 14, stime 15,
+        # cutime 16, cstime 17 (the reaped children's).
+        total += sum(int(f) for f in fields[11:15]) / _TICK
+    return total
+
+
+def own_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of one live process alone (0.0 when it is gone)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             fields = fh.read().rsplit(b")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
-    # After the ")" closing the command name: state is field 3, utime 14 and stime 15.
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live direct children of `pid` (the master's runners)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
 
 
 def group_cpu_seconds(pgid: int | None) -> float:

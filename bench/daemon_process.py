@@ -37,7 +37,12 @@ class DaemonProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at: float | None = None
         self.ready_at: float | None = None
+        # The desk is a master and its runners (issue 11): VmHWM per process, by runner name,
+        # and the largest sum of VmRSS over all of them seen at one sample.
         self.peak_rss_kb = 0
+        self.process_peaks_kb: dict[str, int] = {}
+        self.desk_rss_peak_kb = 0
+        self.process_cpu: dict[str, float] = {}  # CPU seconds per process, as last sampled
         self._notify_path = log_path.with_name("notify.sock")
         self._notify: socket.socket | None = None
         self._listener: threading.Thread | None = None
@@ -91,19 +96,25 @@ class DaemonProcess:
             raise RuntimeError(f"the daemon exited with {self.proc.returncode}:\n{self.log_tail()}")
 
     def sample_rss(self) -> tuple[int, int]:
-        """(VmRSS, VmHWM) in KiB from /proc/PID/status; VmHWM is the peak so far."""
-        rss = hwm = 0
-        try:
-            with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        rss = int(line.split()[1])
-                    elif line.startswith("VmHWM:"):
-                        hwm = int(line.split()[1])
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-        self.peak_rss_kb = max(self.peak_rss_kb, hwm)
-        return rss, hwm
+        """(VmRSS summed over the desk's processes, the largest sum so far) in KiB.
+
+        Also keeps each process's VmHWM (its own peak) by name: "master", "fetch",
+        "ingest-1", "outbox", "scheduler". `peak_rss_kb` is the sum of those peaks, an upper
+        bound of what the whole desk held at once.
+        """
+        from bench.cpu import child_pids, own_cpu_seconds
+
+        total = 0
+        for pid in [self.pid, *child_pids(self.pid)]:
+            rss, hwm, name = _proc_memory(pid)
+            if name is None:
+                continue
+            self.process_cpu[name] = own_cpu_seconds(pid) or self.process_cpu.get(name, 0.0)
+            total += rss
+            self.process_peaks_kb[name] = max(self.process_peaks_kb.get(name, 0), hwm)
+        self.desk_rss_peak_kb = max(self.desk_rss_peak_kb, total)
+        self.peak_rss_kb = sum(self.process_peaks_kb.values())
+        return total, self.desk_rss_peak_kb
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait; returns the exit code (a SIGKILL after `timeout` gives -9)."""
@@ -166,6 +177,28 @@ class DaemonProcess:
                 event = re.sub(r"\d+", "N", f"{match.group(1)} {match.group(2)} {match.group(3)}")[:160]
         close()
         return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+
+
+def _proc_memory(pid: int) -> tuple[int, int, str | None]:
+    """(VmRSS, VmHWM) in KiB and the runner's name, or name None when the process is gone."""
+    rss = hwm = 0
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            args = cmdline.read().decode(errors="replace").split("\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return 0, 0, None
+    if "daemon.runners" not in args:
+        return rss, hwm, "master"
+    runner = args[args.index("daemon.runners") + 1]
+    if "--index" in args:
+        runner += "-" + args[args.index("--index") + 1]
+    return rss, hwm, runner
 
 
 class StoreReader:

@@ -41,6 +41,8 @@ def summary(r: dict[str, Any]) -> str:
         f"  ready (READY=1)               {sec(d['ready_seconds'])}",
         f"  first mail spooled            {sec(d['first_spooled_seconds'])}",
         stored_line(),
+        f"  stored per second after the first mail was spooled: "
+        f"{d.get('stored_per_second_after_first_spool') or 0:.0f} (start-up left out)",
         f"  every ack accepted by sink    {sec(d['acked_seconds'])}   ({c['new_tasks']} acks, "
         f"~{d['ack_bytes_mean'] or 0} bytes each)",
         f"  end-to-end                    {sec(d['end_to_end_seconds'])}   "
@@ -48,7 +50,10 @@ def summary(r: dict[str, Any]) -> str:
         f"  all outgoing mail accepted    {sec(d['all_outgoing_accepted_seconds'])}   "
         f"({d['outgoing_mails']} mails: the acks + {d['outgoing_mails'] - c['new_tasks']} others, "
         f"by kind {r['store']['outbox']}; not part of end-to-end)",
-        f"  peak RSS (VmHWM)              {d['peak_rss_mib']:.1f} MiB",
+        f"  peak RSS (VmHWM)              {d['peak_rss_mib']:.1f} MiB, the sum of each process's peak "
+        f"(sampled whole desk at most {d.get('desk_rss_sampled_peak_mib', 0):.1f} MiB)",
+        "  per process                   " + ", ".join(
+            f"{name} {mib:.1f}" for name, mib in d.get("process_peak_rss_mib", {}).items()) + " MiB",
         (f"  daemon CPU until end-to-end   {d['cpu_seconds_to_end_to_end']:.2f} s "
          f"= {d['cpu_ms_per_mail']:.1f} ms per mail" if d["cpu_seconds_to_end_to_end"] else
          f"  daemon CPU until last entry   {d['cpu_seconds_to_last_entry']:.2f} s "
@@ -81,6 +86,9 @@ def summary(r: dict[str, Any]) -> str:
         lines.append(f"peak RSS vs {g['baseline_mails']} mails   {g['baseline_peak_rss_mib']:.1f} -> "
                      f"{d['peak_rss_mib']:.1f} MiB = {g['growth'] * 100:+.1f}% "
                      f"(target <= +{g['target'] * 100:.0f}%: {mark(g['met'])})")
+        if r.get("rss_growth_per_process"):
+            lines.append("  per process                   " + ", ".join(
+                f"{name} {growth * 100:+.1f}%" for name, growth in r["rss_growth_per_process"].items()))
     notes = r["notes"] + (["py-spy was attached to the daemon; these figures include its overhead."]
                           if s["profiled"] else [])
     lines += checks_lines({**r, "notes": notes},

@@ -177,6 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": stats(daemon_ms) if daemon_ms else None,
         "samples_ms": [round(v, 1) for v in daemon_ms],
         "peak_rss_mib": round(daemon.peak_rss_kb / 1024, 1),
+        "process_peak_rss_mib": {k: round(v / 1024, 1) for k, v in sorted(daemon.process_peaks_kb.items())},
         "cpu_seconds_total": round(cpu, 3),
         "machine": machine,
     }

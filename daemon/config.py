@@ -19,12 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from daemon.config_keys import Section, check_file_mode, email_value
 from daemon.config_ops import OPS_SECTIONS, ops_settings
+from daemon.config_run import leases_settings, run_settings
 from daemon.core.errors import ConfigError
 from daemon.core.settings import (
     BillingSettings,
     ImapSettings,
-    LeaseSettings,
     LimitsSettings,
+    RunSettings,
     ServiceSettings,
     Settings,
     SlaSettings,
@@ -38,7 +39,7 @@ from parsers.tokens import secret_weakness
 # The settings types are pure values (daemon/core/settings.py) so the store and the core can
 # take them; this module only reads and checks a file into them. Re-exported for callers.
 __all__ = [
-    "BillingSettings", "ImapSettings", "LimitsSettings", "ServiceSettings", "Settings",
+    "BillingSettings", "ImapSettings", "LimitsSettings", "RunSettings", "ServiceSettings", "Settings",
     "SlaSettings", "SmtpSettings", "StaffMailSettings", "StaffMember", "Tariff",
     "check_file_mode", "is_loopback_host", "load", "parse_settings", "plaintext_auth_refusal",
 ]
@@ -55,15 +56,6 @@ def _limits(sec: Section) -> LimitsSettings:
         max_file_bytes=int(sec.positive("max_file_bytes", 10 * 1024 * 1024)),
         hard_bounce_limit=int(sec.positive("hard_bounce_limit", 2)),
     )
-
-
-def _leases(sec: Section) -> LeaseSettings:
-    lease = sec.get("lease_seconds", int, 120)
-    if lease < 5:
-        raise ConfigError(f"store.lease_seconds must be at least 5, got {lease!r}: a lease shorter "
-                          "than one SMTP transaction would send mail twice")
-    return LeaseSettings(lease_seconds=lease,
-                         fetch_lock_retry_seconds=sec.positive("fetch_lock_retry_seconds", 2.0))
 
 
 def is_loopback_host(host: str) -> bool:
@@ -122,6 +114,8 @@ def _imap(sec: Section) -> ImapSettings:
         max_message_bytes=int(sec.positive("max_message_bytes", 40 * 1024 * 1024)),
         insecure_skip_verify=sec.get("insecure_skip_verify", bool, False),
         allow_plaintext_auth=sec.get("allow_plaintext_auth", bool, False),
+        liveness_seconds=sec.positive("liveness_seconds", 60),
+        liveness_timeout_seconds=sec.positive("liveness_timeout_seconds", 30),
     )
     _refuse_plaintext_auth("imap", settings)
     return settings
@@ -324,11 +318,12 @@ def _dkim_keys(path: str) -> tuple[tuple[str, str], ...]:
 def parse_settings(data: dict[str, Any], base: Path) -> Settings:
     """Validate a TOML document (already loaded) into Settings."""
     known = {"imap", "smtp", "store", "service", "sla", "staff", "tariffs", "log", "staff_mail", "billing",
-             "limits", *OPS_SECTIONS}
+             "limits", "run", *OPS_SECTIONS}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section [{key}]: known sections are {', '.join(sorted(known))}")
-    sections = {name: Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail", "billing", "limits")}
+    sections = {name: Section(name, data.get(name)) for name in ("imap", "smtp", "store", "service", "sla", "log", "staff_mail", "billing", "limits",
+                                                   "run")}
     if "imap" not in data:
         raise ConfigError("[imap] section is missing: copy it from config.example.toml")
     if "smtp" not in data:
@@ -352,7 +347,8 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         staff_mail=_staff_mail(sections["staff_mail"]),
         billing=_billing(sections["billing"]),
         limits=_limits(sections["limits"]),
-        leases=_leases(sections["store"]),
+        leases=leases_settings(sections["store"]),
+        run=run_settings(sections["run"], store_url),
     )
     settings = replace(settings, **ops_settings(data))
     for sec in sections.values():

@@ -48,9 +48,11 @@ def _exception_lines(exc: BaseException, seen: set[int]) -> list[str]:
 
 
 class JournalFormatter(logging.Formatter):
-    def __init__(self, journald: bool) -> None:
-        fmt = "%(levelname)s %(name)s: %(message)s" if journald else \
-            "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    def __init__(self, journald: bool, tag: str = "") -> None:
+        # The tag names the process of `oneassist run` a line comes from (fetch, ingest-2 ...).
+        name = f"%(name)s[{tag}]" if tag else "%(name)s"
+        fmt = f"%(levelname)s {name}: %(message)s" if journald else \
+            f"%(asctime)s %(levelname)s {name}: %(message)s"
         super().__init__(fmt)
         self.journald = journald
 
@@ -80,9 +82,9 @@ class JournalFormatter(logging.Formatter):
         return text
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO", tag: str = "") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JournalFormatter(journald=bool(os.environ.get("JOURNAL_STREAM"))))
+    handler.setFormatter(JournalFormatter(journald=bool(os.environ.get("JOURNAL_STREAM")), tag=tag))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

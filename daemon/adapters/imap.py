@@ -7,6 +7,7 @@ says otherwise, and then a warning is logged every connect.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
@@ -161,26 +162,59 @@ class ImapMailbox:
 
         self._guard(copy_delete)
 
-    def wait(self, seconds: float, stop: Callable[[], bool]) -> bool:
-        """Block until the server reports a change, `seconds` pass, or stop() is true."""
+    def wait(self, seconds: float, stop: Callable[[], bool],
+             proven: Callable[[], None] | None = None) -> bool:
+        """Block until the server reports a change, `seconds` pass, or stop() is true.
+
+        Every imap.liveness_seconds the connection is proven (DONE, NOOP, IDLE again, each
+        reply within imap.liveness_timeout_seconds) and `proven` is called: a connection a
+        proxy or NAT dropped without a FIN or RST would otherwise wait in IDLE for
+        ever, and no mail would be fetched (issue 11).
+        """
         deadline = time.monotonic() + seconds
         c = self._c()
-        if not (self.settings.idle and b"IDLE" in self.capabilities):
-            while time.monotonic() < deadline and not stop():
-                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-            return False
+        every = self.settings.liveness_seconds
         try:
-            c.idle()
-            try:
+            if not (self.settings.idle and b"IDLE" in self.capabilities):
+                proof_at = time.monotonic() + every
                 while time.monotonic() < deadline and not stop():
-                    responses = c.idle_check(timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+                    time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+                    if time.monotonic() >= proof_at and not stop():
+                        self._within_liveness(c, c.noop)
+                        proof_at = time.monotonic() + every
+                        if proven:
+                            proven()
+                return False
+            while True:
+                c.idle()
+                proof_at = min(deadline, time.monotonic() + every)
+                news = False
+                while time.monotonic() < proof_at and not stop():
+                    responses = c.idle_check(timeout=min(1.0, max(0.05, proof_at - time.monotonic())))
                     if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
-                        return True
-            finally:
-                c.idle_done()
+                        news = True
+                        break
+                self._within_liveness(c, c.idle_done)
+                if news or stop() or time.monotonic() >= deadline:
+                    return news
+                self._within_liveness(c, c.noop)
+                if proven:
+                    proven()
         except NETWORK_ERRORS as exc:
-            raise TransientError(f"imap: IDLE failed: {_short(exc)}") from None
-        return False
+            # No LOGOUT on a connection that stopped answering: it would wait out the timeout.
+            self.client = None
+            with contextlib.suppress(Exception):
+                c.shutdown()
+            raise TransientError(f"imap: connection lost while waiting: {_short(exc)}") from None
+
+    def _within_liveness(self, c: imapclient.IMAPClient, command: Callable[[], object]) -> None:
+        """Run one short command whose reply must come within imap.liveness_timeout_seconds."""
+        sock = c.socket()
+        sock.settimeout(self.settings.liveness_timeout_seconds)
+        try:
+            command()
+        finally:
+            sock.settimeout(self.timeout)
 
     def noop(self) -> None:
         self._guard(lambda c: c.noop())

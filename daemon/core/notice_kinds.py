@@ -132,5 +132,7 @@ UNAUTHENTICATED = NoticeKind("staff.alert.unauthenticated", RateClass.ALERT)
 UNDELIVERABLE = NoticeKind("staff.alert.undeliverable", RateClass.ALERT)
 # The OAuth2 token command failed (daemon/runners/tokens.py): one per failure spell.
 TOKEN = NoticeKind("staff.alert.token", RateClass.ALERT)
+# A runner of `oneassist run` keeps dying (daemon/master.py): capped per runner and hour.
+RUNNER = NoticeKind("staff.alert.runner", RateClass.ALERT)
 # Stands for the notices a window held back: capping it would hide the flood it reports.
 DIGEST = NoticeKind("staff.alert.digest")

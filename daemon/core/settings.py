@@ -36,6 +36,10 @@ class ImapSettings:
     insecure_skip_verify: bool
     # AUTH over a connection without TLS to a host that is not loopback (explicit opt-in).
     allow_plaintext_auth: bool = False
+    # Issue 11: every liveness_seconds the fetcher leaves IDLE and sends NOOP; a reply that
+    # takes longer than liveness_timeout_seconds means the connection is dead.
+    liveness_seconds: float = 60.0
+    liveness_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,18 @@ class LeaseSettings:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """`oneassist run` as a master and its child processes (issue 11)."""
+
+    # 0: the default for the store (1 on SQLite, the core count on PostgreSQL).
+    ingest_workers: int = 0
+    # A child this late with the heartbeat it promised stops the watchdog pings ...
+    heartbeat_slack_seconds: float = 30.0
+    # ... and this late it is killed and started again.
+    stall_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
@@ -222,6 +238,7 @@ class Settings:
     metrics: MetricsSettings = MetricsSettings()
     retention: RetentionSettings = RetentionSettings()
     leases: LeaseSettings = LeaseSettings()
+    run: RunSettings = RunSettings()
 
     def staff_by_email(self, email: str) -> StaffMember | None:
         # Not str.lower(): it folds a Kelvin sign into 'k' and so into a staff address.

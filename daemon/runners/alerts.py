@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from daemon.core import notice_kinds as kinds
 from daemon.core.model import Notice
+from daemon.core.settings import Settings
 from daemon.core.workflow import FloodCaps, coalesce
 from daemon.render.notices import Notifier
 from store import floods, queries
@@ -34,3 +36,21 @@ def send_capped(notice: Notice, source: str, held_label: str, caps: FloodCaps, n
     for each in held:
         floods.count_held(each, held_label, now)
     return not held
+
+
+def alert_runner_deaths(settings: Settings, runner: str, deaths: int, minutes: int, last_exit: str,
+                        now: datetime) -> bool:
+    """Tell the admins that a runner of `oneassist run` keeps dying (issue 11); False when held or
+    there is no admin. The master restarts it either way, with a growing pause."""
+    from daemon.runners.timers import flood_caps
+    from store.db import write_transaction
+
+    if not settings.admins:
+        return False
+    notice = Notice(template=kinds.RUNNER, to=tuple(m.email for m in settings.admins),
+                    language=settings.admins[0].language, autoreply=False,
+                    context=(("runner", runner), ("deaths", deaths), ("minutes", minutes),
+                             ("last_exit", last_exit)))
+    with write_transaction():
+        return send_capped(notice, f"runner:{runner}", f"runner {runner}", flood_caps(settings),
+                           Notifier(settings), now)

@@ -15,6 +15,7 @@ import random
 import re
 import time
 from collections import Counter as Tally
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
@@ -78,7 +79,9 @@ class OutboxWorker:
         (docs/reliability.md cases 12, 17). The same on every attempt, as it depends on the id alone."""
         return verp_address(self.notifier.settings.smtp.bounce_address, outbox_id, self.verp_key)
 
-    def flush(self, now: datetime, limit: int = 50) -> Tally[str]:
+    def flush(self, now: datetime, limit: int = 50,
+              progress: Callable[[Tally[str]], None] | None = None) -> Tally[str]:
+        """Send every due row, a batch at a time; `progress` hears the running tally after each."""
         tally: Tally[str] = Tally()
         while True:
             rows = claim(now, self.node, limit, lease_seconds=self.lease_seconds)
@@ -90,6 +93,8 @@ class OutboxWorker:
             del raw
             self.send_batch(rows, envelopes, now, tally)
             checkpoint("marked-sent")
+            if progress is not None:
+                progress(tally)
             if len(rows) < limit and not self.more_pending(now):
                 return tally
 

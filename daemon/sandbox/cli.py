@@ -121,9 +121,9 @@ def start(base: Path, clock: Clock) -> int:
     from daemon.cli.client import add_client
     from daemon.config import load
     from daemon.logsetup import setup_logging
+    from daemon.master import Master
     from daemon.sandbox.dovecot import DovecotServer
     from daemon.sandbox.smtp import SmtpSink, deliver_to_dovecot
-    from daemon.service import Service
     from store.db import init_db
     from store.queries import client_by_address
 
@@ -147,7 +147,7 @@ def start(base: Path, clock: Clock) -> int:
             add_client(settings, email=CLIENT, name=CLIENT_NAME, tariff="basis", manager=MANAGER,
                        language="ru", aliases=[], now=clock.now())
         print(banner(base, config, dovecot.imap_port, sink.port), flush=True)
-        Service(settings, clock).run_forever()
+        Master(settings).run()
     finally:
         sink.stop()
         dovecot.stop()

@@ -109,3 +109,34 @@ def test_installed_wheel_acknowledges_a_client_mail_through_dovecot(servers, tmp
     assert len(invoices) == 1, list(received)
     pdf = [part for part in invoices[0].iter_attachments() if part.get_content_type() == "application/pdf"]
     assert len(pdf) == 1 and pdf[0].get_content().startswith(b"%PDF")
+
+
+def test_installed_daemon_runs_its_runners_from_site_packages(servers, tmp_path):
+    """`oneassist run` (issue 11): the master starts each runner as `python -m daemon.runners`."""
+    import signal
+    import time
+
+    dovecot, sink = servers
+    config = write_config(tmp_path / "desk", dovecot.imap_port, sink.port)
+    oneassist(config, "client", "add", CLIENT, "--name", "Иван Петров", "--tariff", "basis",
+              "--manager", MANAGER, "--lang", "ru")
+    daemon_run = subprocess.Popen([str(BIN / "oneassist"), "--config", str(config), "run"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Subject"] = f"Иван Петров <{CLIENT}>", SUPPORT, "Такси на утро"
+        mail["Message-ID"] = make_msgid(domain="client.test")
+        mail.set_content("Закажите такси на 8:00")
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as smtp:
+            smtp.send_message(mail)
+        deadline = time.monotonic() + 90
+        while not any(m["In-Reply-To"] == mail["Message-ID"] for m in inbox(dovecot, CLIENT)):
+            assert daemon_run.poll() is None and time.monotonic() < deadline, "no acknowledgement"
+            time.sleep(0.2)
+    finally:
+        daemon_run.send_signal(signal.SIGTERM)
+        _, err = daemon_run.communicate(timeout=60)
+    assert daemon_run.returncode == 0, err[-3000:]
+    for runner in ("fetch", "ingest-1", "scheduler", "outbox"):
+        assert f"runner {runner} started" in err, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]

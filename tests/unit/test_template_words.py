@@ -45,14 +45,14 @@ ALLOWED = {
     "reject", "remind", "split", "next", "force", "oa", "org", "dkim", "dmarc", "oauth",
 }
 # Values that are some server's or sender's own words, shown as they came.
-DATA = ("error",)
+DATA = ("error", "runner", "last_exit")
 
 
 def english_words(text: str) -> list[str]:
     text = unescape(re.sub(r"<[^>]+>", " ", text))
     # Addresses, links, ticket keys, tags, hashes and kind names are data, not words; so are the
     # commands to type (`oneassist outbox list --status dead`) and a log line's own text to look for.
-    text = re.sub(r"oneassist( +[-\w.@#]+)+|«not authenticated»", " ", text)
+    text = re.sub(r"(oneassist|journalctl|grep)( +[-\w.@#']+)+|«not authenticated»", " ", text)
     # A config key (`smtp.oauth2_token_command`) is typed as it is.
     text = re.sub(r"\b[a-z]+\.[a-z0-9]*_[a-z0-9_]+\b", " ", text)
     text = re.sub(r"\S+@\S+|https?://\S+|[A-Z]+-\d+|#\w+|\b[0-9a-f]{16,}\b|\b\w+(\.\w+){2,}\b", " ", text)
