@@ -33,6 +33,14 @@ from tests.integration.deskrig import ROOT, DeskRig, client_mail, parse_mail
 _NODE_PID = re.compile(r"^oneassist fetch-lock [^:]*:(\d+):")
 
 
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def _bare(message_id: str) -> str:
     """A Message-ID as the store keeps it: without the angle brackets."""
     return str(message_id).strip().strip("<>")
@@ -105,8 +113,9 @@ class SharedDesk:
             if key not in env:
                 full.pop(key, None)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it
+        # A session of its own: killing the group is a host dying, the master and its runners at once.
         proc = subprocess.Popen([sys.executable, "-m", "daemon", "--config", str(self.rig.config_path), "run"],
-                                cwd=ROOT, env=full, stdout=log, stderr=log)
+                                cwd=ROOT, env=full, stdout=log, stderr=log, start_new_session=True)
         self.procs[name] = proc
         return proc
 
@@ -142,7 +151,16 @@ class SharedDesk:
         return int(match.group(1)) if match else None
 
     def name_of(self, pid: int) -> str | None:
-        return next((name for name, proc in self.procs.items() if proc.pid == pid), None)
+        """The daemon a pid belongs to: its master, or one of the master's runners."""
+        return next((name for name, proc in self.procs.items() if proc.pid in (pid, _parent_of(pid))), None)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL to a daemon's master and every runner of it at once (a host that died)."""
+        os.killpg(self.procs[name].pid, signal.SIGKILL)
+
+    def runner_restarts(self, name: str) -> int:
+        """How often this daemon's master started a dead runner again (its log says so)."""
+        return (self.logs / f"{name}.log").read_text(errors="replace").count("starting it again in")
 
     # -- progress and invariants ---------------------------------------------------------
 

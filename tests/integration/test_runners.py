@@ -51,9 +51,13 @@ def assert_once(desk, clients: list[str], ids: list[str], window: bool = False) 
     assert inbound == sorted(i.strip("<>") for i in ids)
     acks = Counter(str(m["In-Reply-To"]) for c in clients for m in desk.inbox(c))
     assert set(acks) == set(ids)
-    doubled = sorted(n for n in acks.values() if n > 1)
+    doubled = [mid for mid, n in acks.items() if n > 1]
+    assert all(acks[mid] == 2 for mid in doubled), acks
+    # Rows left 'sending' by the kill are sent again and counted in `resends`; each row is
+    # recorded as its 250 arrives, so only those a server had taken come twice: never more
+    # doubled acks than counted ones.
     resent = Outbox.select().where(Outbox.kind == "client.notice.ack", Outbox.resends > 0).count()
-    assert doubled == [2] * resent, (acks, resent)
+    assert len(doubled) <= resent, (acks, resent)
     assert window or not resent
     assert desk.intake_left() == []
     assert SpoolEntry.select().where(SpoolEntry.state.in_(("pending", "quarantined"))).count() == 0
