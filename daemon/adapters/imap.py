@@ -166,10 +166,12 @@ class ImapMailbox:
              proven: Callable[[], None] | None = None) -> bool:
         """Block until the server reports a change, `seconds` pass, or stop() is true.
 
-        Every imap.liveness_seconds the connection is proven (DONE, NOOP, IDLE again, each
-        reply within imap.liveness_timeout_seconds) and `proven` is called: a connection a
-        proxy or NAT dropped without a FIN or RST would otherwise wait in IDLE for
-        ever, and no mail would be fetched (issue 11).
+        Every imap.liveness_seconds the connection is proven (DONE, NOOP, each reply within
+        imap.liveness_timeout_seconds), `proven` is called and True returned, so the caller
+        looks at the mailbox once more before it waits again: a connection a proxy or NAT
+        dropped without a FIN or RST would otherwise wait in IDLE for ever (issue 11), and
+        an EXISTS the server sent while we were between a SEARCH and IDLE (read by the
+        library as IDLE started, never handed to us) would wait for the next mail.
         """
         deadline = time.monotonic() + seconds
         c = self._c()
@@ -185,21 +187,21 @@ class ImapMailbox:
                         if proven:
                             proven()
                 return False
-            while True:
-                c.idle()
-                proof_at = min(deadline, time.monotonic() + every)
-                news = False
-                while time.monotonic() < proof_at and not stop():
-                    responses = c.idle_check(timeout=min(1.0, max(0.05, proof_at - time.monotonic())))
-                    if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
-                        news = True
-                        break
-                self._within_liveness(c, c.idle_done)
-                if news or stop() or time.monotonic() >= deadline:
-                    return news
-                self._within_liveness(c, c.noop)
-                if proven:
-                    proven()
+            c.idle()
+            proof_at = min(deadline, time.monotonic() + every)
+            news = False
+            while time.monotonic() < proof_at and not stop():
+                responses = c.idle_check(timeout=min(1.0, max(0.05, proof_at - time.monotonic())))
+                if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
+                    news = True
+                    break
+            self._within_liveness(c, c.idle_done)
+            if news or stop() or time.monotonic() >= deadline:
+                return news
+            self._within_liveness(c, c.noop)
+            if proven:
+                proven()
+            return True
         except NETWORK_ERRORS as exc:
             # No LOGOUT on a connection that stopped answering: it would wait out the timeout.
             self.client = None
