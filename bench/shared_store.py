@@ -7,8 +7,10 @@
 Each run gets a database of its own on 127.0.0.1:5432 (dropped after), Dovecot and a
 record-only SMTP sink in a folder under /tmp. The backlog (tests/integration/shared_desk.py)
 is a task and a reply to it per client and round, all in the mailbox before the daemons
-start. K workers are K `oneassist run` daemons on the one store: one holds the fetch lock
-and fetches, all of them claim spool entries (store/claims.py) and send. Every figure of
+start. K workers are K ingest worker processes of one `oneassist run` (`[run]
+ingest_workers = K`), claiming spool entries (store/claims.py) beside one fetcher and one
+sender; `--daemons` runs K whole daemons on the one store instead (one holds the fetch
+lock, all claim and send). Every figure of
 one invocation comes from the same machine state, so compare them as ratios.
 
 The throughput is entries stored / seconds from the first spooled mail to the last entry;
@@ -22,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -40,14 +41,16 @@ from tests.integration.shared_desk import SharedDesk  # noqa: E402
 from tests.pgstore import fresh_database  # noqa: E402
 
 
-def throughput(servers, workers: int, clients: int, rounds: int, timeout: float) -> dict[str, Any]:
+def throughput(servers, workers: int, clients: int, rounds: int, timeout: float,
+               daemons: bool = False) -> dict[str, Any]:
     with fresh_database("oa_bench") as url:
         desk = SharedDesk(Path(tempfile.mkdtemp(dir=servers.base)), servers.dovecot, servers.sink,
-                          servers.new_user, url, lease_seconds=60, fetch_batch=100, quota=1000)
+                          servers.new_user, url, lease_seconds=60, fetch_batch=100, quota=1000,
+                          ingest_workers=1 if daemons else workers)
         servers.sink.clear()
         try:
             backlog = desk.backlog(clients, rounds)
-            procs = [desk.start(f"w{i}") for i in range(workers)]
+            procs = [desk.start(f"w{i}") for i in range(workers if daemons else 1)]
             started = time.monotonic()
             first, cpu0 = None, 0.0
             while desk.processed() < backlog.size:
@@ -95,7 +98,7 @@ def failover(servers, clients: int, rounds: int, timeout: float) -> dict[str, An
             holder = desk.lock_holder()
             victim = desk.name_of(holder)
             fetched = SpoolEntry.select().count()
-            os.kill(holder, signal.SIGKILL)
+            desk.kill(victim)  # the master and its runners at once, as a host dies
             killed = time.monotonic()
             desk.procs[victim].wait()
             while desk.lock_holder() in (None, holder):
@@ -135,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per worker count, interleaved; the median is "
                    "reported (default 3)")
     p.add_argument("--failover", action="store_true", help="kill -9 the fetcher half way instead")
+    p.add_argument("--daemons", action="store_true", help="K whole daemons on the store, not K workers of one")
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             # Interleaved (1, 2, 1, 2...): a neighbour's load on a shared machine hits every K alike.
             for _ in range(args.repeat):
                 for k in args.workers:
-                    samples[k].append(throughput(servers, k, args.clients, args.rounds, args.timeout))
+                    samples[k].append(throughput(servers, k, args.clients, args.rounds, args.timeout, args.daemons))
                     say(f"K={k}: {samples[k][-1]}")
             runs = [_median(samples[k]) for k in args.workers]
             base = runs[0]

@@ -60,7 +60,8 @@ class SharedDesk:
     """A DeskRig on a PostgreSQL store, run by several daemon processes."""
 
     def __init__(self, tmp_path: Path, dovecot: DovecotServer, sink: SmtpSink, new_user, url: str,
-                 *, lease_seconds: int = 5, fetch_batch: int = 10, quota: int | None = None) -> None:
+                 *, lease_seconds: int = 5, fetch_batch: int = 10, quota: int | None = None,
+                 ingest_workers: int = 1) -> None:
         self.rig = DeskRig(tmp_path, dovecot, sink, new_user, fetch_batch=fetch_batch)
         close_db()
         text = self.rig.config_path.read_text(encoding="utf-8")
@@ -70,6 +71,8 @@ class SharedDesk:
         text = text.replace("max_attempts = 4", "max_attempts = 4\nconnections = 1")
         if quota is not None:  # the bench's clients send more tasks than the tests' tariff allows
             text = text.replace("quota = 3\n", f"quota = {quota}\n")
+        # Each daemon is a master with this many ingest worker processes (issue 11).
+        text += f"\n[run]\ningest_workers = {ingest_workers}\n"
         self.rig.config_path.write_text(text, encoding="utf-8")
         self.settings = self.rig.settings = load(self.rig.config_path)
         init_db(url)
