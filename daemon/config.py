@@ -327,6 +327,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         staff_mail=_staff_mail(sections["staff_mail"]),
         billing=_billing(sections["billing"]),
         limits=_limits(sections["limits"]),
+        store_lock_wait_seconds=sections["store"].positive("lock_wait_seconds", 30),
     )
     for sec in sections.values():
         sec.check_unknown()

@@ -28,8 +28,10 @@ from daemon.render.notices import Notifier
 from daemon.runners.fetch import fetch_cycle
 from daemon.runners.ingest import Pipeline
 from daemon.runners.outbox import OutboxWorker, recover_interrupted
+from daemon.runners.store_health import RETRY_SECONDS, StoreHealth
 from daemon.runners.timers import Scheduler as TimerScheduler
 from store import spool
+from store.db import reset_connection, unavailable_reason
 
 log = logging.getLogger("oneassist.service")
 
@@ -48,6 +50,16 @@ class Service:
         self.stop_event = threading.Event()
         self.outbox_wake = threading.Event()
         self.scheduler = schedule.Scheduler()
+        self.health = StoreHealth(settings.service.data_dir, self.clock.now)
+
+    def store_failed(self, where: str, exc: BaseException) -> bool:
+        """True if `exc` says the store cannot write: reported (one ERROR a minute), connection reset."""
+        reason = unavailable_reason(exc)
+        if reason is None:
+            return False
+        self.health.failed(where, reason)
+        reset_connection()
+        return True
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -74,8 +86,9 @@ class Service:
         """Fire the timers that are due; runs on the main thread, apart from fetch and send."""
         try:
             tally = self.timers.tick()
-        except Exception:  # noqa: BLE001 - the next tick tries again; the deadlines are in the store
-            log.exception("scheduler pass failed")
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again; the deadlines are in the store
+            if not self.store_failed("timers", exc):
+                log.exception("scheduler pass failed")
             return Tally()
         if tally:
             self.outbox_wake.set()
@@ -87,8 +100,9 @@ class Service:
 
         try:
             tally = billing_tick(self.settings, self.notifier, self.clock.now())
-        except Exception:  # noqa: BLE001 - try again next time; invoices are keyed by period
-            log.exception("billing pass failed")
+        except Exception as exc:  # noqa: BLE001 - try again next time; invoices are keyed by period
+            if not self.store_failed("billing", exc):
+                log.exception("billing pass failed")
             return Tally()
         if tally:
             self.outbox_wake.set()
@@ -122,6 +136,7 @@ class Service:
         delay = RECONNECT_MIN
         while not self.stop_event.is_set():
             box = ImapMailbox(s)
+            store_down = False
             try:
                 box.connect()
                 delay = RECONNECT_MIN
@@ -129,6 +144,7 @@ class Service:
                     fetch_cycle(box, self.clock.now, self.process)
                     # Failed mails wait in the spool for their next attempt.
                     self.process()
+                    self.health.ok("fetch")
                     # IDLE is renewed before the server's 29-minute limit (RFC 2177). A mail
                     # left for another attempt must not wait for the next new mail to arrive.
                     wait = s.idle_renew_seconds if s.idle else min(s.idle_renew_seconds, s.poll_seconds)
@@ -137,10 +153,17 @@ class Service:
                     box.wait(wait, self.stop_event.is_set)
             except (TransientError, PermanentError) as exc:
                 log.warning("%s; reconnecting in %.0fs", exc, delay)
-            except Exception:  # noqa: BLE001 - the fetcher must outlive any one bug
-                log.exception("fetcher failed; reconnecting in %.0fs", delay)
+            except Exception as exc:  # noqa: BLE001 - the fetcher must outlive any one bug
+                # The store cannot write: the mail stays in the intake folder (nothing is
+                # moved before it is spooled); try again soon, not after a growing backoff.
+                store_down = self.store_failed("fetch", exc)
+                if not store_down:
+                    log.exception("fetcher failed; reconnecting in %.0fs", delay)
             finally:
                 box.close()
+            if store_down:
+                self.stop_event.wait(RETRY_SECONDS)
+                continue
             self.stop_event.wait(delay)
             delay = min(RECONNECT_MAX, delay * 2)
 
@@ -154,7 +177,11 @@ class Service:
                     break
                 try:
                     self.flush_once(sender)
-                except Exception:  # noqa: BLE001 - keep sending after any one failure
+                    self.health.ok("outbox")
+                except Exception as exc:  # noqa: BLE001 - keep sending after any one failure
+                    if self.store_failed("outbox", exc):
+                        self.stop_event.wait(RETRY_SECONDS)
+                        continue
                     log.exception("outbox flush failed; will try again")
                     time.sleep(1.0)
         finally:

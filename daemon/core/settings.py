@@ -173,6 +173,9 @@ class Settings:
     billing: BillingSettings = BillingSettings(5, 7, Decimal("1000"))
     limits: LimitsSettings = LimitsSettings()
     source: Path | None = None
+    # store.lock_wait_seconds: how long a write waits for another connection's SQLite
+    # write lock before the store counts as unavailable (docs/reliability.md case 45).
+    store_lock_wait_seconds: float = 30.0
 
     def staff_by_email(self, email: str) -> StaffMember | None:
         # Not str.lower(): it folds a Kelvin sign into 'k' and so into a staff address.

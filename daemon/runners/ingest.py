@@ -39,7 +39,7 @@ from parsers.quoting import strip_reply
 from parsers.tags import ParsedTags
 from store import queries, spool
 from store.apply import AlreadyIngested, apply
-from store.db import write_transaction
+from store.db import unavailable_reason, write_transaction
 from store.rows import SpoolEntry
 
 log = logging.getLogger("oneassist.pipeline")
@@ -207,6 +207,10 @@ class Pipeline:
         except QuarantineError as exc:
             return self.fail(entry, str(exc), final=True)
         except Exception as exc:  # noqa: BLE001 - one bad mail must never stop the loop
+            if unavailable_reason(exc):
+                # The store, not this mail: no failure is counted against the mail (it
+                # would be quarantined after three); the loop backs off (StoreHealth).
+                raise
             log.exception("spool=%s processing failed", entry.id)
             return self.fail(entry, f"{type(exc).__name__}: {exc}", final=False)
         checkpoint("applied")
