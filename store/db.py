@@ -140,7 +140,7 @@ def close_db() -> None:
 
 # Errors that say the store cannot write now, not that the code or the mail is wrong:
 # another connection holds the write lock, the disk (or RLIMIT_FSIZE) is full, the
-# PostgreSQL server restarted or killed our backend (docs/reliability.md case 45).
+# PostgreSQL server restarted or killed our backend (docs/reliability.md case 8).
 _CODE_BUGS = ("no such ", "syntax error", "has no column", "constraint")
 
 

@@ -174,7 +174,7 @@ class Settings:
     limits: LimitsSettings = LimitsSettings()
     source: Path | None = None
     # store.lock_wait_seconds: how long a write waits for another connection's SQLite
-    # write lock before the store counts as unavailable (docs/reliability.md case 45).
+    # write lock before the store counts as unavailable (docs/reliability.md case 8).
     store_lock_wait_seconds: float = 30.0
 
     def staff_by_email(self, email: str) -> StaffMember | None:

@@ -1,4 +1,4 @@
-"""Whether the store can write, told once a minute and kept in a file beside it (docs/reliability.md case 45).
+"""Whether the store can write, told once a minute and kept in a file beside it (docs/reliability.md case 8).
 
 When the store cannot write (another connection holds the SQLite write lock, the disk
 or RLIMIT_FSIZE is full, PostgreSQL dropped our connection) every loop of the daemon

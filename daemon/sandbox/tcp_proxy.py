@@ -1,4 +1,4 @@
-"""A TCP proxy on loopback that breaks connections on purpose (docs/reliability.md cases 3 and 44).
+"""A TCP proxy on loopback that breaks connections on purpose (docs/reliability.md cases 3 and 34).
 
 The daemon is pointed at the proxy instead of Dovecot; the proxy forwards bytes both ways
 and, when told, breaks the stream the way a NAT timeout or a server restart does:

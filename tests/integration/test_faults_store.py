@@ -1,4 +1,4 @@
-"""The store cannot write (docs/reliability.md case 45): a held SQLite write lock, a full
+"""The store cannot write (docs/reliability.md case 8): a held SQLite write lock, a full
 disk (RLIMIT_FSIZE), PostgreSQL dropping the daemon's connections.
 
 Must hold: no mail leaves the intake folder before it is stored; one ERROR line a minute,
