@@ -139,9 +139,11 @@ class Service:
             store_down = False
             try:
                 box.connect()
-                delay = RECONNECT_MIN
                 while not self.stop_event.is_set():
                     fetch_cycle(box, self.clock.now, self.process)
+                    # Reset only after a whole cycle: a server that logs us in and then cuts
+                    # every FETCH must see the backoff grow (docs/reliability.md case 3).
+                    delay = RECONNECT_MIN
                     # Failed mails wait in the spool for their next attempt.
                     self.process()
                     self.health.ok("fetch")

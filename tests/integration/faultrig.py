@@ -58,3 +58,21 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: f
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout:.0f} s for {what}")
         time.sleep(every)
+
+
+def mail_with_file(sender: str, to: str, size: int, filename: str = "scan.bin", seed: int = 0) -> bytes:
+    """A client mail with one file of `size` random bytes (base64: the mail is ~4/3 of that)."""
+    import random
+    from email.mime.application import MIMEApplication
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+    from email.utils import make_msgid
+
+    mail = MIMEMultipart("mixed")
+    mail["From"], mail["To"], mail["Subject"] = sender, to, f"Scan {seed}"
+    mail["Message-ID"] = make_msgid(domain="example.test")
+    mail.attach(MIMEText("Во вложении", "plain", "utf-8"))
+    part = MIMEApplication(random.Random(seed).randbytes(size), "octet-stream")
+    part.add_header("Content-Disposition", "attachment", filename=filename)
+    mail.attach(part)
+    return mail.as_bytes()

@@ -21,7 +21,7 @@ from daemon.runners.store_health import read_store_health
 from store.db import close_db, init_db, reset_connection
 from store.models import Message
 from tests.integration.deskrig import client_mail
-from tests.integration.faultrig import reconfigure, running_service, wait_until
+from tests.integration.faultrig import mail_with_file, reconfigure, running_service, wait_until
 
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -153,7 +153,7 @@ def test_a_full_disk_keeps_mail_on_the_server_and_resumes_when_space_returns(des
     threading.Thread(target=read_log, daemon=True).start()
     try:
         wait_until(lambda: any("daemon started" in line for line in lines), 60, "the daemon to start")
-        desk.deliver(_with_file(client, desk.support, 600 * 1024))
+        desk.deliver(mail_with_file(client, desk.support, 600 * 1024))
         health = settings.service.data_dir
         wait_until(lambda: (read_store_health(health) or {}).get("state") == "unavailable", 60,
                    "the state file to say the store is unavailable")
@@ -175,18 +175,3 @@ def test_a_full_disk_keeps_mail_on_the_server_and_resumes_when_space_returns(des
     assert Message.select().where(Message.direction == "in").count() == 1
     assert len([m for m in desk.sink.received if client in m.rcpt_tos]) == 1
 
-
-def _with_file(sender: str, to: str, size: int) -> bytes:
-    from email.mime.application import MIMEApplication
-    from email.mime.multipart import MIMEMultipart
-    from email.mime.text import MIMEText
-    from email.utils import make_msgid
-
-    mail = MIMEMultipart("mixed")
-    mail["From"], mail["To"], mail["Subject"] = sender, to, "Scan"
-    mail["Message-ID"] = make_msgid(domain="example.test")
-    mail.attach(MIMEText("Во вложении", "plain", "utf-8"))
-    part = MIMEApplication(os.urandom(size), "octet-stream")
-    part.add_header("Content-Disposition", "attachment", filename="scan.bin")
-    mail.attach(part)
-    return mail.as_bytes()
