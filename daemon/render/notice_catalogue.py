@@ -119,6 +119,7 @@ KINDS: dict[str, NoticeKind] = dict((
                                           "ticket_label")),
     _kind("staff.alert.undeliverable", ("service_name", "kind", "outbox_id", "ticket_key", "attempts",
                                         "error")),
+    _kind("staff.alert.unrenderable", ("service_name", "kind", "outbox_id", "ticket_key", "error")),
     _kind("staff.alert.digest", ("service_name", "kind", "source", "count", "opened_at", "closes_at",
                                  "labels", "more_labels"),
           variants=({"kind": "staff.notice.ticket", "labels": ()},)),

@@ -9,6 +9,7 @@ carries the staff reply token, which a client never sees.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -17,9 +18,11 @@ import jinja2
 
 from daemon.config import Settings
 from daemon.core.billing import InvoiceLine, format_money
+from daemon.core.errors import QuarantineError
 from daemon.core.model import IssuedInvoice, MoneyView, Notice, OutboundMail
 from daemon.core.quota import format_quota, period_of, remaining
 from daemon.core.tags import help_text
+from daemon.faults import fail_on
 from daemon.render.compose import (
     Identity,
     build_message,
@@ -33,8 +36,10 @@ from parsers.mail import Attachment, InboundMail
 from parsers.subjects import tagged_subject
 from parsers.tokens import reply_address
 from store.billing import counted_period, deposit_of, invoice_by_id, issued, quota_used
-from store.db import from_db
+from store.db import from_db, unavailable_reason
 from store.rows import Client, Ticket
+
+log = logging.getLogger("oneassist.render")
 
 
 class Notifier:
@@ -174,6 +179,7 @@ class Notifier:
             context.update(invoice_context)
             attachments = attachments + (pdf,)
         subject, text, html = render_parts(self.env, notice.template, notice.language, context)
+        fail_on("render", (subject + text).encode("utf-8", "replace"))
         text, html, attachments = cap_files(text, html, attachments,
                                             self.settings.limits.max_files_per_mail, notice.language)
         message_id = self.new_message_id()
@@ -188,6 +194,30 @@ class Notifier:
         return to_outbound(raw, message_id=message_id, envelope_from=self.settings.smtp.bounce_address,
                            recipients=notice.to, kind=notice.template,
                            ticket_id=ticket.id if ticket is not None else None)
+
+
+def render_or_park(notifier: Notifier, notice: Notice, ticket: Ticket | None, mail: InboundMail | None,
+                   now: datetime, money: MoneyView | None = None) -> OutboundMail:
+    """render(), or, when the template or the encoder raises, the notice parked (docs/reliability.md case 14).
+
+    A parked notice is an OutboundMail with no body and `parked` = the reason: the outbox
+    row is written dead, the ticket change of the client's mail commits all the same, and
+    the caller tells the admins. A store that cannot write and a spent CPU budget are not
+    render failures: they propagate.
+    """
+    try:
+        return notifier.render(notice, ticket, mail, now, money)
+    except QuarantineError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any bug in a template or the encoder
+        if unavailable_reason(exc):
+            raise
+        # The exception's text may quote the mail (a subject, an address): only its type is logged.
+        log.error("notice %s could not be rendered (%s); parked as dead", notice.template, type(exc).__name__)
+        reason = f"could not be rendered: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+        return OutboundMail(message_id=notifier.new_message_id(), envelope_from=notifier.settings.smtp.bounce_address,
+                            recipients=notice.to, raw=b"", kind=notice.template,
+                            ticket_id=ticket.id if ticket is not None else None, parked=reason)
 
 
 def _minutes(value: float) -> str:

@@ -7,13 +7,16 @@ transaction, so the count read and the count written commit together.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
-from daemon.core.model import Notice
+from daemon.core.model import Notice, OutboundMail
 from daemon.core.workflow import FloodCaps, coalesce
 from daemon.render.notices import Notifier
-from store import floods, queries
+from store import floods, outbox, queries
 from store.outbox import enqueue
+
+log = logging.getLogger("oneassist.alerts")
 
 
 def send_capped(notice: Notice, source: str, held_label: str, caps: FloodCaps, notifier: Notifier,
@@ -27,3 +30,35 @@ def send_capped(notice: Notice, source: str, held_label: str, caps: FloodCaps, n
     for each in held:
         floods.count_held(each, held_label, now)
     return not held
+
+
+def alert_parked(parked: list[OutboundMail], ticket_key: str | None, caps: FloodCaps, notifier: Notifier,
+                 now: datetime) -> None:
+    """Tell the admins about notices that could not be rendered (docs/reliability.md case 14).
+
+    One alert per parked notice, capped per kind like the undeliverable alert. The alert
+    itself goes through render_or_park: a broken alert template is one more dead row and
+    a log line, never a loop.
+    """
+    from daemon.render.notices import render_or_park
+    from store.db import write_transaction
+
+    settings = notifier.settings
+    if not settings.admins:
+        log.error("%s notice(s) parked as dead and no admin is configured to tell", len(parked))
+        return
+    for out in parked:
+        if out.kind.startswith("staff.alert"):
+            continue  # never alert about an alert: that is how mail loops start
+        notice = Notice(template="staff.alert.unrenderable", to=tuple(m.email for m in settings.admins),
+                        language=settings.admins[0].language, autoreply=False,
+                        context=(("outbox_id", outbox.id_of(out.message_id) or "-"), ("kind", out.kind),
+                                 ("ticket_key", ticket_key or "-"), ("error", out.parked)))
+        with write_transaction():
+            sent = {(kind, to): count for kind, to, count in queries.notices_this_hour(out.kind, now)}
+            send, held = coalesce((notice,), out.kind, sent, caps)
+            for each in send:
+                enqueue(render_or_park(notifier, each, None, None, now), now)
+                floods.count_sent(each, now)
+            for each in held:
+                floods.count_held(each, f"outbox ({out.kind})", now)

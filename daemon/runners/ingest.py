@@ -20,14 +20,14 @@ from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.core.effects import Decision
 from daemon.core.errors import QuarantineError
-from daemon.core.model import MoneyView, Notice, Route, RouteView
+from daemon.core.model import MoneyView, Notice, OutboundMail, Route, RouteView
 from daemon.core.routing import dedupe_key, route
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
 from daemon.core.tags import parse_commands
 from daemon.core.workflow import FloodCaps, Policy, decide
 from daemon.faults import checkpoint, fail_on
-from daemon.render.notices import Notifier
-from daemon.runners.alerts import send_capped
+from daemon.render.notices import Notifier, render_or_park
+from daemon.runners.alerts import alert_parked, send_capped
 from daemon.runners.timers import TimerPlanner
 from parsers.addresses import domain_of, redact
 from parsers.auth_results import staff_header_refusal, staff_mail_authenticated
@@ -40,7 +40,7 @@ from parsers.tags import ParsedTags
 from store import queries, spool
 from store.apply import AlreadyIngested, apply
 from store.db import unavailable_reason, write_transaction
-from store.rows import SpoolEntry
+from store.rows import SpoolEntry, Ticket
 
 log = logging.getLogger("oneassist.pipeline")
 T = TypeVar("T")
@@ -193,14 +193,21 @@ class Pipeline:
             budget.check("route and decide")
             # What its notices show of the client's money, read now: apply reads nothing back.
             money = self._money_of(decision, now)
-            try:
+            parked: list[OutboundMail] = []
+
+            def render(n: Notice, t: Ticket | None, m: InboundMail | None, v: MoneyView | None) -> OutboundMail:
                 # Checked after each notice, inside apply's transaction: over budget, nothing
-                # of this mail is written.
+                # of this mail is written. A notice that cannot be rendered is parked instead
+                # of failing the mail (docs/reliability.md case 14).
+                out = budget.checked("apply", render_or_park(self.notifier, n, t, m, now, v))
+                if out.parked:
+                    parked.append(out)
+                return out
+
+            try:
                 result = apply(decision, mail, entry.id, dedupe_key=key, stored_text=stored,
                                prefix=self.settings.service.ticket_prefix, now=now,
-                               render=lambda n, t, m, v: budget.checked(
-                                   "apply", self.notifier.render(n, t, m, now, v)),
-                               planner=self.planner, money=money)
+                               render=render, planner=self.planner, money=money)
             except AlreadyIngested:
                 spool.mark_duplicate(entry.id, now)
                 return "duplicate"
@@ -214,6 +221,13 @@ class Pipeline:
             log.exception("spool=%s processing failed", entry.id)
             return self.fail(entry, f"{type(exc).__name__}: {exc}", final=False)
         checkpoint("applied")
+        if parked:
+            try:
+                alert_parked(parked, result.ticket_key, self.caps, self.notifier, now)
+            except Exception as exc:  # noqa: BLE001 - the mail is stored; an alert must not undo that
+                if unavailable_reason(exc):
+                    raise
+                log.exception("spool=%s alert about a parked notice failed", entry.id)
         log.info("spool=%s uid=%s msgid=%s from=%s ticket=%s outcome=%s via=%s",
                  entry.id, entry.uid, _hash(mail.message_id), redact(mail.from_addr),
                  result.ticket_key or "-", result.outcome, decision_route.via or "-")
