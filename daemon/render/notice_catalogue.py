@@ -104,7 +104,7 @@ KINDS: dict[str, NoticeKind] = dict((
     _kind("staff.notice.ticket", ("ticket_key", "subject", "client_name", "client_email", "tariff_name",
                                   "tasks_left", "deposit", "manager_name", "assignee_name", "status",
                                   "due_local", "task_due_local", "event", "by", "text", "cheat_sheet"),
-          may=("quota_period_word",),
+          may=("quota_period_word", "files"),
           variants=({"event": "assigned", "by": "Анна"}, {"event": "replied"})),
     _kind("staff.notice.transcript", ("applied", "refused", "cheat_sheet", "ticket_label"),
           variants=({"refused": ()},)),
@@ -127,6 +127,8 @@ KINDS: dict[str, NoticeKind] = dict((
 
 # One made-up value per template variable, of the type the Notifier passes.
 SAMPLE: dict[str, Any] = {
+    "files": ({"name": "passwd", "original": "../../etc/passwd", "kb": 2},
+              {"name": "scan.pdf", "original": "", "kb": 120}),
     "service_name": "OneAssist", "join_url": "https://oneassist.example/tariffs",
     "ticket_key": "OA-7", "subject": "Столик на пятницу", "client_name": "Иван Петров",
     "client_email": "ivan@example.org", "tariff_name": "Basis", "tasks_left": "2 из 3",

@@ -171,6 +171,11 @@ class Notifier:
         for key, value in notice.context:
             context[key] = self.local_time(value) if isinstance(value, datetime) else value
         attachments = notice.attachments
+        if attachments and audience == "staff":
+            # Each file under its safe name, and the sender's own name escaped beside it
+            # when they differ (docs/reliability.md case 27): staff see what was sent.
+            context["files"] = tuple({"name": a.filename, "original": a.original_name,
+                                      "kb": max(1, round(a.size / 1024))} for a in attachments)
         invoice = context.get("invoice")
         if invoice is None and "invoice_id" in context:
             invoice = self.issued_invoice(context["invoice_id"])
