@@ -28,6 +28,7 @@ from daemon.core.workflow import FloodCaps, Policy, decide
 from daemon.faults import checkpoint, fail_on
 from daemon.render.notices import Notifier, render_or_park
 from daemon.runners.alerts import alert_parked, send_capped
+from daemon.runners.repeats import RepeatedText
 from daemon.runners.timers import TimerPlanner
 from parsers.addresses import domain_of, redact
 from parsers.auth_results import staff_header_refusal, staff_mail_authenticated
@@ -62,6 +63,7 @@ class Pipeline:
         )
         self.policy = self._policy()
         self.staff_policy = self._staff_policy()
+        self.repeats = RepeatedText()
 
     def _policy(self) -> Policy:
         return Policy(
@@ -182,6 +184,9 @@ class Pipeline:
                            join_replies_last_hour=joins)
             automatic = self.automatic(mail)
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
+            if decision_route.kind == "client_new" and self.repeats.repeated(mail.from_addr, mail.text, now):
+                # An unmarked responder's fixed answer, the third time today (docs/reliability.md case 19).
+                decision_route = route(mail, view, "repeated", self.settings.service.ticket_prefix)
             if decision_route.kind == "unreadable":
                 # Kept and shown (quarantine list, admin alert), never dropped (docs/reliability.md case 41).
                 return self.fail(entry, f"sender unreadable: {_defects(mail)}", final=True)
