@@ -129,6 +129,7 @@ def _smtp(sec: Section) -> SmtpSettings:
         max_attempts=int(sec.positive("max_attempts", 12)),
         insecure_skip_verify=sec.get("insecure_skip_verify", bool, False),
         allow_plaintext_auth=sec.get("allow_plaintext_auth", bool, False),
+        max_per_minute=int(sec.positive("max_per_minute", 120)),
     )
     _refuse_plaintext_auth("smtp", settings)
     return settings
@@ -173,6 +174,7 @@ def _service(sec: Section, base: Path) -> ServiceSettings:
         alerts_per_source_per_hour=int(sec.positive("alerts_per_source_per_hour", 3)),
         staff_notifications_per_source_per_hour=int(sec.positive("staff_notifications_per_source_per_hour", 10)),
         join_replies_per_hour=int(sec.positive("join_replies_per_hour", 20)),
+        late_ack_hours=sec.positive("late_ack_hours", 4),
     )
 
 

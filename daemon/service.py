@@ -25,9 +25,11 @@ from daemon.clock import Clock, SystemClock
 from daemon.config import Settings
 from daemon.core.errors import PermanentError, TransientError
 from daemon.render.notices import Notifier
+from daemon.runners.backlog import send_back_notices
 from daemon.runners.fetch import fetch_cycle
 from daemon.runners.ingest import Pipeline
 from daemon.runners.outbox import OutboxWorker, recover_interrupted
+from daemon.runners.rate import RateWindow
 from daemon.runners.store_health import RETRY_SECONDS, StoreHealth
 from daemon.runners.timers import Scheduler as TimerScheduler
 from store import spool
@@ -51,6 +53,9 @@ class Service:
         self.outbox_wake = threading.Event()
         self.scheduler = schedule.Scheduler()
         self.health = StoreHealth(settings.service.data_dir, self.clock.now)
+        self.send_window = RateWindow(settings.smtp.max_per_minute)
+        # A late task was processed and its client not yet told (daemon/runners/backlog.py).
+        self.late_pending = True
 
     def store_failed(self, where: str, exc: BaseException) -> bool:
         """True if `exc` says the store cannot write: reported (one ERROR a minute), connection reset."""
@@ -69,10 +74,22 @@ class Service:
 
     def process(self) -> Tally[str]:
         tally = self.pipeline.process_pending()
+        if tally.get("new-ticket-late"):
+            self.late_pending = True
         if tally:
             self.outbox_wake.set()
             release_free_memory()
         return tally
+
+    def tell_late_clients(self) -> None:
+        """After a whole fetch cycle: one "we are back" notice per client with late tasks (case 35).
+
+        Not after each FETCH batch: a backlog is fetched in many, and its clients must hear once.
+        """
+        if self.late_pending:
+            # None: mail still waits in the spool; try after the next cycle.
+            self.late_pending = send_back_notices(self.notifier, self.clock.now()) is None
+            self.outbox_wake.set()
 
     def fetch_once(self) -> int:
         box = ImapMailbox(self.settings.imap)
@@ -109,7 +126,8 @@ class Service:
         return tally
 
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
-        worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts)
+        worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts,
+                              window=self.send_window)
         tally = worker.flush(self.clock.now())
         if tally:
             release_free_memory()
@@ -120,6 +138,7 @@ class Service:
         recover_interrupted()
         fetched = self.fetch_once()
         self.process()
+        self.tell_late_clients()
         self.tick()
         self.billing()
         sender = SmtpSender(self.settings.smtp)
@@ -146,6 +165,7 @@ class Service:
                     delay = RECONNECT_MIN
                     # Failed mails wait in the spool for their next attempt.
                     self.process()
+                    self.tell_late_clients()
                     self.health.ok("fetch")
                     # IDLE is renewed before the server's 29-minute limit (RFC 2177). A mail
                     # left for another attempt must not wait for the next new mail to arrive.

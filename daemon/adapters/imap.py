@@ -45,6 +45,7 @@ class ImapMailbox:
         self.capabilities: frozenset[bytes] = frozenset()
         # The highest UID list_uids() returned: wait() compares against it (see there).
         self.listed_up_to = 0
+        self.arrived: dict[int, datetime | None] = {}
 
     @property
     def account(self) -> str:
@@ -117,9 +118,11 @@ class ImapMailbox:
         return any(uid > self.listed_up_to for uid in uids)
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of each UID; their INTERNALDATEs are kept in `self.arrived` on the way."""
         if not uids:
             return {}
-        data = self._guard(lambda c: c.fetch(uids, ["RFC822.SIZE"]))
+        data = self._guard(lambda c: c.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"]))
+        self.arrived = {uid: _aware(v.get(b"INTERNALDATE")) for uid, v in data.items()}
         return {uid: int(v[b"RFC822.SIZE"]) for uid, v in data.items()}
 
     def batches(self, uids: list[int], sizes: dict[int, int], count: int) -> Iterator[list[int]]:

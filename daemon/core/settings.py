@@ -51,6 +51,8 @@ class SmtpSettings:
     max_attempts: int
     insecure_skip_verify: bool
     allow_plaintext_auth: bool = False
+    # Mails handed to the relay per rolling minute (docs/reliability.md case 35).
+    max_per_minute: int = 120
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class ServiceSettings:
     alerts_per_source_per_hour: int = 3
     staff_notifications_per_source_per_hour: int = 10
     join_replies_per_hour: int = 20
+    # A task that waited longer than this gets no usual ack (docs/reliability.md case 35).
+    late_ack_hours: float = 4.0
 
     def derived_key(self, label: bytes) -> bytes:
         """A key of its own for one use of the secret (HKDF, parsers.tokens.derive_key)."""

@@ -76,6 +76,7 @@ KINDS: dict[str, NoticeKind] = dict((
     _kind("client.notice.accepted", (*TICKET, "task_due_local", "text"), may=("next_period",),
           variants=({"text": ""},)),
     _kind("client.notice.question", (*TICKET, "text")),
+    _kind("client.notice.back", ("client_name", "manager_name", "service_name", "count", "tasks")),
     _kind("client.notice.reply", ("ticket_key", "subject", "manager_name", "service_name", "text")),
     _kind("client.notice.due", ("ticket_key", "client_name", "manager_name", "service_name", "new_due",
                                 "text")),
@@ -127,6 +128,7 @@ KINDS: dict[str, NoticeKind] = dict((
 
 # One made-up value per template variable, of the type the Notifier passes.
 SAMPLE: dict[str, Any] = {
+    "tasks": ({"key": "OA-7", "subject": "Столик на пятницу"}, {"key": "OA-9", "subject": "Билеты в Казань"}),
     "files": ({"name": "passwd", "original": "../../etc/passwd", "kb": 2},
               {"name": "scan.pdf", "original": "", "kb": 120}),
     "service_name": "OneAssist", "join_url": "https://oneassist.example/tariffs",

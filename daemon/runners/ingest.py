@@ -76,6 +76,7 @@ class Pipeline:
             pause_due_while_waiting=self.settings.sla.pause_due_while_waiting,
             caps=self.caps,
             trusted_authserv_ids=self.settings.staff_mail.trusted_authserv_ids,
+            late_ack_hours=self.settings.service.late_ack_hours,
         )
 
     def automatic(self, mail: InboundMail) -> str | None:
@@ -184,7 +185,7 @@ class Pipeline:
                            join_replies_last_hour=joins)
             automatic = self.automatic(mail)
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
-            if decision_route.kind == "client_new" and self.repeats.repeated(mail.from_addr, mail.text, now):
+            if decision_route.kind == "client_new" and self.repeats.repeated(mail.from_addr, mail.subject, mail.text, now):
                 # An unmarked responder's fixed answer, the third time today (docs/reliability.md case 19).
                 decision_route = route(mail, view, "repeated", self.settings.service.ticket_prefix)
             if decision_route.kind == "unreadable":
@@ -194,7 +195,7 @@ class Pipeline:
             if decision_route.kind == "staff" and parsed is not None:
                 decision = self.decide_staff(mail, decision_route, view, parsed, entry.id, now, raw)
             else:
-                decision = decide(decision_route, mail, view, arrived, self.policy, text=stored)
+                decision = decide(decision_route, mail, view, arrived, self.policy, text=stored, now=now)
             budget.check("route and decide")
             # What its notices show of the client's money, read now: apply reads nothing back.
             money = self._money_of(decision, now)

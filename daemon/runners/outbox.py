@@ -19,6 +19,7 @@ from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
 from daemon.faults import checkpoint
 from daemon.render.notices import Notifier
 from daemon.runners.alerts import send_capped
+from daemon.runners.rate import RateWindow
 from daemon.runners.timers import flood_caps
 from store import outbox
 from store.db import write_transaction
@@ -38,20 +39,27 @@ def recover_interrupted(node: str | None = None) -> int:
 
 class OutboxWorker:
     def __init__(self, sender: SmtpSender, notifier: Notifier, node: str, max_attempts: int,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, window: RateWindow | None = None) -> None:
         self.sender = sender
         self.notifier = notifier
         self.node = node
         self.max_attempts = max_attempts
         self.rng = rng or random.Random()
         self.caps = flood_caps(notifier.settings)
+        # smtp.max_per_minute (docs/reliability.md case 35); None: no cap (tests, tools).
+        self.window = window
 
     def flush(self, now: datetime, limit: int = 50) -> Tally[str]:
         tally: Tally[str] = Tally()
         while True:
-            rows = claim(now, self.node, limit)
+            room = self.window.room() if self.window is not None else limit
+            if room <= 0:
+                return tally  # the minute's share is sent; the outbox loop comes back each second
+            rows = claim(now, self.node, min(limit, room))
             if not rows:
                 return tally
+            if self.window is not None:
+                self.window.spent(len(rows))
             raw = bodies_of([r.id for r in rows])
             envelopes = [Envelope(r.id, r.envelope_from, r.recipients, raw[r.id])
                          for r in rows]

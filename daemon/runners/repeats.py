@@ -3,8 +3,8 @@
 An autoresponder that sets no Auto-Submitted, no X-Autoreply and no telling subject, and
 does not thread, answers our acknowledgement with a fixed text and a fixed subject: each
 answer would open a ticket, until the ack cap stops the ping-pong (40 tickets a day for
-one responder). A new task whose text this sender already sent `LIMIT` times in the last
-24 hours is taken as automatic instead: kept in the spool, no ticket, no ack. Replies to a
+one responder). A new task whose subject and text this sender already sent `LIMIT` times
+in the last 24 hours is taken as automatic instead: kept in the spool, no ticket, no ack. Replies to a
 ticket are not counted (a client may well write "Спасибо!" twice).
 
 The memory is the process's own and bounded: after a restart the count starts again,
@@ -28,9 +28,9 @@ class RepeatedText:
         self.limit, self.window, self.max_keys = limit, window, max_keys
         self._seen: OrderedDict[str, list[datetime]] = OrderedDict()
 
-    def repeated(self, sender: str, text: str, now: datetime) -> bool:
-        """Note this new task; True when the sender sent the same text `limit` times already."""
-        normalized = " ".join(text.split()).casefold()
+    def repeated(self, sender: str, subject: str, text: str, now: datetime) -> bool:
+        """Note this new task; True when the sender sent the same subject and text `limit` times already."""
+        normalized = " ".join(subject.split()).casefold() + "\0" + " ".join(text.split()).casefold()
         key = hashlib.sha256(f"{sender.lower()}\0{normalized}".encode("utf-8", "surrogatepass")).hexdigest()
         times = [t for t in self._seen.pop(key, []) if now - t < self.window]
         before = len(times)
