@@ -21,8 +21,14 @@ from tests.integration.deskrig import DeskRig
 
 
 def reconfigure(desk: DeskRig, section: str, lines: str) -> Settings:
-    """Add `lines` at the top of [section] of the desk's config; reload and rebind the store."""
+    """Set `lines` (key = value) at the top of [section] of the desk's config (a key set
+    before, anywhere, is removed first); reload and rebind the store."""
+    import re
+
     text = desk.config_path.read_text(encoding="utf-8")
+    for line in lines.strip().splitlines():
+        key = line.split("=", 1)[0].strip()
+        text = re.sub(rf"(?m)^{re.escape(key)} = .*\n", "", text)  # a key given again replaces the old
     header = f"[{section}]\n"
     text = text.replace(header, header + lines.strip() + "\n", 1) if header in text \
         else text + f"\n{header}{lines.strip()}\n"
