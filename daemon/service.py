@@ -54,6 +54,8 @@ class Service:
         self.scheduler = schedule.Scheduler()
         self.health = StoreHealth(settings.service.data_dir, self.clock.now)
         self.send_window = RateWindow(settings.smtp.max_per_minute)
+        # True in outbox_loop: the worker then holds a send's outcome until the store writes.
+        self.looping = False
         # A late task was processed and its client not yet told (daemon/runners/backlog.py).
         self.late_pending = True
 
@@ -128,6 +130,8 @@ class Service:
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
         worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts,
                               window=self.send_window)
+        if self.looping:
+            worker.stop, worker.on_store_failure = self.stop_event.is_set, self.store_failed
         tally = worker.flush(self.clock.now())
         if tally:
             release_free_memory()
@@ -190,6 +194,7 @@ class Service:
             delay = min(RECONNECT_MAX, delay * 2)
 
     def outbox_loop(self) -> None:
+        self.looping = True
         sender = SmtpSender(self.settings.smtp)
         try:
             while not self.stop_event.is_set():

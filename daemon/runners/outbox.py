@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import Counter as Tally
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
@@ -22,10 +25,12 @@ from daemon.runners.alerts import send_capped
 from daemon.runners.rate import RateWindow
 from daemon.runners.timers import flood_caps
 from store import outbox
-from store.db import write_transaction
+from store.db import unavailable_reason, write_transaction
 from store.outbox import Claimed, bodies_of, claim
 
 log = logging.getLogger("oneassist.outbox")
+
+RECORD_RETRY_SECONDS = 2.0
 
 
 def recover_interrupted(node: str | None = None) -> int:
@@ -48,6 +53,10 @@ class OutboxWorker:
         self.caps = flood_caps(notifier.settings)
         # smtp.max_per_minute (docs/reliability.md case 35); None: no cap (tests, tools).
         self.window = window
+        # While the store cannot write after a send: keep trying until stop() (the daemon's
+        # loop sets both); None (run --once, tools): give up at once, as before.
+        self.stop: Callable[[], bool] | None = None
+        self.on_store_failure: Callable[[str, BaseException], object] | None = None
 
     def flush(self, now: datetime, limit: int = 50) -> Tally[str]:
         tally: Tally[str] = Tally()
@@ -67,13 +76,36 @@ class OutboxWorker:
             results = self.sender.send_many(envelopes)
             if any(classify_smtp(r.code) == OK for r in results):
                 checkpoint("smtp-accepted")
-            by_id = {r.id: r for r in rows}
-            with write_transaction():
-                for result in results:
-                    tally[self.record(by_id[result.key], result, now)] += 1
+            self.record_all(rows, results, now, tally)
             checkpoint("marked-sent")
             if len(rows) < limit and not self.more_pending(now):
                 return tally
+
+    def record_all(self, rows: list[Claimed], results: list[SendResult], now: datetime, tally: Tally[str]) -> None:
+        """Record what the server said; while the store cannot write, keep trying.
+
+        The mails are with the relay now: given up, the rows would stay 'sending' and go
+        out again at the next start (a duplicate for every row of the batch). So the
+        outcome is held and written as soon as the store writes again (docs/reliability.md
+        case 8); each try starts from the rows as claimed, since record() changes them.
+        """
+        while True:
+            copies = {r.id: replace(r) for r in rows}
+            outcomes: Tally[str] = Tally()
+            try:
+                with write_transaction():
+                    for result in results:
+                        outcomes[self.record(copies[result.key], result, now)] += 1
+            except Exception as exc:
+                reason = unavailable_reason(exc)
+                if reason is None or self.stop is None or self.stop():
+                    raise
+                if self.on_store_failure is not None:
+                    self.on_store_failure("outbox", exc)
+                time.sleep(RECORD_RETRY_SECONDS)
+                continue
+            tally.update(outcomes)
+            return
 
     @staticmethod
     def more_pending(now: datetime) -> bool:

@@ -175,3 +175,45 @@ def test_a_full_disk_keeps_mail_on_the_server_and_resumes_when_space_returns(des
     assert Message.select().where(Message.direction == "in").count() == 1
     assert len([m for m in desk.sink.received if client in m.rcpt_tos]) == 1
 
+
+
+def test_a_lock_between_the_250_and_the_outbox_update_sends_nothing_twice(tmp_path, dovecot, mailboxes):
+    """The relay took the mail; the store is locked before the row is marked sent. The
+    outcome is held and written once the lock is gone; nothing is sent again, not even
+    by the next start (which resends rows left 'sending')."""
+    from daemon.sandbox.smtp import SmtpSink, deliver_to_dovecot
+    from store.models import Outbox
+    from tests.integration.deskrig import DeskRig
+
+    into_dovecot = deliver_to_dovecot(dovecot)
+    state: dict[str, object] = {}
+
+    def deliver(rcpt: str, raw: bytes) -> None:
+        into_dovecot(rcpt, raw)
+        if "holder" not in state:
+            # Another process takes the write lock while our 250 is on its way, for 4 s.
+            holder = sqlite3.connect(str(state["db"]), timeout=10, check_same_thread=False)
+            holder.execute("BEGIN IMMEDIATE")
+            state["holder"] = holder
+            threading.Timer(4.0, lambda: (holder.execute("ROLLBACK"), holder.close())).start()
+
+    with SmtpSink(deliver) as sink:
+        desk = DeskRig(tmp_path, dovecot, sink, mailboxes)
+        try:
+            settings = reconfigure(desk, "store", "lock_wait_seconds = 0.5")
+            state["db"] = settings.store_url.removeprefix("sqlite:///")
+            client = desk.add_client()
+            desk.deliver(client_mail(client, desk.support, "Задача", "Текст"))
+            with running_service(settings):
+                wait_until(lambda: "holder" in state, 60, "the first mail at the relay")
+                wait_until(lambda: Outbox.select().where(Outbox.status == "sending").count() == 0
+                           and Outbox.select().count() >= 2, 60, "the outcome written after the lock")
+                time.sleep(1)
+            assert {o.status for o in Outbox.select()} == {"sent"}
+            counted = len(sink.received)
+            done = desk.run_process("run", "--once")
+            assert done.returncode == 0, done.stderr.decode()[-2000:]
+            assert len(sink.received) == counted, "a mail went out twice"
+            assert len([m for m in sink.received if client in m.rcpt_tos]) == 1
+        finally:
+            desk.close()
