@@ -171,11 +171,12 @@ class Notifier:
         for key, value in notice.context:
             context[key] = self.local_time(value) if isinstance(value, datetime) else value
         attachments = notice.attachments
-        if attachments and audience == "staff":
-            # Each file under its safe name, and the sender's own name escaped beside it
-            # when they differ (docs/reliability.md case 27): staff see what was sent.
+        renamed = [a for a in attachments if a.original_name] if audience == "staff" else []
+        if renamed:
+            # A file whose name had to be made safe: the sender's own name, escaped, beside
+            # the safe one (docs/reliability.md case 27), so staff see what was sent.
             context["files"] = tuple({"name": a.filename, "original": a.original_name,
-                                      "kb": max(1, round(a.size / 1024))} for a in attachments)
+                                      "kb": max(1, round(a.size / 1024))} for a in renamed)
         invoice = context.get("invoice")
         if invoice is None and "invoice_id" in context:
             invoice = self.issued_invoice(context["invoice_id"])
