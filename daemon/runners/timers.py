@@ -18,7 +18,7 @@ from daemon.config import Settings
 from daemon.core.model import TicketRef
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
-from daemon.render.notices import Notifier
+from daemon.render.notices import Notifier, render_or_park
 from store import floods, queries
 from store.apply import apply_timer
 from store.db import from_db, write_transaction
@@ -85,7 +85,9 @@ class Scheduler:
             money = (self.notifier.money_view(thread.client.id, thread.client.tariff, now,
                                               ticket.id if decision.quota_release else None)
                      if decision.notices else None)
-            apply_timer(decision, ticket, now, lambda n, t, m, v: self.notifier.render(n, t, m, now, v),
+            # A notice that cannot be rendered is parked dead, not a timer that fails every
+            # tick (docs/reliability.md case 14).
+            apply_timer(decision, ticket, now, lambda n, t, m, v: render_or_park(self.notifier, n, t, m, now, v),
                         self.planner, money)
         late = (now - timer.fire_at).total_seconds()
         log.info("timer=%s ticket=%s kind=%s outcome=%s%s%s", timer.id, ticket.key, timer.kind, decision.outcome,
