@@ -33,7 +33,7 @@ from daemon.runners.rate import RateWindow
 from daemon.runners.store_health import RETRY_SECONDS, StoreHealth
 from daemon.runners.timers import Scheduler as TimerScheduler
 from store import spool
-from store.db import reset_connection, unavailable_reason
+from store.db import probe_write, reset_connection, unavailable_reason
 
 log = logging.getLogger("oneassist.service")
 
@@ -170,7 +170,9 @@ class Service:
                     # Failed mails wait in the spool for their next attempt.
                     self.process()
                     self.tell_late_clients()
-                    self.health.ok("fetch")
+                    if self.health.failing:
+                        probe_write()  # a cycle with no mail wrote nothing: prove it
+                        self.health.ok("fetch")
                     # IDLE is renewed before the server's 29-minute limit (RFC 2177). A mail
                     # left for another attempt must not wait for the next new mail to arrive.
                     wait = s.idle_renew_seconds if s.idle else min(s.idle_renew_seconds, s.poll_seconds)
@@ -203,8 +205,8 @@ class Service:
                 if self.stop_event.is_set():
                     break
                 try:
-                    self.flush_once(sender)
-                    self.health.ok("outbox")
+                    if self.flush_once(sender):
+                        self.health.ok("outbox")  # it recorded what it sent: a write
                 except Exception as exc:  # noqa: BLE001 - keep sending after any one failure
                     if self.store_failed("outbox", exc):
                         self.stop_event.wait(RETRY_SECONDS)

@@ -164,6 +164,19 @@ def unavailable_reason(exc: BaseException) -> str | None:
     return text
 
 
+def probe_write() -> None:
+    """One small real write (a counter row), to prove the store writes again after a failure.
+
+    An empty BEGIN IMMEDIATE would prove only the lock: on a full disk it succeeds, and the
+    daemon would say "works again" every few seconds.
+    """
+    from store.models import Counter
+
+    with write_transaction():
+        (Counter.insert(name="store-probe", value=1)
+         .on_conflict(conflict_target=[Counter.name], update={Counter.value: Counter.value + 1}).execute())
+
+
 def reset_connection() -> None:
     """Drop this thread's connection; the next query opens a new one (peewee autoconnect).
 

@@ -78,20 +78,21 @@ class StoreHealth:
         write_state(self.path, state, quiet=not (first or due))
 
     def ok(self, where: str) -> None:
-        """Loop `where` used the store; if it was the one failing, say once that it works again.
+        """Loop `where` has just written to the store; if it was failing, say once that it works.
 
-        Only the loop that failed last may clear the state: under a write lock the outbox
-        thread still reads fine, and that proves nothing about writing.
+        Callers pass only a real write as proof (a commit of theirs, or store.db.probe_write):
+        under a write lock reads still work, and prove nothing. The minute's ERROR budget is
+        not reset, so a store that flaps still logs at most one ERROR a minute.
         """
-        if self.since is None or (self.where and where != self.where):
+        if self.since is None:
             return
         now = self.now()
         with self._lock:
             if self.since is None:
                 return
             down = (now - self.since).total_seconds()
-            log.info("store: writes work again after %.0f s (%s failure(s))", down, self.failures)
-            self.since, self.failures, self._logged_at, self._suppressed = None, 0, None, 0
+            log.info("store: writes work again after %.0f s (%s failure(s), last in %s)", down, self.failures, where)
+            self.since, self.failures, self._suppressed = None, 0, 0
             state = self._state(now)
         write_state(self.path, state)
 
