@@ -183,9 +183,17 @@ class ImapMailbox:
             c.idle()
             try:
                 while time.monotonic() < deadline and not stop():
-                    responses = c.idle_check(timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+                    timeout = min(1.0, max(0.05, deadline - time.monotonic()))
+                    started = time.monotonic()
+                    responses = c.idle_check(timeout=timeout)
                     if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
                         return True
+                    if not responses and time.monotonic() - started < timeout / 2 and _closed(c.socket()):
+                        # imapclient's idle_check swallows EOF and a reset and returns [] at once:
+                        # the loop spun a core until the IDLE renewal, 25 minutes, fetching nothing
+                        # (the soak bench found it after an IMAP reset; docs/reliability.md case 4).
+                        self.client = None
+                        raise TransientError("imap: the server closed the IDLE connection")
             finally:
                 c.idle_done()
         except NETWORK_ERRORS as exc:
@@ -213,6 +221,26 @@ class ImapMailbox:
         except NETWORK_ERRORS as exc:
             self.client = None
             raise TransientError(f"imap: {_short(exc)}") from None
+
+
+def _closed(sock: socket.socket) -> bool:
+    """True when the peer closed or reset the connection (nothing buffered, EOF or an error)."""
+    try:
+        previous = sock.gettimeout()
+        sock.setblocking(False)
+    except OSError:
+        return True
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False  # open, nothing to read: select woke for a partial line
+    except OSError:
+        return True
+    finally:
+        try:
+            sock.settimeout(previous)  # the read timeout imapclient set
+        except OSError:
+            pass
 
 
 def _aware(value: object) -> datetime | None:

@@ -56,3 +56,26 @@ def test_cut_fetches_spool_nothing_partial_back_off_and_deliver_every_mail_once(
         assert entry.sha256 in wanted, "a spooled mail is not one of the mails sent whole"
     assert Message.select().where(Message.direction == "in").count() == 4
     assert len([m for m in desk.sink.received if client in m.rcpt_tos]) == 4
+
+
+def test_an_idle_connection_reset_by_the_server_is_replaced_at_once(desk, proxy):
+    """The soak found it: after a reset, imapclient's idle_check returned [] at once, over and
+    over; the fetcher spun a core until the IDLE renewal (25 minutes) and fetched nothing."""
+    import time
+
+    text = desk.config_path.read_text(encoding="utf-8")
+    desk.config_path.write_text(text.replace(f"port = {desk.dovecot.imap_port}\n", f"port = {proxy.port}\n", 1),
+                                encoding="utf-8")
+    settings = reconfigure(desk, "imap", "idle_renew_seconds = 600")
+    client = desk.add_client()
+    from tests.integration.deskrig import client_mail
+
+    with running_service(settings):
+        wait_until(lambda: proxy.live >= 1, 30, "the daemon in IDLE")
+        time.sleep(1)
+        assert proxy.reset_all() >= 1
+        desk.deliver(client_mail(client, desk.support, "После сброса", "Текст"))
+        wait_until(lambda: [m for m in desk.sink.received if client in m.rcpt_tos], 30,
+                   "the ack of a mail that came after the reset")
+    assert desk.intake_left() == []
+    assert len(proxy.connected_at) >= 2
