@@ -123,7 +123,7 @@ class Servers:
 
 
 @contextlib.contextmanager
-def bench_servers(keep: bool = False) -> Iterator[Servers]:
+def bench_servers(keep: bool = False, prefix: str = "oneassist-bench-") -> Iterator[Servers]:
     """Dovecot and a record-only SMTP sink in a new folder under /tmp (removed unless keep).
 
     Under /tmp, not under a home directory: Dovecot's `mail` and `dovecot` users must be
@@ -131,7 +131,7 @@ def bench_servers(keep: bool = False) -> Iterator[Servers]:
     """
     if dovecot_binary() is None:
         raise SystemExit("bench: Dovecot is not installed (apt-get install dovecot-imapd)")
-    base = Path(tempfile.mkdtemp(prefix="oneassist-bench-"))
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     dovecot = DovecotServer(base / "dovecot")
     sink = SmtpSink(deliver=None)
     try:

@@ -53,7 +53,7 @@ def check_store(settings: Settings) -> dict[str, Any]:
     from store.queries import ticket_count
 
     try:
-        db = init_db(settings.store_url)
+        db = init_db(settings.store_url, settings.store_lock_wait_seconds)
         return _result("store", True, f"schema version {current_version(db)}, {ticket_count()} ticket(s)")
     except Exception as exc:  # noqa: BLE001 - report any driver error as a failed check
         return _result("store", False, f"{type(exc).__name__}: {exc} (check store.url)")

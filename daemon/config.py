@@ -139,6 +139,7 @@ def _smtp(sec: Section) -> SmtpSettings:
         allow_plaintext_auth=sec.get("allow_plaintext_auth", bool, False),
         auth=sec.choice("auth", ("password", "xoauth2"), "password"),
         oauth2_token_command=sec.get("oauth2_token_command", str, None),
+        max_per_minute=int(sec.positive("max_per_minute", 120)),
     )
     if settings.auth == "xoauth2" and not (settings.oauth2_token_command and settings.username):
         raise ConfigError("smtp.auth = \"xoauth2\" needs smtp.username (the mailbox) and "
@@ -186,6 +187,7 @@ def _service(sec: Section, base: Path) -> ServiceSettings:
         alerts_per_source_per_hour=int(sec.positive("alerts_per_source_per_hour", 3)),
         staff_notifications_per_source_per_hour=int(sec.positive("staff_notifications_per_source_per_hour", 10)),
         join_replies_per_hour=int(sec.positive("join_replies_per_hour", 20)),
+        late_ack_hours=sec.positive("late_ack_hours", 4),
     )
 
 
@@ -349,6 +351,7 @@ def parse_settings(data: dict[str, Any], base: Path) -> Settings:
         limits=_limits(sections["limits"]),
         leases=leases_settings(sections["store"]),
         run=run_settings(sections["run"], store_url),
+        store_lock_wait_seconds=sections["store"].positive("lock_wait_seconds", 30),
     )
     settings = replace(settings, **ops_settings(data))
     for sec in sections.values():

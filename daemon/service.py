@@ -16,13 +16,17 @@ from daemon.adapters.smtp import SmtpSender
 from daemon.clock import Clock, SystemClock
 from daemon.config import Settings
 from daemon.render.notices import Notifier
+from daemon.runners.backlog import send_back_notices
 from daemon.runners.fetch import account_of, fetch_cycle
 from daemon.runners.ingest import Pipeline, worker_id
 from daemon.runners.outbox import OutboxWorker, recover_expired, recover_interrupted
+from daemon.runners.rate import RateWindow
+from daemon.runners.store_health import StoreHealth
 from daemon.runners.timers import Scheduler as TimerScheduler
 from daemon.runners.tokens import TokenReporter
 from store import ops
 from store.claims import release_all_leases
+from store.db import reset_connection, unavailable_reason
 from store.locks import FetchLock, StoreLock
 
 log = logging.getLogger("oneassist.service")
@@ -47,11 +51,26 @@ class Service:
                             if settings.imap.oauth2_token_command else None)
         self.smtp_tokens = (TokenSource("smtp", settings.smtp.oauth2_token_command or "", self.clock.now, report)
                             if settings.smtp.auth == "xoauth2" else None)
+        self.health = StoreHealth(settings.service.data_dir, self.clock.now)
+        self.send_window = RateWindow(settings.smtp.max_per_minute)
+        # A late task was processed and its client not yet told (daemon/runners/backlog.py).
+        self.late_pending = True
+
+    def store_failed(self, where: str, exc: BaseException) -> bool:
+        """True if `exc` says the store cannot write: reported (one ERROR a minute), connection reset."""
+        reason = unavailable_reason(exc)
+        if reason is None:
+            return False
+        self.health.failed(where, reason)
+        reset_connection()
+        return True
 
     # -- work units ---------------------------------------------------------
 
     def process(self) -> Tally[str]:
         tally = self.pipeline.process_pending()
+        if tally.get("new-ticket-late"):
+            self.late_pending = True
         if tally:
             release_free_memory()
         return tally
@@ -61,6 +80,15 @@ class Service:
         first pass over a full mailbox takes minutes, and `status` must not call it dead)."""
         self.process()
         ops.note_fetch_ok(self.clock.now())
+
+    def tell_late_clients(self) -> None:
+        """After a whole fetch cycle: one "we are back" notice per client with late tasks (case 35).
+
+        Not after each FETCH batch: a backlog is fetched in many, and its clients must hear once.
+        """
+        if self.late_pending:
+            # None: mail still waits in the spool; try after the next cycle.
+            self.late_pending = send_back_notices(self.notifier, self.clock.now()) is None
 
     def fetch_once(self) -> int:
         box = ImapMailbox(self.settings.imap, tokens=self.imap_tokens)
@@ -76,8 +104,9 @@ class Service:
         """Fire the timers that are due."""
         try:
             tally = self.timers.tick()
-        except Exception:  # noqa: BLE001 - the next tick tries again; the deadlines are in the store
-            log.exception("scheduler pass failed")
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again; the deadlines are in the store
+            if not self.store_failed("timers", exc):
+                log.exception("scheduler pass failed")
             return Tally()
         return tally
 
@@ -87,8 +116,9 @@ class Service:
 
         try:
             tally = billing_tick(self.settings, self.notifier, self.clock.now())
-        except Exception:  # noqa: BLE001 - try again next time; invoices are keyed by period
-            log.exception("billing pass failed")
+        except Exception as exc:  # noqa: BLE001 - try again next time; invoices are keyed by period
+            if not self.store_failed("billing", exc):
+                log.exception("billing pass failed")
             return Tally()
         return tally
 
@@ -104,7 +134,7 @@ class Service:
 
     def flush_once(self, sender: SmtpSender) -> Tally[str]:
         worker = OutboxWorker(sender, self.notifier, self.node, self.settings.smtp.max_attempts,
-                              lease_seconds=self.settings.leases.lease_seconds)
+                              lease_seconds=self.settings.leases.lease_seconds, window=self.send_window)
         tally = worker.flush(self.clock.now())
         if tally:
             release_free_memory()
@@ -144,6 +174,7 @@ class Service:
             # On a shared store another daemon may hold the fetch lock: then only process and send.
             fetched = self.fetch_once() if self.may_fetch() else 0
             self.process()
+            self.tell_late_clients()
             self.tick()
             self.billing()
             sender = SmtpSender(self.settings.smtp, self.smtp_tokens)

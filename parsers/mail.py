@@ -21,6 +21,9 @@ class Attachment:
     payload: bytes = field(repr=False)
     content_id: str | None = None
     inline: bool = False
+    # The name as the sender wrote it, escaped for display (parsers/mime.py escaped_name),
+    # when it differs from `filename`; never used as a path.
+    original_name: str = ""
 
 
 @dataclass(frozen=True)

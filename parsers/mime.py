@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -83,6 +84,31 @@ def display_filename(raw_name: str | None, index: int, content_type: str = "") -
     if name.split(".", 1)[0].strip().lower() in _DEVICE_NAMES:
         name = f"_{name}"
     return name
+
+
+_SHOWN_NAME_CHARS = 120
+
+
+def escaped_name(raw_name: str | None) -> str:
+    """The sender's own file name, for showing next to the safe one: nothing in it can act.
+
+    Control, format (RTL override, zero-width) and line-separator characters become
+    visible escapes (\\u202e), and a long name is cut with an ellipsis. Path parts stay,
+    as text: `../../etc/passwd` is what the sender wrote, and staff should see it.
+    """
+    if not raw_name:
+        return ""
+    # Not cleaned first (decode_header_value would blank a NUL or an RTL override): escaped here.
+    name = raw_header_text(raw_name) if "=?" not in raw_name else decode_header_value(raw_name)
+    out = []
+    for char in name[: _SHOWN_NAME_CHARS * 2]:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") or char == "\\":
+            out.append(f"\\u{ord(char):04x}" if char != "\\" else "\\\\")
+        else:
+            out.append(char)
+    shown = "".join(out)
+    return shown if len(shown) <= _SHOWN_NAME_CHARS else shown[: _SHOWN_NAME_CHARS - 1] + "…"
 
 
 def _defect_name(defect: object) -> str:
@@ -210,8 +236,11 @@ def _attachment(part: Message, raw_name: str | None, disposition: str, index: in
     data = _payload(part)
     content_id = clean_header_text(raw_header_text(str(part.get("content-id") or ""))).strip("<>")
     content_type = part.get_content_type()
+    filename = display_filename(raw_name, index, content_type)
+    original = escaped_name(raw_name)
     return Attachment(
-        filename=display_filename(raw_name, index, content_type),
+        filename=filename,
+        original_name=original if original and original != filename else "",
         content_type=content_type,
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),

@@ -1,8 +1,10 @@
 """apply(): one transaction writes the ticket change, the timeline and the outbox rows.
 
-A notice is rendered inside the transaction (the ticket key is allocated here),
-so a template or encoding failure rolls back the ticket change with it
-(docs/reliability.md case 14): no ticket state without its notice.
+A notice is rendered inside the transaction (the ticket key is allocated here).
+A notice the template or the encoder cannot make comes back parked (the runner's
+renderer, daemon/render/notices.py render_or_park): its outbox row is written
+dead and the ticket change commits, so the client's mail is kept and its ticket
+made (docs/reliability.md case 14).
 """
 
 from __future__ import annotations
@@ -153,6 +155,11 @@ def _send(notice: Notice, about: Ticket | None, mail: InboundMail | None, render
           now: datetime, money: MoneyView | None) -> int:
     out = render(notice, about, mail, money)
     outbox_id = enqueue(out, now)
+    if out.parked:
+        # Not rendered: the row is dead and sent to no one, so it is neither an outgoing
+        # message of the ticket nor an autoreply; the timeline says what happened.
+        add_event(about, "notice-parked", f"{notice.template}: outbox #{outbox_id}", now)
+        return outbox_id
     record_outgoing(about, out, notice.template, now)
     if notice.autoreply:
         for address in notice.to:

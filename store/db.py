@@ -7,6 +7,7 @@ database file), and folders created for it are 0700.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -43,8 +44,12 @@ SQLITE_PRAGMAS = {
 SQLITE_MIN = (3, 35)
 
 
-def open_database(url: str) -> peewee.Database:
-    """A peewee Database for a store.url value; SQLite files get their folder created."""
+def open_database(url: str, lock_wait_seconds: float = 30.0) -> peewee.Database:
+    """A peewee Database for a store.url value; SQLite files get their folder created.
+
+    lock_wait_seconds (store.lock_wait_seconds) is how long a write waits for another
+    connection's write lock before it fails with "database is locked".
+    """
     if url.startswith("sqlite:") and sqlite3.sqlite_version_info < SQLITE_MIN:
         # The counters take their number with UPDATE ... RETURNING (store/apply_counters.py).
         raise ConfigError(f"store.url is SQLite but this Python's SQLite is {sqlite3.sqlite_version}; "
@@ -53,7 +58,8 @@ def open_database(url: str) -> peewee.Database:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         path = Path(url[len("sqlite:///"):])
         prepare_private_sqlite(path)
-        return peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        pragmas = {**SQLITE_PRAGMAS, "busy_timeout": max(1, int(lock_wait_seconds * 1000))}
+        return peewee.SqliteDatabase(str(path), pragmas=pragmas, check_same_thread=False)
     if url in ("sqlite://:memory:", "sqlite:///:memory:"):
         return peewee.SqliteDatabase(":memory:", pragmas={"foreign_keys": 1})
     if url.startswith(("postgresql://", "postgres://")):
@@ -125,11 +131,11 @@ def prepare_private_sqlite(path: Path) -> None:
         _tighten(path.with_name(path.name + suffix), PRIVATE_FILE)
 
 
-def init_db(url: str) -> peewee.Database:
+def init_db(url: str, lock_wait_seconds: float = 30.0) -> peewee.Database:
     """Bind the models to the database at URL and bring its schema up to date."""
     from store import migrations
 
-    db = open_database(url)
+    db = open_database(url, lock_wait_seconds)
     database.initialize(db)
     db.connect(reuse_if_open=True)
     migrations.upgrade(db)
@@ -139,6 +145,60 @@ def init_db(url: str) -> peewee.Database:
 def close_db() -> None:
     if database.obj is not None and not database.is_closed():
         database.close()
+
+
+# Errors that say the store cannot write now, not that the code or the mail is wrong:
+# another connection holds the write lock, the disk (or RLIMIT_FSIZE) is full, the
+# PostgreSQL server restarted or killed our backend (docs/reliability.md case 8).
+_CODE_BUGS = ("no such ", "syntax error", "has no column", "constraint")
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """One line naming why the store cannot write, or None when `exc` is no such error."""
+    if isinstance(exc, peewee.IntegrityError):
+        return None
+    if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
+        return None
+    text = " ".join(str(exc).split())[:200] or type(exc).__name__
+    if "cannot rollback" in text:
+        # SQLite rolls back by itself on a full disk or an I/O error; peewee's ROLLBACK then
+        # fails and hides the cause, which is further down the chain of handled errors.
+        cause = exc.__context__
+        while cause is not None and "cannot rollback" in str(cause):
+            cause = cause.__context__
+        if cause is not None:
+            return " ".join(str(cause).split())[:200] or text
+    if any(marker in text.lower() for marker in _CODE_BUGS):
+        return None
+    return text
+
+
+def probe_write() -> None:
+    """One small real write (a counter row), to prove the store writes again after a failure.
+
+    An empty BEGIN IMMEDIATE would prove only the lock: on a full disk it succeeds, and the
+    daemon would say "works again" every few seconds.
+    """
+    from store.models import Counter
+
+    with write_transaction():
+        (Counter.insert(name="store-probe", value=1)
+         .on_conflict(conflict_target=[Counter.name], update={Counter.value: Counter.value + 1}).execute())
+
+
+def reset_connection() -> None:
+    """Drop this thread's connection; the next query opens a new one (peewee autoconnect).
+
+    After pg_terminate_backend or a server restart the old connection is dead for good.
+    """
+    if database.obj is None:
+        return
+    try:
+        if not database.is_closed():
+            database.close()
+    except Exception:  # noqa: BLE001 - closing a dead connection may fail in many ways
+        with contextlib.suppress(Exception):
+            database.obj._state.reset()
 
 
 def is_postgres() -> bool:

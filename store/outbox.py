@@ -79,8 +79,8 @@ def enqueue(mail: OutboundMail, now: datetime) -> int:
     """The outbox row of a rendered mail, due now; returns its id. Runs in the caller's transaction."""
     outbox_id = prepared.insert_row(_insert_outbox, OutboxRow(
         message_id=mail.message_id, ticket=mail.ticket_id, kind=mail.kind, envelope_from=mail.envelope_from,
-        recipients="\n".join(mail.recipients), status="pending", attempts=0, resends=0,
-        next_attempt_at=to_db(now), last_error="", created_at=to_db(now), claimed_by=""))
+        recipients="\n".join(mail.recipients), status="dead" if mail.parked else "pending", attempts=0,
+        resends=0, next_attempt_at=to_db(now), last_error=mail.parked, created_at=to_db(now), claimed_by=""))
     prepared.execute_row(_insert_outbox_body, OutboxBodyRow(outbox=outbox_id, raw=mail.raw))
     return outbox_id
 
@@ -171,3 +171,9 @@ def any_due(now: datetime) -> bool:
     """Is a pending row due at `now`? (A batch cut short by CLAIM_BYTES leaves some behind.)"""
     return Outbox.select(Outbox.id).where(Outbox.status == "pending",
                                           Outbox.next_attempt_at <= to_db(now)).exists()
+
+
+def id_of(message_id: str) -> int | None:
+    """The outbox row of a Message-ID (a parked notice's, for the admin alert)."""
+    row = Outbox.select(Outbox.id).where(Outbox.message_id == message_id).first()
+    return row.id if row else None

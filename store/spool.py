@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from peewee import fn
+
 from store import prepared
 from store.apply_counters import next_number
 from store.claims import lanes_of
@@ -84,8 +86,10 @@ def _insert_body(entry_id, raw):
 
 def pending_ids(limit: int = 1000) -> list[int]:
     """Oldest first, as Mailman's switchboard does (FIFO)."""
+    # Oldest arrival first (INTERNALDATE): after an outage the oldest mail has waited longest
+    # (docs/reliability.md case 35); the spool id breaks ties and stands in for a missing date.
     query = (SpoolEntry.select(SpoolEntry.id).where(SpoolEntry.state == "pending")
-             .order_by(SpoolEntry.id).limit(limit))
+             .order_by(fn.COALESCE(SpoolEntry.internaldate, SpoolEntry.fetched_at), SpoolEntry.id).limit(limit))
     return [row.id for row in query]
 
 

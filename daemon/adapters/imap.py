@@ -52,6 +52,9 @@ class ImapMailbox:
         self.tokens = tokens
         self.client: imapclient.IMAPClient | None = None
         self.capabilities: frozenset[bytes] = frozenset()
+        # The highest UID list_uids() returned: wait() compares against it (see there).
+        self.listed_up_to = 0
+        self.arrived: dict[int, datetime | None] = {}
 
     @property
     def account(self) -> str:
@@ -110,12 +113,27 @@ class ImapMailbox:
 
     def list_uids(self) -> list[int]:
         # Every message still in the intake folder, read or not: we never rely on \Seen.
-        return sorted(self._guard(lambda c: c.search(["NOT", "DELETED"])))
+        uids = sorted(self._guard(lambda c: c.search(["NOT", "DELETED"])))
+        self.listed_up_to = max(uids[-1] if uids else 0, self.listed_up_to)
+        return uids
+
+    def arrived_since_listed(self) -> bool:
+        """A mail came in after the last list_uids(), though no IDLE was running to hear of it.
+
+        Dovecot reports a new mail once, in the untagged EXISTS of whichever command runs
+        next (a MOVE, a FETCH); imapclient drops those, and IDLE started afterwards hears
+        nothing, so the mail would wait for the IDLE renewal (25 minutes). The soak bench
+        found it: under steady load the last mails of a burst waited for the renewal.
+        """
+        uids = self._guard(lambda c: c.search(["NOT", "DELETED"]))
+        return any(uid > self.listed_up_to for uid in uids)
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of each UID; their INTERNALDATEs are kept in `self.arrived` on the way."""
         if not uids:
             return {}
-        data = self._guard(lambda c: c.fetch(uids, ["RFC822.SIZE"]))
+        data = self._guard(lambda c: c.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"]))
+        self.arrived = {uid: _aware(v.get(b"INTERNALDATE")) for uid, v in data.items()}
         return {uid: int(v[b"RFC822.SIZE"]) for uid, v in data.items()}
 
     def batches(self, uids: list[int], sizes: dict[int, int], count: int) -> Iterator[list[int]]:
@@ -169,9 +187,7 @@ class ImapMailbox:
         Every imap.liveness_seconds the connection is proven (DONE, NOOP, each reply within
         imap.liveness_timeout_seconds), `proven` is called and True returned, so the caller
         looks at the mailbox once more before it waits again: a connection a proxy or NAT
-        dropped without a FIN or RST would otherwise wait in IDLE for ever (issue 11), and
-        an EXISTS the server sent while we were between a SEARCH and IDLE (read by the
-        library as IDLE started, never handed to us) would wait for the next mail.
+        dropped without a FIN or RST would otherwise wait in IDLE for ever (issue 11).
         """
         deadline = time.monotonic() + seconds
         c = self._c()
@@ -187,14 +203,24 @@ class ImapMailbox:
                         if proven:
                             proven()
                 return False
+            if self.arrived_since_listed():
+                return True
             c.idle()
             proof_at = min(deadline, time.monotonic() + every)
             news = False
             while time.monotonic() < proof_at and not stop():
-                responses = c.idle_check(timeout=min(1.0, max(0.05, proof_at - time.monotonic())))
+                timeout = min(1.0, max(0.05, proof_at - time.monotonic()))
+                started = time.monotonic()
+                responses = c.idle_check(timeout=timeout)
                 if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
                     news = True
                     break
+                if not responses and time.monotonic() - started < timeout / 2 and _closed(c.socket()):
+                    # imapclient's idle_check swallows EOF and a reset and returns [] at once:
+                    # the loop spun a core until the IDLE renewal, 25 minutes, fetching nothing
+                    # (the soak bench found it after an IMAP reset; docs/reliability.md case 4).
+                    self.client = None
+                    raise TransientError("imap: the server closed the IDLE connection")
             self._within_liveness(c, c.idle_done)
             if news or stop() or time.monotonic() >= deadline:
                 return news
@@ -239,6 +265,26 @@ class ImapMailbox:
         except NETWORK_ERRORS as exc:
             self.client = None
             raise TransientError(f"imap: {_short(exc)}") from None
+
+
+def _closed(sock: socket.socket) -> bool:
+    """True when the peer closed or reset the connection (nothing buffered, EOF or an error)."""
+    try:
+        previous = sock.gettimeout()
+        sock.setblocking(False)
+    except OSError:
+        return True
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False  # open, nothing to read: select woke for a partial line
+    except OSError:
+        return True
+    finally:
+        try:
+            sock.settimeout(previous)  # the read timeout imapclient set
+        except OSError:
+            pass
 
 
 def _aware(value: object) -> datetime | None:

@@ -69,7 +69,7 @@ def with_store(args: argparse.Namespace) -> Settings:
 
     settings = settings_from(args)
     setup_logging(settings.log_level if not args.verbose else "DEBUG")
-    init_db(settings.store_url)
+    init_db(settings.store_url, settings.store_lock_wait_seconds)
     return settings
 
 

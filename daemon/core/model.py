@@ -25,6 +25,9 @@ class OutboundMail:
     raw: bytes = field(repr=False)
     kind: str = "notice"
     ticket_id: int | None = None
+    # Non-empty: the notice could not be rendered or encoded (the reason, no mail content);
+    # its outbox row is written dead, with no body (docs/reliability.md case 14).
+    parked: str = ""
 
 
 @dataclass(frozen=True)

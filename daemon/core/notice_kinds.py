@@ -111,6 +111,8 @@ AUTO_CLOSED = NoticeKind("client.notice.auto_closed")
 INVOICE = NoticeKind("client.notice.invoice")
 INVOICE_REMINDER = NoticeKind("client.notice.invoice_reminder")
 SUSPENDED = NoticeKind("client.notice.suspended")
+# After an outage: one "we are back, your N tasks are with your manager" per client (case 35).
+BACK = NoticeKind("client.notice.back")
 # The first paragraph of a client mail a deputy writes (daemon/render/notices.py): a part, never sent alone.
 AWAY_LINE = NoticeKind("client.notice.away_line")
 # -- to a stranger (or a client whose tariff is not active) -----------------------------------------
@@ -134,5 +136,7 @@ UNDELIVERABLE = NoticeKind("staff.alert.undeliverable", RateClass.ALERT)
 TOKEN = NoticeKind("staff.alert.token", RateClass.ALERT)
 # A runner of `oneassist run` keeps dying (daemon/master.py): capped per runner and hour.
 RUNNER = NoticeKind("staff.alert.runner", RateClass.ALERT)
+# A notice that could not be rendered or encoded was parked dead (case 14 of issue 14).
+UNRENDERABLE = NoticeKind("staff.alert.unrenderable", RateClass.ALERT)
 # Stands for the notices a window held back: capping it would hide the flood it reports.
 DIGEST = NoticeKind("staff.alert.digest")

@@ -59,6 +59,8 @@ class SmtpSettings:
     # "password" (AUTH PLAIN/LOGIN) or "xoauth2" with oauth2_token_command (issue 13).
     auth: str = "password"
     oauth2_token_command: str | None = None
+    # Mails handed to the relay per rolling minute (docs/reliability.md case 35).
+    max_per_minute: int = 120
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class ServiceSettings:
     alerts_per_source_per_hour: int = 3
     staff_notifications_per_source_per_hour: int = 10
     join_replies_per_hour: int = 20
+    # A task that waited longer than this gets no usual ack (docs/reliability.md case 35).
+    late_ack_hours: float = 4.0
 
     def derived_key(self, label: bytes) -> bytes:
         """A key of its own for one use of the secret (HKDF, parsers.tokens.derive_key)."""
@@ -239,6 +243,9 @@ class Settings:
     retention: RetentionSettings = RetentionSettings()
     leases: LeaseSettings = LeaseSettings()
     run: RunSettings = RunSettings()
+    # store.lock_wait_seconds: how long a write waits for another connection's SQLite
+    # write lock before the store counts as unavailable (docs/reliability.md case 8).
+    store_lock_wait_seconds: float = 30.0
 
     def staff_by_email(self, email: str) -> StaffMember | None:
         # Not str.lower(): it folds a Kelvin sign into 'k' and so into a staff address.

@@ -146,6 +146,9 @@ class Policy:
     caps: FloodCaps = FloodCaps()
     # Our MX's authserv-ids: its Authentication-Results may veto a "how to join" reply.
     trusted_authserv_ids: frozenset[str] = frozenset()
+    # service.late_ack_hours: a task that waited longer gets no "within 15 minutes" ack,
+    # but its client one "we are back" notice later (docs/reliability.md case 35). 0: off.
+    late_ack_hours: float = 0.0
 
     def calendar_for(self, client: ClientRef) -> object | None:
         return None if client.tariff in self.around_the_clock else self.calendar
@@ -176,19 +179,22 @@ def staff_notification(event: str, mail: InboundMail, text: str, ticket: TicketR
 
 
 def decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy,
-           text: str = "") -> Decision:
+           text: str = "", now: datetime | None = None) -> Decision:
     """What one inbound mail changes and which mails it causes (staff notices within their caps).
 
     Notifications for staff who are away go to their deputies before the caps count them.
+    `now` (the processing time) matters only for a task that waited past policy.late_ack_hours.
     """
-    decision = cover_decision(_decide(route, mail, view, arrived, policy, text), view.absences, arrived,
+    late = (now is not None and policy.late_ack_hours > 0
+            and (now - arrived).total_seconds() > policy.late_ack_hours * 3600)
+    decision = cover_decision(_decide(route, mail, view, arrived, policy, text, late), view.absences, arrived,
                               dict(policy.staff_languages))
     decision = hold_undeliverable(decision, route.client)
     return coalesce_decision(decision, mail.from_addr, view, policy.caps)
 
 
 def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime, policy: Policy,
-            text: str) -> Decision:
+            text: str, late: bool = False) -> Decision:
     kind = route.kind
     if kind in ("loop", "bounce", "duplicate"):
         return Decision(outcome=kind, route=route)
@@ -244,7 +250,12 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
     # A new task: ticket, SLA clock from arrival, and an acknowledgement unless capped.
     notices: tuple[Notice, ...] = ()
     outcome = "new-ticket"
-    if view.autoreplies_to_sender_24h < policy.autoreply_limit_per_day:
+    events: tuple[RecordEvent, ...] = ()
+    if late:
+        # "Within 15 minutes" would be false: the client hears once, for all late tasks.
+        outcome = "new-ticket-late"
+        events = (RecordEvent("late-ack", f"arrived {arrived.isoformat(timespec='minutes')}"),)
+    elif view.autoreplies_to_sender_24h < policy.autoreply_limit_per_day:
         # Still in the manager's name; while they are away the ack says until when, and who answers.
         absence = away(client.manager_email, view.absences, arrived)
         context = (("away_until", absence.until), ("deputy_email", absence.deputy)) if absence else ()
@@ -256,5 +267,5 @@ def _decide(route: Route, mail: InboundMail, view: RouteView, arrived: datetime,
     notices += staff_notification("new", mail, text, None, client, policy, assignee)
     return Decision(outcome=outcome, route=route, effects=(
         OpenTicket(policy.deadline(arrived, client), assignee, (("response_started_at", arrived),)),
-        RecordMessage(), RecordEvent("created", "by mail"), *sends(notices),
+        RecordMessage(), RecordEvent("created", "by mail"), *events, *sends(notices),
     ))

@@ -177,12 +177,43 @@ def _file_part(att: Attachment) -> bytes:
     name = clean_header_text(att.filename) or "attachment.bin"
     # An inline image keeps its Content-ID, so the relayed HTML's <img src="cid:..."> finds it.
     content_id = clean_header_text(att.content_id or "").strip("<> ")
-    head.add_header("Content-Disposition", "inline" if att.inline else "attachment",
-                    filename=name if name.isascii() else ("utf-8", "", name))
     if _CONTENT_ID.fullmatch(content_id):
         head["Content-ID"] = f"<{content_id}>"
+    disposition = "inline" if att.inline else "attachment"
+    if name.isascii() and len(name) <= _PLAIN_NAME_CHARS:
+        head.add_header("Content-Disposition", disposition, filename=name)
+        head.set_payload("")
+        return head.as_bytes() + base64.encodebytes(att.payload or b"")
     head.set_payload("")
-    return head.as_bytes() + base64.encodebytes(att.payload or b"")
+    head_bytes = head.as_bytes()
+    # The header block ends with one blank line; the disposition goes before it.
+    return head_bytes[:-1] + _disposition_2231(name, disposition).encode("ascii") + b"\n\n" + \
+        base64.encodebytes(att.payload or b"")
+
+
+_PLAIN_NAME_CHARS = 60
+# RFC 2231 attribute-char: what may stand unencoded in an extended parameter value.
+_ATTRIBUTE_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~")
+
+
+def _disposition_2231(name: str, disposition: str = "attachment", chunk: int = 60) -> str:
+    """Content-Disposition with the name in RFC 2231 continuations (filename*0*=, filename*1*=).
+
+    The email package writes an encoded name as one parameter on one line: a 200-character
+    Cyrillic name is 1,200 characters of %XX, past SMTP's 998-octet line limit, and the
+    relay refused the whole notice (docs/reliability.md case 27). Each piece here is one
+    folded line of at most ~70 characters; a %XX triplet is never split.
+    """
+    encoded = "".join(chr(b) if b in _ATTRIBUTE_CHARS else f"%{b:02X}" for b in name.encode("utf-8"))
+    pieces: list[str] = []
+    while encoded:
+        cut = min(chunk, len(encoded))
+        if "%" in encoded[max(0, cut - 2):cut]:
+            cut = encoded.rindex("%", 0, cut)  # keep the triplet whole, in the next piece
+        pieces.append(encoded[:cut])
+        encoded = encoded[cut:]
+    params = [f" filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{piece}" for i, piece in enumerate(pieces)]
+    return f"Content-Disposition: {disposition};\n" + ";\n".join(params)
 
 
 def _multipart(subtype: str, parts: list[bytes]) -> bytes:

@@ -87,6 +87,7 @@ KINDS: dict[NoticeKind, Entry] = dict((
     _kind(kinds.ACCEPTED, (*TICKET, "task_due_local", "text"), may=("next_period",),
           variants=({"text": ""},)),
     _kind(kinds.QUESTION, (*TICKET, "text")),
+    _kind(kinds.BACK, ("client_name", "manager_name", "service_name", "count", "tasks")),
     _kind(kinds.REPLY, ("ticket_key", "subject", "manager_name", "service_name", "text")),
     _kind(kinds.DUE, ("ticket_key", "client_name", "manager_name", "service_name", "new_due",
                                 "text")),
@@ -118,7 +119,7 @@ KINDS: dict[NoticeKind, Entry] = dict((
     _kind(kinds.STAFF_TICKET, ("ticket_key", "subject", "client_name", "client_email", "tariff_name",
                                   "tasks_left", "deposit", "manager_name", "assignee_name", "status",
                                   "due_local", "task_due_local", "event", "by", "text", "cheat_sheet"),
-          may=("quota_period_word", "covering_for"),
+          may=("quota_period_word", "covering_for", "files"),
           variants=({"event": "assigned", "by": "Анна"}, {"event": "replied"})),
     _kind(kinds.CLIENT_MOVED, ("service_name", "client_name", "client_email", "previous_manager",
                                "tickets"), may=("covering_for",), variants=({"tickets": ()},)),
@@ -142,6 +143,7 @@ KINDS: dict[NoticeKind, Entry] = dict((
                                         "error")),
     _kind(kinds.TOKEN, ("service_name", "protocol", "error")),
     _kind(kinds.RUNNER, ("service_name", "runner", "deaths", "minutes", "last_exit")),
+    _kind(kinds.UNRENDERABLE, ("service_name", "kind", "outbox_id", "ticket_key", "error")),
     _kind(kinds.DIGEST, ("service_name", "kind", "source", "count", "opened_at", "closes_at",
                                  "labels", "more_labels"),
           variants=({"kind": kinds.STAFF_TICKET, "labels": ()},)),
@@ -149,6 +151,9 @@ KINDS: dict[NoticeKind, Entry] = dict((
 
 # One made-up value per template variable, of the type the Notifier passes.
 SAMPLE: dict[str, Any] = {
+    "tasks": ({"key": "OA-7", "subject": "Столик на пятницу"}, {"key": "OA-9", "subject": "Билеты в Казань"}),
+    "files": ({"name": "passwd", "original": "../../etc/passwd", "kb": 2},
+              {"name": "scan.pdf", "original": "", "kb": 120}),
     "service_name": "OneAssist", "join_url": "https://oneassist.example/tariffs",
     "ticket_key": "OA-7", "subject": "Столик на пятницу", "client_name": "Иван Петров",
     "client_email": "ivan@example.org", "tariff_name": "Basis", "tasks_left": "2 из 3",

@@ -9,6 +9,7 @@ carries the staff reply token, which a client never sees.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -20,11 +21,13 @@ import markupsafe
 from daemon.config import Settings
 from daemon.core import notice_kinds as kinds
 from daemon.core.billing import InvoiceLine, format_money
+from daemon.core.errors import QuarantineError
 from daemon.core.model import IssuedInvoice, MoneyView, Notice, OutboundMail
 from daemon.core.quota import format_quota, period_of, remaining
 from daemon.core.routing import status_word
 from daemon.core.tags import help_text
 from daemon.core.timetext import people_time
+from daemon.faults import fail_on
 from daemon.render.compose import (
     Identity,
     build_message,
@@ -39,9 +42,10 @@ from parsers.mail import Attachment, InboundMail
 from parsers.subjects import tagged_subject
 from parsers.tokens import reply_address
 from store.billing import counted_period, deposit_of, invoice_by_id, issued, quota_used
-from store.db import from_db
+from store.db import from_db, unavailable_reason
 from store.rows import Client, Ticket
 
+log = logging.getLogger("oneassist.render")
 # The paragraph a deputy's client mail opens with (templates/*/client.notice.away_line.*).
 AWAY_FRAGMENT = kinds.AWAY_LINE
 
@@ -206,6 +210,12 @@ class Notifier:
             context[key] = self.local_time(value) if isinstance(value, datetime) else value
         signer = self.stand_in(context, notice.context)
         attachments = notice.attachments
+        renamed = [a for a in attachments if a.original_name] if audience == "staff" else []
+        if renamed:
+            # A file whose name had to be made safe: the sender's own name, escaped, beside
+            # the safe one (docs/reliability.md case 27), so staff see what was sent.
+            context["files"] = tuple({"name": a.filename, "original": a.original_name,
+                                      "kb": max(1, round(a.size / 1024))} for a in renamed)
         invoice = context.get("invoice")
         if invoice is None and "invoice_id" in context:
             invoice = self.issued_invoice(context["invoice_id"])
@@ -220,6 +230,7 @@ class Notifier:
             template = self.env.get_template(f"{notice.language}/{notice.template}.txt.j2")
             html = relayed_html(lambda body: template.render({**context, "text": body}),
                                 str(context.get("line_text") or ""), str(context["html_text"]))
+        fail_on("render", (subject + text).encode("utf-8", "replace"))
         text, html, attachments = cap_files(text, html, attachments,
                                             self.settings.limits.max_files_per_mail, notice.language)
         message_id = self.new_message_id()
@@ -237,6 +248,30 @@ class Notifier:
         return to_outbound(raw, message_id=message_id, envelope_from=self.settings.smtp.bounce_address,
                            recipients=notice.to, kind=notice.template,
                            ticket_id=ticket.id if ticket is not None else None)
+
+
+def render_or_park(notifier: Notifier, notice: Notice, ticket: Ticket | None, mail: InboundMail | None,
+                   now: datetime, money: MoneyView | None = None) -> OutboundMail:
+    """render(), or, when the template or the encoder raises, the notice parked (docs/reliability.md case 14).
+
+    A parked notice is an OutboundMail with no body and `parked` = the reason: the outbox
+    row is written dead, the ticket change of the client's mail commits all the same, and
+    the caller tells the admins. A store that cannot write and a spent CPU budget are not
+    render failures: they propagate.
+    """
+    try:
+        return notifier.render(notice, ticket, mail, now, money)
+    except QuarantineError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any bug in a template or the encoder
+        if unavailable_reason(exc):
+            raise
+        # The exception's text may quote the mail (a subject, an address): only its type is logged.
+        log.error("notice %s could not be rendered (%s); parked as dead", notice.template, type(exc).__name__)
+        reason = f"could not be rendered: {type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+        return OutboundMail(message_id=notifier.new_message_id(), envelope_from=notifier.settings.smtp.bounce_address,
+                            recipients=notice.to, raw=b"", kind=notice.template,
+                            ticket_id=ticket.id if ticket is not None else None, parked=reason)
 
 
 def _minutes(value: float) -> str:

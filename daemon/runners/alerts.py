@@ -7,15 +7,18 @@ transaction, so the count read and the count written commit together.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from daemon.core import notice_kinds as kinds
-from daemon.core.model import Notice
+from daemon.core.model import Notice, OutboundMail
 from daemon.core.settings import Settings
 from daemon.core.workflow import FloodCaps, coalesce
 from daemon.render.notices import Notifier
-from store import floods, queries
+from store import floods, outbox, queries
 from store.outbox import enqueue
+
+log = logging.getLogger("oneassist.alerts")
 
 
 def send_capped(notice: Notice, source: str, held_label: str, caps: FloodCaps, notifier: Notifier,
@@ -54,3 +57,35 @@ def alert_runner_deaths(settings: Settings, runner: str, deaths: int, minutes: i
     with write_transaction():
         return send_capped(notice, f"runner:{runner}", f"runner {runner}", flood_caps(settings),
                            Notifier(settings), now)
+
+
+def alert_parked(parked: list[OutboundMail], ticket_key: str | None, caps: FloodCaps, notifier: Notifier,
+                 now: datetime) -> None:
+    """Tell the admins about notices that could not be rendered (docs/reliability.md case 14).
+
+    One alert per parked notice, capped per kind like the undeliverable alert. The alert
+    itself goes through render_or_park: a broken alert template is one more dead row and
+    a log line, never a loop.
+    """
+    from daemon.render.notices import render_or_park
+    from store.db import write_transaction
+
+    settings = notifier.settings
+    if not settings.admins:
+        log.error("%s notice(s) parked as dead and no admin is configured to tell", len(parked))
+        return
+    for out in parked:
+        if kinds.is_alert(out.kind):
+            continue  # never alert about an alert: that is how mail loops start
+        notice = Notice(template=kinds.UNRENDERABLE, to=tuple(m.email for m in settings.admins),
+                        language=settings.admins[0].language, autoreply=False,
+                        context=(("outbox_id", outbox.id_of(out.message_id) or "-"), ("kind", out.kind),
+                                 ("ticket_key", ticket_key or "-"), ("error", out.parked)))
+        with write_transaction():
+            sent = {(kind, to): count for kind, to, count in queries.notices_this_hour(out.kind, now)}
+            send, held = coalesce((notice,), out.kind, sent, caps)
+            for each in send:
+                enqueue(render_or_park(notifier, each, None, None, now), now)
+                floods.count_sent(each, now)
+            for each in held:
+                floods.count_held(each, f"outbox ({out.kind})", now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from daemon.adapters.imap import ImapMailbox
 from daemon.config import ImapSettings
@@ -62,7 +62,10 @@ def fetch_cycle(box: ImapMailbox, now: Callable[[], datetime], after_batch: Call
     oversized = [u for u in new if sizes.get(u, 0) > s.max_message_bytes]
     if oversized:
         quarantine_oversized(box, account, uidvalidity, oversized, sizes, now())
-    wanted = [u for u in new if u not in set(oversized)]
+    # Oldest arrival first, not UID order: after an outage the backlog drains the way it came
+    # in (docs/reliability.md case 35), batch after batch.
+    latest = datetime.max.replace(tzinfo=UTC)
+    wanted = sorted((u for u in new if u not in set(oversized)), key=lambda u: (box.arrived.get(u) or latest, u))
     stored = 0
     for batch in box.batches(wanted, sizes, s.fetch_batch):
         items = box.fetch(batch, sizes)

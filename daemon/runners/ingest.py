@@ -1,8 +1,7 @@
 """process_pending(): spooled mail -> parse -> route -> decide -> apply, one mail at a time.
 
-Each mail is isolated (Mailman's shunt queue): a parse failure quarantines it at
-once, an unexpected error is retried up to three times and then quarantined,
-and the admins get one alert per quarantined mail. The loop always goes on.
+Each mail is isolated (Mailman's shunt queue): a parse failure quarantines it at once, an
+unexpected error is retried three times and then quarantined, one alert per quarantined mail.
 """
 
 from __future__ import annotations
@@ -25,14 +24,15 @@ from daemon.core import notice_kinds as kinds
 from daemon.core.bounces import BouncePolicy, decide_bounce
 from daemon.core.effects import Decision, ReleaseQuota, SendNotice
 from daemon.core.errors import QuarantineError
-from daemon.core.model import MoneyView, Notice, Route, RouteView
+from daemon.core.model import MoneyView, Notice, OutboundMail, Route, RouteView
 from daemon.core.routing import dedupe_key, route
 from daemon.core.staff import StaffPerson, StaffPolicy, decide_staff, unauthenticated
 from daemon.core.tags import parse_commands
 from daemon.core.workflow import FloodCaps, Policy, decide
 from daemon.faults import checkpoint, fail_on
-from daemon.render.notices import Notifier
-from daemon.runners.alerts import send_capped
+from daemon.render.notices import Notifier, render_or_park
+from daemon.runners.alerts import alert_parked, send_capped
+from daemon.runners.repeats import RepeatedText
 from daemon.runners.timers import TimerPlanner
 from parsers.addresses import domain_of, parse_address_list, redact
 from parsers.auth_results import staff_header_refusal, staff_mail_authenticated
@@ -47,9 +47,9 @@ from parsers.verp import outbox_id_in
 from store import absences, bounces, queries, spool
 from store.apply import AlreadyIngested, AlreadyProcessed, apply
 from store.claims import claim_spool, release_spool, renew_spool
-from store.db import write_transaction
+from store.db import unavailable_reason, write_transaction
 from store.once import claim_once, quarantine_alert_key
-from store.rows import SpoolEntry
+from store.rows import SpoolEntry, Ticket
 from store.timers import unfired_timers
 
 log = logging.getLogger("oneassist.pipeline")
@@ -77,6 +77,7 @@ class Pipeline:
         )
         self.policy = self._policy()
         self.staff_policy = self._staff_policy()
+        self.repeats = RepeatedText()
 
     def _policy(self) -> Policy:
         return Policy(
@@ -89,6 +90,7 @@ class Pipeline:
             pause_due_while_waiting=self.settings.sla.pause_due_while_waiting,
             caps=self.caps,
             trusted_authserv_ids=self.settings.staff_mail.trusted_authserv_ids,
+            late_ack_hours=self.settings.service.late_ack_hours,
         )
 
     def automatic(self, mail: InboundMail) -> str | None:
@@ -217,6 +219,9 @@ class Pipeline:
                            join_replies_last_hour=joins, absences=absences.active(now))
             automatic = self.automatic(mail)
             decision_route = route(mail, view, automatic, self.settings.service.ticket_prefix)
+            if decision_route.kind == "client_new" and self.repeats.repeated(mail.from_addr, mail.subject, mail.text, now):
+                # An unmarked responder's fixed answer, the third time today (docs/reliability.md case 19).
+                decision_route = route(mail, view, "repeated", self.settings.service.ticket_prefix)
             if decision_route.kind == "unreadable":
                 # Kept and shown (quarantine list, admin alert), never dropped (docs/reliability.md case 41).
                 return self.fail(entry, f"sender unreadable: {_defects(mail)}", final=True)
@@ -226,20 +231,29 @@ class Pipeline:
             elif decision_route.kind == "staff" and parsed is not None:
                 decision = self.decide_staff(mail, decision_route, view, parsed, entry.id, now, raw)
             else:
-                decision = decide(decision_route, mail, view, arrived, self.policy, text=stored)
+                decision = decide(decision_route, mail, view, arrived, self.policy, text=stored, now=now)
             budget.check("route and decide")
             # What its notices show of the client's money, read now: apply reads nothing back.
             money = self._money_of(decision, now)
             # And the timers its replan replaces.
             ticket = decision.route.ticket
             timers = unfired_timers(ticket.id) if ticket is not None and self.planner is not None else ()
-            try:
+            parked: list[OutboundMail] = []
+
+            def render(n: Notice, t: Ticket | None, m: InboundMail | None, v: MoneyView | None) -> OutboundMail:
+                checkpoint("applying")  # the fault tests kill a worker here, mid-transaction
                 # Checked after each notice, inside apply's transaction: over budget, nothing
-                # of this mail is written.
+                # of this mail is written. A notice that cannot be rendered is parked instead
+                # of failing the mail (docs/reliability.md case 14).
+                out = budget.checked("apply", render_or_park(self.notifier, n, t, m, now, v))
+                if out.parked:
+                    parked.append(out)
+                return out
+
+            try:
                 result = apply(decision, mail, entry.id, dedupe_key=key, stored_text=stored,
                                prefix=self.settings.service.ticket_prefix, now=now,
-                               render=self._renderer(budget, now),
-                               planner=self.planner, money=money, timers=timers)
+                               render=render, planner=self.planner, money=money, timers=timers)
             except AlreadyIngested:
                 spool.mark_duplicate(entry.id, now)
                 return "duplicate"
@@ -250,20 +264,24 @@ class Pipeline:
         except QuarantineError as exc:
             return self.fail(entry, str(exc), final=True)
         except Exception as exc:  # noqa: BLE001 - one bad mail must never stop the loop
+            if unavailable_reason(exc):
+                # The store, not this mail: no failure is counted against the mail (it
+                # would be quarantined after three); the loop backs off (StoreHealth).
+                raise
             log.exception("spool=%s processing failed", entry.id)
             return self.fail(entry, f"{type(exc).__name__}: {exc}", final=False)
         checkpoint("applied")
+        if parked:
+            try:
+                alert_parked(parked, result.ticket_key, self.caps, self.notifier, now)
+            except Exception as exc:  # noqa: BLE001 - the mail is stored; an alert must not undo that
+                if unavailable_reason(exc):
+                    raise
+                log.exception("spool=%s alert about a parked notice failed", entry.id)
         log.info("spool=%s uid=%s msgid=%s from=%s ticket=%s outcome=%s via=%s",
                  entry.id, entry.uid, _hash(mail.message_id), redact(mail.from_addr),
                  result.ticket_key or "-", result.outcome, decision_route.via or "-")
         return result.outcome
-
-    def _renderer(self, budget: CpuBudget, now: datetime) -> Callable[..., object]:
-        def render(notice, ticket, mail, money):  # noqa: ANN001, ANN202 - store.apply.Renderer
-            out = self.notifier.render(notice, ticket, mail, now, money)
-            checkpoint("applying")  # the fault tests kill a worker here, mid-transaction
-            return budget.checked("apply", out)
-        return render
 
     def _money_of(self, decision: Decision, now: datetime) -> MoneyView | None:
         """The money view of the client whose ticket the notices are about (None: no notice)."""

@@ -27,6 +27,16 @@ from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.core.errors import PermanentError, TransientError
 from daemon.runners.link import Link
+from daemon.runners.loop_support import (
+    hold_fetch_lock,
+    metrics_server,
+    note_imap_down,
+    probe_store,
+    retention_safe,
+    runner_health,
+    store_failed,
+    token_source,
+)
 
 log = logging.getLogger("oneassist.runner")
 
@@ -43,6 +53,8 @@ OUTBOX_POLL_SECONDS = 1.0
 KICK_EVERY_SECONDS = 0.25
 BILLING_EVERY_SECONDS = 300.0
 RETENTION_EVERY_SECONDS = 3600.0
+# How soon a runner tries a store that could not write again: short, so it resumes by itself.
+STORE_RETRY_SECONDS = 5.0
 # A fetch-lock holder checks its lock's connection at least this often (a holder that lost
 # it must stop fetching: a standby has taken over); a standby tries for it this often.
 LOCK_CHECK_SECONDS = 30.0
@@ -68,7 +80,8 @@ def fetch(settings: Settings, clock: Clock, link: Link) -> None:
 
     s = settings.imap
     counts: Tally[str] = Tally()
-    tokens = _tokens(settings, clock, "imap")
+    health = runner_health(settings, clock)
+    tokens = token_source(settings, clock, "imap")
     lock = (FetchLock(settings.store_url, f"{account_of(s)}/{s.folder}", node_name("fetch"))
             if settings.store_url.startswith(("postgresql://", "postgres://")) else None)
     # A pass at least every FETCH_HEARTBEAT_SECONDS lets `status` tell a quiet mailbox from a
@@ -89,30 +102,43 @@ def fetch(settings: Settings, clock: Clock, link: Link) -> None:
 
     delay = RECONNECT_MIN
     while not link.stopping:
-        if lock is not None and not _hold_fetch_lock(lock, settings, link, counts):
+        if lock is not None and not hold_fetch_lock(lock, settings, link, counts):
             return
         box = ImapMailbox(s, tokens=tokens)
         link.beat(batch_due, "connecting", counts)
+        store_down = False
         try:
             box.connect()
-            delay = RECONNECT_MIN
             while not link.poll():
                 if lock is not None and not lock.alive():
                     break  # another daemon fetches now; back to standby
                 counts["fetched"] += fetch_cycle(box, clock.now, batch_done)
+                # Reset only after a whole cycle: a server that logs us in and then cuts
+                # every FETCH must see the backoff grow (docs/reliability.md case 3).
+                delay = RECONNECT_MIN
                 ops.note_fetch_ok(clock.now())
+                if health.failing:
+                    probe_store(health, "fetch")  # a cycle with no mail wrote nothing: prove it
                 link.beat(idle_due, "idle", counts)
                 box.wait(wait, link.poll, proven=lambda: link.beat(idle_due, "idle", counts))
         except (TransientError, PermanentError) as exc:
             log.warning("%s; reconnecting in %.0fs", exc, delay)
-            _note_imap_down(str(exc), clock)
+            note_imap_down(str(exc), clock)
         except Exception as exc:  # noqa: BLE001 - the fetcher must outlive any one bug
-            log.exception("fetcher failed; reconnecting in %.0fs", delay)
-            _note_imap_down(type(exc).__name__, clock)
+            # The store cannot write: the mail stays in the intake folder (nothing is moved
+            # before it is spooled); try again soon, not after a growing backoff.
+            store_down = store_failed(health, "fetch", exc)
+            if not store_down:
+                log.exception("fetcher failed; reconnecting in %.0fs", delay)
+                note_imap_down(type(exc).__name__, clock)
         finally:
             box.close()
         if link.stopping:
             return
+        if store_down:
+            link.beat(STORE_RETRY_SECONDS + batch_due, "store unavailable", counts)
+            link.wait(STORE_RETRY_SECONDS)
+            continue
         counts["reconnects"] += 1
         # Waiting to reconnect is progress too: restarting the daemon would not bring the server back.
         link.beat(delay + batch_due, "reconnecting", counts)
@@ -124,13 +150,18 @@ def ingest(settings: Settings, clock: Clock, link: Link, index: int) -> None:
     """Spool -> parse -> route -> decide -> apply, one mail at a time, oldest first."""
     from daemon.adapters.memory import release_free_memory
     from daemon.render.notices import Notifier
+    from daemon.runners.backlog import send_back_notices
     from daemon.runners.ingest import RETRY_DELAY_SECONDS, Pipeline
     from store.claims import claim_spool, release_spool, renew_spool
 
     worker = node_name(f"ingest-{index}")
-    pipeline = Pipeline(settings, clock, Notifier(settings), worker=worker)
+    notifier = Notifier(settings)
+    pipeline = Pipeline(settings, clock, notifier, worker=worker)
     lease = settings.leases.lease_seconds
+    health = runner_health(settings, clock)
     counts: Tally[str] = Tally()
+    # A late task was processed and its client not yet told (daemon/runners/backlog.py).
+    late_pending = index == 1
     while not link.poll():
         link.beat(PER_MAIL_SECONDS, "claiming", counts)
         try:
@@ -150,8 +181,18 @@ def ingest(settings: Settings, clock: Clock, link: Link, index: int) -> None:
                 renew_spool(worker, ids[done:], lease)
                 renewed = time.monotonic()
             link.beat(PER_MAIL_SECONDS, "working", counts)
-            outcome = pipeline.process_one(entry_id)
+            try:
+                outcome = pipeline.process_one(entry_id)
+            except Exception as exc:  # the store, not the mail (Pipeline re-raises only those)
+                if not store_failed(health, "ingest", exc):
+                    raise
+                link.beat(STORE_RETRY_SECONDS + PER_MAIL_SECONDS, "store unavailable", counts)
+                link.wait(STORE_RETRY_SECONDS)
+                break  # the claims run out by themselves; the next claim takes the mail again
+            if health.failing:
+                health.ok("ingest")
             counts[outcome] += 1
+            late_pending |= outcome == "new-ticket-late"
             progressed |= outcome != "retry"
             if outcome == "retry":
                 # Tried again after a pause; the client's later mail waits behind it.
@@ -164,6 +205,15 @@ def ingest(settings: Settings, clock: Clock, link: Link, index: int) -> None:
         if ids:
             link.kick("outbox")
             release_free_memory()
+        if late_pending and index == 1 and not ids:
+            # The backlog is through: one "we are back" notice per client with late tasks
+            # (case 35); None while mail still waits. The first worker alone tells them.
+            try:
+                late_pending = send_back_notices(notifier, clock.now()) is None
+                link.kick("outbox")
+            except Exception as exc:  # noqa: BLE001 - told at the next idle pass
+                if not store_failed(health, "ingest", exc):
+                    log.exception("ingest: telling late clients failed")
         if not progressed:
             # Nothing waits, or only mail that failed a moment ago: its next try is not at once.
             link.beat(RETRY_PENDING_SECONDS, "idle", counts)
@@ -182,9 +232,16 @@ def outbox(settings: Settings, clock: Clock, link: Link) -> None:
         # The one sender of this desk (the master holds the SQLite store's lock): rows it left
         # 'sending' when it died go out again (RFC 1047). On a shared store only expired leases do.
         recover_interrupted()
-    sender = SmtpSender(settings.smtp, _tokens(settings, clock, "smtp"))
+    from daemon.runners.rate import RateWindow
+
+    sender = SmtpSender(settings.smtp, token_source(settings, clock, "smtp"))
     worker = OutboxWorker(sender, Notifier(settings), node_name("outbox"), settings.smtp.max_attempts,
-                          lease_seconds=settings.leases.lease_seconds)
+                          lease_seconds=settings.leases.lease_seconds,
+                          window=RateWindow(settings.smtp.max_per_minute))
+    health = runner_health(settings, clock)
+    # A send's outcome is held while the store cannot write, until it writes or we stop.
+    worker.stop = lambda: link.stopping
+    worker.on_store_failure = lambda where, exc: store_failed(health, where, exc)
     next_recovery = 0.0
     counts: Tally[str] = Tally()
     batch_due = 3 * settings.smtp.timeout_seconds  # connect, DATA, the reply after the dot
@@ -207,7 +264,13 @@ def outbox(settings: Settings, clock: Clock, link: Link) -> None:
                 counts.update(tally)
                 if tally:
                     release_free_memory()
-            except Exception:  # noqa: BLE001 - keep sending after any one failure
+                    if health.failing:
+                        health.ok("outbox")  # it recorded what it sent: a write
+            except Exception as exc:  # noqa: BLE001 - keep sending after any one failure
+                if store_failed(health, "outbox", exc):
+                    link.beat(STORE_RETRY_SECONDS + batch_due, "store unavailable", counts)
+                    link.wait(STORE_RETRY_SECONDS)
+                    continue
                 log.exception("outbox flush failed; will try again")
                 time.sleep(1.0)
             if link.poll():
@@ -233,12 +296,15 @@ def scheduler(settings: Settings, clock: Clock, link: Link) -> None:
     counts: Tally[str] = Tally()
     tick = settings.sla.tick_seconds
 
+    health = runner_health(settings, clock)
+
     def job(name: str, work: Callable[[], Tally[str]]) -> Callable[[], None]:
         def run() -> None:
             try:
                 tally = work()
-            except Exception:  # noqa: BLE001 - the next run tries again; what is due is in the store
-                log.exception("%s pass failed", name)
+            except Exception as exc:  # noqa: BLE001 - the next run tries again; what is due is in the store
+                if not store_failed(health, name, exc):
+                    log.exception("%s pass failed", name)
                 return
             if tally:
                 counts.update({f"{name}_{k}" if name != "timers" else k: v for k, v in tally.items()})
@@ -248,8 +314,8 @@ def scheduler(settings: Settings, clock: Clock, link: Link) -> None:
     jobs = schedule.Scheduler()
     jobs.every(tick).seconds.do(job("timers", timers.tick))
     jobs.every(BILLING_EVERY_SECONDS).seconds.do(job("billing", lambda: billing_tick(settings, notifier, clock.now())))
-    jobs.every(RETENTION_EVERY_SECONDS).seconds.do(job("retention", lambda: _retention(settings, clock)))
-    metrics = _serve_metrics(settings, clock)
+    jobs.every(RETENTION_EVERY_SECONDS).seconds.do(job("retention", lambda: retention_safe(settings, clock)))
+    metrics = metrics_server(settings, clock)
     try:
         jobs.run_all()  # each once at start: a restarted scheduler catches up at once
         while not link.poll():
@@ -261,74 +327,3 @@ def scheduler(settings: Settings, clock: Clock, link: Link) -> None:
     finally:
         if metrics is not None:
             metrics[0].shutdown()
-
-
-# -- helpers of the loops ------------------------------------------------------------------
-
-def _tokens(settings: Settings, clock: Clock, protocol: str):  # noqa: ANN202 - TokenSource | None
-    """The runner's OAuth2 token source for `protocol`, or None when it logs in with a password."""
-    from daemon.adapters.oauth2 import TokenSource
-    from daemon.render.notices import Notifier
-    from daemon.runners.tokens import TokenReporter
-
-    if protocol == "imap" and settings.imap.oauth2_token_command:
-        command = settings.imap.oauth2_token_command
-    elif protocol == "smtp" and settings.smtp.auth == "xoauth2":
-        command = settings.smtp.oauth2_token_command or ""
-    else:
-        return None
-    return TokenSource(protocol, command, clock.now, TokenReporter(Notifier(settings), clock))
-
-
-def _hold_fetch_lock(lock, settings: Settings, link: Link, counts: Tally[str]) -> bool:  # noqa: ANN001
-    """Wait as a standby until this runner holds the fetch lock; False when told to stop."""
-    retry = settings.leases.fetch_lock_retry_seconds
-    logged = False
-    while not link.poll():
-        if lock.try_acquire():
-            if logged:
-                log.info("fetch lock taken: this daemon fetches %s now", settings.imap.folder)
-            return True
-        if not logged:
-            log.info("standby: another daemon fetches %s; trying for the fetch lock every %gs",
-                     settings.imap.folder, retry)
-            logged = True
-        link.beat(retry + RETRY_PENDING_SECONDS, "standby", counts)
-        link.wait(retry)
-    lock.release()
-    return False
-
-
-def _note_imap_down(error: str, clock: Clock) -> None:
-    from store import ops
-
-    try:
-        ops.note_imap_down(error, clock.now())
-    except Exception:  # noqa: BLE001 - a store that does not answer is the next pass's problem
-        log.exception("could not record the IMAP state")
-
-
-def _retention(settings: Settings, clock: Clock) -> Tally[str]:
-    from daemon.runners.retention import retention_pass
-
-    try:
-        return retention_pass(settings.retention, clock.now())
-    except Exception:  # noqa: BLE001 - the next pass tries again; nothing is half-purged
-        log.exception("retention pass failed")
-        return Tally()
-
-
-def _serve_metrics(settings: Settings, clock: Clock):  # noqa: ANN202 - the server or None
-    """The Prometheus endpoint, when configured, in the scheduler's process: it reads the store
-    at every scrape, so it counts every runner's work."""
-    if not settings.metrics.enabled:
-        return None
-    from daemon.adapters.metrics import serve
-
-    try:
-        return serve(settings, clock)
-    except OSError as exc:
-        # A taken port must not keep mail from being answered: say so and go on.
-        log.error("metrics: cannot listen on %s:%s: %s", settings.metrics.host, settings.metrics.port,
-                  exc.strerror or exc)
-        return None

@@ -16,6 +16,7 @@ import re
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from daemon.adapters.smtp import Envelope, SendResult, SmtpSender
@@ -26,19 +27,22 @@ from daemon.core.retry import OK, PERMANENT, backoff, classify_smtp
 from daemon.faults import checkpoint
 from daemon.render.notices import Notifier
 from daemon.runners.alerts import send_capped
+from daemon.runners.rate import RateWindow
 from daemon.runners.timers import flood_caps
 from parsers.dsn import DsnReport
 from parsers.oneline import one_line
 from parsers.verp import verp_address
 from store import bounces, ops, outbox
 from store.apply import apply_timer
-from store.db import write_transaction
+from store.db import unavailable_reason, write_transaction
 from store.outbox import Claimed, bodies_of, claim
 from store.queries import ticket_by_id
 
 log = logging.getLogger("oneassist.outbox")
 # An enhanced status code (RFC 3463) in the server's answer: "550 5.1.1 user unknown".
 _ENHANCED = re.compile(r"\b5\.\d{1,3}\.\d{1,3}\b")
+
+RECORD_RETRY_SECONDS = 2.0
 
 
 def recover_interrupted(node: str | None = None) -> int:
@@ -64,7 +68,8 @@ def recover_expired() -> int:
 
 class OutboxWorker:
     def __init__(self, sender: SmtpSender, notifier: Notifier, node: str, max_attempts: int,
-                 rng: random.Random | None = None, lease_seconds: int = 120) -> None:
+                 rng: random.Random | None = None, lease_seconds: int = 120,
+                 window: RateWindow | None = None) -> None:
         self.lease_seconds = lease_seconds
         self.sender = sender
         self.notifier = notifier
@@ -73,6 +78,12 @@ class OutboxWorker:
         self.rng = rng or random.Random()
         self.caps = flood_caps(notifier.settings)
         self.verp_key = notifier.settings.service.verp_secret
+        # smtp.max_per_minute (docs/reliability.md case 35); None: no cap (tests, tools).
+        self.window = window
+        # While the store cannot write after a send: keep trying until stop() (the runner's
+        # loop sets both); None (run --once, tools): give up at once, as before.
+        self.stop: Callable[[], bool] | None = None
+        self.on_store_failure: Callable[[str, BaseException], object] | None = None
 
     def envelope_sender(self, outbox_id: int) -> str:
         """A VERP address of this row (`support+b-<id>.<mac>@…`): a DSN names the mail it is about
@@ -84,9 +95,14 @@ class OutboxWorker:
         """Send every due row, a batch at a time; `progress` hears the running tally after each."""
         tally: Tally[str] = Tally()
         while True:
-            rows = claim(now, self.node, limit, lease_seconds=self.lease_seconds)
+            room = self.window.room() if self.window is not None else limit
+            if room <= 0:
+                return tally  # the minute's share is sent; the outbox loop comes back each second
+            rows = claim(now, self.node, min(limit, room), lease_seconds=self.lease_seconds)
             if not rows:
                 return tally
+            if self.window is not None:
+                self.window.spent(len(rows))
             raw = bodies_of([r.id for r in rows])
             envelopes = [Envelope(r.id, self.envelope_sender(r.id), r.recipients, raw[r.id])
                          for r in rows]
@@ -109,13 +125,7 @@ class OutboxWorker:
             if classify_smtp(result.code) == OK:
                 checkpoint("smtp-accepted")
             # Committed now, not after the batch: a kill leaves only this row in the window.
-            row = by_id[result.key]
-            with write_transaction():
-                verdict = self.record(row, result, now)
-                # Counted in the store with the result, for the metrics of any process (issue 13).
-                ops.record_sends({verdict: 1}, [row.ticket_id] if verdict == "sent" and row.kind == ops.ACK_KIND
-                                 and row.ticket_id else [], now)
-            tally[verdict] += 1
+            tally[self.record_held(by_id[result.key], result, now)] += 1
             open_ids.discard(result.key)
             if time.monotonic() - renewed > self.lease_seconds / 3:
                 # A slow server: the rows still to send stay ours.
@@ -123,6 +133,31 @@ class OutboxWorker:
                 renewed = time.monotonic()
 
         self.sender.send_many(envelopes, on_result=answered)
+
+    def record_held(self, row: Claimed, result: SendResult, now: datetime) -> str:
+        """Record what the server said of one row; while the store cannot write, keep trying.
+
+        The mail is with the relay now: given up, the row would stay 'sending' and go out
+        again (a duplicate). So the outcome is held and written as soon as the store writes
+        again (docs/reliability.md case 8); each try starts from the row as claimed, since
+        record() changes it.
+        """
+        while True:
+            copy = replace(row)
+            try:
+                with write_transaction():
+                    verdict = self.record(copy, result, now)
+                    # Counted in the store with the result, for the metrics of any process (issue 13).
+                    ops.record_sends({verdict: 1}, [row.ticket_id] if verdict == "sent"
+                                     and row.kind == ops.ACK_KIND and row.ticket_id else [], now)
+                return verdict
+            except Exception as exc:
+                reason = unavailable_reason(exc)
+                if reason is None or self.stop is None or self.stop():
+                    raise
+                if self.on_store_failure is not None:
+                    self.on_store_failure("outbox", exc)
+                time.sleep(RECORD_RETRY_SECONDS)
 
     @staticmethod
     def more_pending(now: datetime) -> bool:

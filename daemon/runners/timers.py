@@ -19,7 +19,7 @@ from daemon.core.effects import HoldNotice, ReleaseQuota, SendNotice
 from daemon.core.model import TicketRef
 from daemon.core.timers import TimerPolicy, alert_source, fire, plan
 from daemon.core.workflow import FloodCaps, digest_notice
-from daemon.render.notices import Notifier
+from daemon.render.notices import Notifier, render_or_park
 from store import absences, floods, once, queries
 from store.apply import apply_timer
 from store.db import from_db, write_transaction
@@ -89,7 +89,9 @@ class Scheduler:
             money = (self.notifier.money_view(thread.client.id, thread.client.tariff, now,
                                               ticket.id if decision.of(ReleaseQuota) else None)
                      if decision.of(SendNotice) else None)
-            apply_timer(decision, ticket, now, lambda n, t, m, v: self.notifier.render(n, t, m, now, v),
+            # A notice that cannot be rendered is parked dead, not a timer that fails every
+            # tick (docs/reliability.md case 14).
+            apply_timer(decision, ticket, now, lambda n, t, m, v: render_or_park(self.notifier, n, t, m, now, v),
                         self.planner, money, timers=timers)
         late = (now - timer.fire_at).total_seconds()
         log.info("timer=%s ticket=%s kind=%s outcome=%s%s%s", timer.id, ticket.key, timer.kind, decision.outcome,

@@ -142,7 +142,7 @@ def start(base: Path, clock: Clock) -> int:
         (base / "state" / "ports.json").write_text(json.dumps(
             {"imap": dovecot.imap_port, "smtp": sink.port, "dovecot_dir": str(dovecot_dir)}))
         settings = load(config)
-        init_db(settings.store_url)
+        init_db(settings.store_url, settings.store_lock_wait_seconds)
         if client_by_address(CLIENT) is None:
             add_client(settings, email=CLIENT, name=CLIENT_NAME, tariff="basis", manager=MANAGER,
                        language="ru", aliases=[], now=clock.now())

@@ -165,6 +165,13 @@ class SmtpSink:
             self._attempts.clear()
             self._errors.clear()
 
+    def take(self) -> list[Received]:
+        """Remove and return the accepted mails: a long run (bench/soak.py) keeps memory flat."""
+        with self._cond:
+            taken, self._received = self._received, []
+            self._attempts.clear()
+            return taken
+
     def wait_for(
         self,
         match: int | Callable[[Received], bool] = 1,

@@ -119,6 +119,8 @@ port = {self.sink.port}
 security = "none"
 from_address = "{self.support}"
 max_attempts = 4
+# Tests send bursts in one pass; the cap itself is tested in test_faults_backlog.py.
+max_per_minute = 1000000
 
 [store]
 url = "sqlite:///{self.tmp / "desk.db"}"

@@ -21,6 +21,7 @@ from daemon.render.notice_catalogue import KINDS, LANGUAGES
 # What each language's mail gets for the values that are words, as the Notifier makes them.
 REALISTIC = {
     "ru": {"status": status_word("accepted", "ru"),
+           "files": ({"name": "паспорт.pdf", "original": "../../паспорт.pdf", "kb": 2},),
            "tickets": (("OA-7", "Столик на пятницу", status_word("accepted", "ru"), "04.12.2026 19:00 UTC+3",
                         "support+OA-7.x1@desk.test"),), "tasks_left": "2 из 3", "quota_period_word": "сегодня",
            "deposit": "1 500,00 ₽", "cheat_sheet": help_text("ru"), "due_local": "04.12.2026 10:15 UTC+3",
