@@ -56,6 +56,8 @@ class Link:
 
     def stop(self, *_: object) -> None:
         self.stopping = True
+        with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+            os.write(self._wake_w, b"s")
 
     # -- to the master -----------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Pieces the fault tests share: the daemon's loops in threads, extra config, waiting.
 
-`running_service()` runs the real `Service.fetch_loop` (IMAP IDLE) and `outbox_loop` on
-threads of the test process, as `run_forever` does on its own (which needs the main
-thread for its signal handlers): the same code path, with the store, Dovecot and the SMTP
-sink real.
+`running_service()` runs the real runner loops of `oneassist run` (daemon/runners/loops.py:
+fetch with IMAP IDLE, one ingest worker, the outbox sender) on threads of the test process,
+each with a link of its own that has no master (as a runner started by hand): the same
+code as the runner processes, with the store, Dovecot and the SMTP sink real, and their
+log lines in the test's caplog.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from daemon.clock import SystemClock
 from daemon.config import Settings, load
-from daemon.service import Service
+from daemon.runners import loops
+from daemon.runners.link import Link
 from store.db import close_db, init_db
 from tests.integration.deskrig import DeskRig
 
@@ -40,16 +43,20 @@ def reconfigure(desk: DeskRig, section: str, lines: str) -> Settings:
 
 
 @contextlib.contextmanager
-def running_service(settings: Settings) -> Iterator[Service]:
-    service = Service(settings)
-    threads = [threading.Thread(target=service.fetch_loop, name="fetch", daemon=True),
-               threading.Thread(target=service.outbox_loop, name="outbox", daemon=True)]
+def running_service(settings: Settings) -> Iterator[list[Link]]:
+    clock = SystemClock()
+    links = [Link(None) for _ in range(3)]
+    threads = [threading.Thread(target=loops.fetch, args=(settings, clock, links[0]), name="fetch", daemon=True),
+               threading.Thread(target=loops.ingest, args=(settings, clock, links[1], 1), name="ingest",
+                                daemon=True),
+               threading.Thread(target=loops.outbox, args=(settings, clock, links[2]), name="outbox", daemon=True)]
     for thread in threads:
         thread.start()
     try:
-        yield service
+        yield links
     finally:
-        service.stop()
+        for link in links:
+            link.stop()
         for thread in threads:
             thread.join(timeout=30)
 
