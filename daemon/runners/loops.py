@@ -167,8 +167,9 @@ def ingest(settings: Settings, clock: Clock, link: Link, index: int) -> None:
         try:
             # Leased per client lane (store/claims.py): other workers take other clients' mail.
             ids = claim_spool(worker, CLAIM_LIMIT, lease)
-        except Exception:  # noqa: BLE001 - a store hiccup: try again after the poll interval
-            log.exception("ingest: claiming spool entries failed")
+        except Exception as exc:  # noqa: BLE001 - a store hiccup: try again after the poll interval
+            if not store_failed(health, "ingest", exc):  # that one is said once a minute
+                log.exception("ingest: claiming spool entries failed")
             ids = []
         progressed = False
         kicked = renewed = time.monotonic()
