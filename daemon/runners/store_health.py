@@ -56,7 +56,17 @@ class StoreHealth:
     def failed(self, where: str, reason: str) -> None:
         """A loop could not use the store; `reason` is the driver's one-line message."""
         now = self.now()
+        # Every runner process of the daemon reports to the same file: the minute's ERROR line
+        # and the outage's start are the desk's, not each process's.
+        shared = read_store_health(self.path.parent) or {}
         with self._lock:
+            if shared.get("state") == "unavailable":
+                with contextlib.suppress(TypeError, ValueError):
+                    since = datetime.fromisoformat(shared["since"])
+                    self.since = since if self.since is None else min(self.since, since)
+                with contextlib.suppress(TypeError, ValueError):
+                    logged = datetime.fromisoformat(shared["logged_at"])
+                    self._logged_at = logged if self._logged_at is None else max(self._logged_at, logged)
             first = self.since is None
             if first:
                 self.since = now
@@ -100,7 +110,8 @@ class StoreHealth:
         return {"state": "unavailable" if self.since else "ok",
                 "since": self.since.isoformat() if self.since else None,
                 "failures": self.failures, "last_error": self.last_error if self.since else "",
-                "where": self.where if self.since else "", "updated": now.isoformat()}
+                "where": self.where if self.since else "", "updated": now.isoformat(),
+                "logged_at": self._logged_at.isoformat() if self.since and self._logged_at else None}
 
 
 def write_state(path: Path, state: dict[str, Any], quiet: bool = False) -> None:
