@@ -162,11 +162,18 @@ def ingest(settings: Settings, clock: Clock, link: Link, index: int) -> None:
     counts: Tally[str] = Tally()
     # A late task was processed and its client not yet told (daemon/runners/backlog.py).
     late_pending = index == 1
+    # Entries this worker holds but could not process because the store stopped writing:
+    # still leased to it, so taken up again first, not left waiting for the lease to run out.
+    carried: list[int] = []
     while not link.poll():
         link.beat(PER_MAIL_SECONDS, "claiming", counts)
         try:
-            # Leased per client lane (store/claims.py): other workers take other clients' mail.
-            ids = claim_spool(worker, CLAIM_LIMIT, lease)
+            if carried:
+                renew_spool(worker, carried, lease)  # also proves the store writes again
+                ids, carried = carried, []
+            else:
+                # Leased per client lane (store/claims.py): other workers take other clients' mail.
+                ids = claim_spool(worker, CLAIM_LIMIT, lease)
         except Exception as exc:  # noqa: BLE001 - a store hiccup: try again after the poll interval
             if not store_failed(health, "ingest", exc):  # that one is said once a minute
                 log.exception("ingest: claiming spool entries failed")
@@ -189,7 +196,8 @@ def ingest(settings: Settings, clock: Clock, link: Link, index: int) -> None:
                     raise
                 link.beat(STORE_RETRY_SECONDS + PER_MAIL_SECONDS, "store unavailable", counts)
                 link.wait(STORE_RETRY_SECONDS)
-                break  # the claims run out by themselves; the next claim takes the mail again
+                carried = ids[done:]
+                break
             if health.failing:
                 health.ok("ingest")
             counts[outcome] += 1
