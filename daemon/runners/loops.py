@@ -236,12 +236,13 @@ def outbox(settings: Settings, clock: Clock, link: Link) -> None:
     from daemon.render.notices import Notifier
     from daemon.runners.outbox import OutboxWorker, recover_expired, recover_interrupted
 
-    shared = settings.store_url.startswith(("postgresql://", "postgres://"))
-    if not shared:
-        # The one sender of this desk (the master holds the SQLite store's lock): rows it left
-        # 'sending' when it died go out again (RFC 1047). On a shared store only expired leases do.
-        recover_interrupted()
     from daemon.runners.rate import RateWindow
+
+    shared = settings.store_url.startswith(("postgresql://", "postgres://"))
+    # The one sender of this desk (the master holds the SQLite store's lock): rows it left
+    # 'sending' when it died go out again (RFC 1047), once the store writes. On a shared store
+    # only expired leases do.
+    interrupted = not shared
 
     sender = SmtpSender(settings.smtp, token_source(settings, clock, "smtp"))
     worker = OutboxWorker(sender, Notifier(settings), node_name("outbox"), settings.smtp.max_attempts,
@@ -261,6 +262,16 @@ def outbox(settings: Settings, clock: Clock, link: Link) -> None:
     try:
         while True:
             link.beat(batch_due, "sending", counts)
+            if interrupted:
+                try:
+                    recover_interrupted()
+                    interrupted = False
+                except Exception as exc:  # noqa: BLE001 - said once a minute; tried again in a moment
+                    if not store_failed(health, "outbox", exc):
+                        raise
+                    link.beat(STORE_RETRY_SECONDS + batch_due, "store unavailable", counts)
+                    link.wait(STORE_RETRY_SECONDS)
+                    continue
             if shared and time.monotonic() >= next_recovery:
                 # Rows of a sender on any host that died mid-send, once their lease ran out.
                 next_recovery = time.monotonic() + max(1.0, settings.leases.lease_seconds / 4)
