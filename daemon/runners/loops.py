@@ -235,7 +235,6 @@ def outbox(settings: Settings, clock: Clock, link: Link) -> None:
     from daemon.adapters.smtp import SmtpSender
     from daemon.render.notices import Notifier
     from daemon.runners.outbox import OutboxWorker, recover_expired, recover_interrupted
-
     from daemon.runners.rate import RateWindow
 
     shared = settings.store_url.startswith(("postgresql://", "postgres://"))
