@@ -164,7 +164,9 @@ def test_a_full_disk_keeps_mail_on_the_server_and_resumes_when_space_returns(des
         assert "disk" in state["last_error"], state
         errors = [line for line in lines if " ERROR " in line]
         assert len(errors) == 1, errors
-        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        # Space comes back for the master and each of its runner processes (they inherited the cap).
+        for pid in [proc.pid, *_children(proc.pid)]:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         wait_until(lambda: desk.sink.received, 60, "the ack once there is space")
         wait_until(lambda: (read_store_health(health) or {}).get("state") == "ok", 30, "the state to be ok")
         assert desk.intake_left() == []
@@ -175,6 +177,19 @@ def test_a_full_disk_keeps_mail_on_the_server_and_resumes_when_space_returns(des
     assert Message.select().where(Message.direction == "in").count() == 1
     assert len([m for m in desk.sink.received if client in m.rcpt_tos]) == 1
 
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat", "rb").read()  # noqa: SIM115 - read at once
+            except OSError:
+                continue
+            if int(stat.rsplit(b")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
 
 
 def test_a_lock_between_the_250_and_the_outbox_update_sends_nothing_twice(tmp_path, dovecot, mailboxes):
