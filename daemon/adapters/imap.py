@@ -15,6 +15,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import imapclient
 from imapclient.exceptions import IMAPClientError
@@ -23,6 +24,8 @@ from daemon.adapters.oauth2 import TokenSource
 from daemon.config import ImapSettings, plaintext_auth_refusal
 from daemon.core.errors import PermanentError, TransientError
 from store.spool import Fetched
+
+T = TypeVar("T")
 
 log = logging.getLogger("oneassist.imap")
 # A bytes repr inside a message (`b'...'` or `b"..."`), as imaplib writes server replies.
@@ -203,7 +206,9 @@ class ImapMailbox:
                         if proven:
                             proven()
                 return False
-            if self.arrived_since_listed():
+            # A short command on a connection that may be dead: its reply is due within the
+            # liveness timeout, not the 60 s of a FETCH.
+            if self._within_liveness(c, self.arrived_since_listed):
                 return True
             c.idle()
             proof_at = min(deadline, time.monotonic() + every)
@@ -235,12 +240,12 @@ class ImapMailbox:
                 c.shutdown()
             raise TransientError(f"imap: connection lost while waiting: {_short(exc)}") from None
 
-    def _within_liveness(self, c: imapclient.IMAPClient, command: Callable[[], object]) -> None:
+    def _within_liveness(self, c: imapclient.IMAPClient, command: Callable[[], T]) -> T:
         """Run one short command whose reply must come within imap.liveness_timeout_seconds."""
         sock = c.socket()
         sock.settimeout(self.settings.liveness_timeout_seconds)
         try:
-            command()
+            return command()
         finally:
             sock.settimeout(self.timeout)
 

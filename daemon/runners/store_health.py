@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,10 @@ class StoreHealth:
         """A loop could not use the store; `reason` is the driver's one-line message."""
         now = self.now()
         # Every runner process of the daemon reports to the same file: the minute's ERROR line
-        # and the outage's start are the desk's, not each process's.
-        shared = read_store_health(self.path.parent) or {}
-        with self._lock:
+        # and the outage's start are the desk's, not each process's. Read, decide and write
+        # under a lock on the file, or two runners failing at once would both log.
+        with self._lock, _file_lock(self.path):
+            shared = read_store_health(self.path.parent) or {}
             if shared.get("state") == "unavailable":
                 with contextlib.suppress(TypeError, ValueError):
                     since = datetime.fromisoformat(shared["since"])
@@ -82,10 +83,9 @@ class StoreHealth:
                 self._logged_at, self._suppressed = now, 0
             else:
                 self._suppressed += 1
-            state = self._state(now)
-        # Each failure updates the file (a few hundred bytes every RETRY_SECONDS); on a full
-        # disk that fails too, and is said only with the minute's ERROR line.
-        write_state(self.path, state, quiet=not (first or due))
+            # Each failure updates the file (a few hundred bytes every RETRY_SECONDS); on a full
+            # disk that fails too, and is said only with the minute's ERROR line.
+            write_state(self.path, self._state(now), quiet=not (first or due))
 
     def ok(self, where: str) -> None:
         """Loop `where` has just written to the store; if it was failing, say once that it works.
@@ -112,6 +112,24 @@ class StoreHealth:
                 "failures": self.failures, "last_error": self.last_error if self.since else "",
                 "where": self.where if self.since else "", "updated": now.isoformat(),
                 "logged_at": self._logged_at.isoformat() if self.since and self._logged_at else None}
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An flock beside the state file, shared by the daemon's processes (none if it cannot be made)."""
+    import fcntl
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_state(path: Path, state: dict[str, Any], quiet: bool = False) -> None:
