@@ -210,7 +210,7 @@ class ImapMailbox:
             # liveness timeout, not the 60 s of a FETCH.
             if self._within_liveness(c, self.arrived_since_listed):
                 return True
-            c.idle()
+            self._within_liveness(c, c.idle)
             proof_at = min(deadline, time.monotonic() + every)
             news = False
             while time.monotonic() < proof_at and not stop():
