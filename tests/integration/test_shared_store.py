@@ -67,15 +67,22 @@ def test_worker_killed_mid_transaction_and_sender_killed_after_250(shared):
     # a dies inside its 8th apply transaction, b between the server's 250 and the outbox update
     # of its 10th mail; each is started again without the fault, as systemd would.
     shared.start("a", ONEASSIST_CRASH_AT="applying:8")
+    # a alone until its worker died and was started again: with b running, a might not reach
+    # its 8th apply at all.
+    started = time.monotonic()
+    while shared.runner_restarts("a") < 1:
+        assert time.monotonic() - started < 60, "a's ingest worker was not killed and restarted"
+        time.sleep(0.1)
     shared.start("b", ONEASSIST_CRASH_AT="smtp-accepted:10")
     shared.wait_settled(backlog, timeout=120, supervise=True)
     counts = shared.check(backlog)
     restarted = {name: shared.runner_restarts(name) for name in ("a", "b")}
     print(f"\nrunners restarted {restarted}; daemons restarted {dict(shared.restarts)}; {counts}")
-    # Each master started its killed runner again (without the fault); no daemon died.
-    assert restarted == {"a": 1, "b": 1} and not shared.restarts
-    # The sender's kill left one row (one SMTP connection) in the RFC 1047 window: sent twice.
-    assert counts["repeats_rfc1047"] == 1
+    # Each master started its killed runner again (without the fault); no daemon died. b's
+    # sender dies only if it sent 10 mails itself (a's sends too).
+    assert restarted["a"] == 1 and restarted["b"] <= 1 and not shared.restarts
+    # A sender's kill leaves one row (one SMTP connection) in the RFC 1047 window: sent twice.
+    assert counts["repeats_rfc1047"] == restarted["b"]
 
 
 def test_a_second_daemon_on_a_sqlite_store_stops_with_the_reason(desk):
