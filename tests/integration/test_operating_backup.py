@@ -112,19 +112,11 @@ def test_backup_during_ingest_restores_and_resends_nothing(desk, tmp_path):
 
 
 def test_backup_of_postgresql_checks_pg_dump_and_prints_a_command_that_works(desk, tmp_path):
-    import uuid
+    from tests.pgstore import fresh_database
 
-    import peewee
-    import pytest
-
-    try:
-        admin = peewee.PostgresqlDatabase("test", host="127.0.0.1", port=5432, user="postgres")
-        admin.connect()
-    except peewee.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
-    name = f"oa_ops_{uuid.uuid4().hex[:12]}"
-    admin.execute_sql(f'CREATE DATABASE "{name}"')
-    try:
+    # tests/pgstore.py: fails loudly under CI when PostgreSQL cannot be reached, drops the database after.
+    with fresh_database("oa_ops") as fresh:
+        name = fresh.rsplit("/", 1)[1]
         url = f"postgresql://postgres:not-a-real-password@127.0.0.1:5432/{name}"
         config = tmp_path / "pg.toml"
         config.write_text(desk.config_path.read_text().replace(f"sqlite:///{desk.tmp / 'desk.db'}", url))
@@ -142,6 +134,3 @@ def test_backup_of_postgresql_checks_pg_dump_and_prints_a_command_that_works(des
         assert target.stat().st_mode & 0o777 == 0o600
         listed = subprocess.run(["pg_restore", "--list", str(target)], capture_output=True, timeout=60)
         assert b"TABLE DATA public ticket" in listed.stdout
-    finally:
-        admin.execute_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()

@@ -16,17 +16,16 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-import peewee
 import pytest
 
 from daemon.config import load
 from store.db import close_db, init_db
 from tests.integration.deskrig import ROOT, client_mail
+from tests.pgstore import fresh_database
 
 NAME = "Zinaida Quillfeather"
 PHRASE = "marmalade octopus 4411"
@@ -49,14 +48,13 @@ def backend(request, desk):
     if request.param == "sqlite":
         yield "sqlite", None
         return
-    try:
-        admin = peewee.PostgresqlDatabase("test", host="127.0.0.1", port=5432, user="postgres")
-        admin.connect()
-    except peewee.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
-    name = f"oa_ops_{uuid.uuid4().hex[:12]}"
-    admin.execute_sql(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    # tests/pgstore.py: fails loudly under CI when PostgreSQL cannot be reached, drops the database after.
+    with fresh_database("oa_ops") as url:
+        name = url.rsplit("/", 1)[1]
+        yield from _on_postgresql(desk, url, name)
+
+
+def _on_postgresql(desk, url: str, name: str):
     text = desk.config_path.read_text().replace(f'url = "sqlite:///{desk.tmp / "desk.db"}"', f'url = "{url}"')
     desk.config_path.write_text(text)
     desk.settings = load(desk.config_path)
@@ -66,8 +64,6 @@ def backend(request, desk):
         yield "postgresql", name
     finally:
         close_db()
-        admin.execute_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def store_bytes(desk, backend) -> bytes:
